@@ -1,0 +1,70 @@
+#include "cli/common.h"
+
+#include <httplib.h>
+
+#include <cstdio>
+
+#include "base/json.h"
+#include "relay/relay.h"
+
+namespace chatd::cli {
+
+void PrintError(const Status& s) { fprintf(stderr, "chatctl: %s\n", s.message().c_str()); }
+
+Result<conf::Config> LoadRelayConfig(Globals& g) {
+  if (g.config.empty()) {
+    Status s(Code::kBadRequest, "no relay config: pass --config FILE or set CHATD_CONFIG");
+    PrintError(s);
+    g.exit_code = kUsage;
+    return s;
+  }
+  auto cfg = conf::LoadConfig(g.config);
+  if (!cfg.ok()) {
+    PrintError(cfg.status());
+    g.exit_code = kUsage;
+  }
+  return cfg;
+}
+
+std::string AdminBase(const conf::Config& cfg) {
+  auto ports = ReadSmallFile(cfg.data_dir + "/" + Relay::kPortsFile, 4096);
+  if (ports.ok()) {
+    json::Doc doc;
+    if (json::Parse(*ports, &doc).ok()) {
+      auto admin = json::GetString(doc, "admin", 128);
+      if (admin.ok()) return "http://" + std::string(*admin);
+    }
+  }
+  return "http://" + cfg.admin.ToString();
+}
+
+Result<std::string> AdminGet(const conf::Config& cfg, const std::string& path) {
+  auto token = ReadSmallFile(cfg.data_dir + "/" + Relay::kAdminTokenFile, 1024);
+  if (!token.ok()) return token.status();
+  std::string t = *token;
+  while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
+  httplib::Client client(AdminBase(cfg));
+  client.set_connection_timeout(3, 0);
+  client.set_read_timeout(10, 0);
+  auto res = client.Get(path.c_str(), {{"Authorization", "Bearer " + t}});
+  if (!res) return Status(Code::kUnavailable, "the relay is not reachable at " + AdminBase(cfg));
+  json::Doc doc;
+  if (!json::Parse(res->body, &doc).ok()) return Internal("the admin API answered with malformed JSON");
+  if (res->status >= 400) {
+    auto err = doc.FindMember("error");
+    std::string msg = "admin API error " + std::to_string(res->status);
+    if (err != doc.MemberEnd() && err->value.IsObject()) {
+      auto m = json::GetString(err->value, "message", 0);
+      if (m.ok()) msg = std::string(*m);
+    }
+    return Internal(msg);
+  }
+  auto data = doc.FindMember("data");
+  if (data == doc.MemberEnd()) return Internal("the admin API answered without data");
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  data->value.Accept(w);
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+}  // namespace chatd::cli

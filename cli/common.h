@@ -1,0 +1,23 @@
+// cli/common.h — shared helpers for chatctl commands (main thread only).
+#pragma once
+
+#include <string>
+
+#include "base/status.h"
+#include "cli/cli.h"
+#include "conf/config.h"
+
+namespace chatd::cli {
+
+// Loads the relay config named by --config / CHATD_CONFIG; prints the error and sets the
+// exit code on failure.
+Result<conf::Config> LoadRelayConfig(Globals& g);
+// The admin API's base URL ("http://127.0.0.1:PORT"): the running relay's ports file,
+// else the configured address.
+std::string AdminBase(const conf::Config& cfg);
+// Performs an admin API GET; returns the parsed "data" JSON text.
+Result<std::string> AdminGet(const conf::Config& cfg, const std::string& path);
+// Prints an error on stderr.
+void PrintError(const Status& s);
+
+}  // namespace chatd::cli

@@ -1,0 +1,235 @@
+// REST server setup, shared helpers, health, metrics and the admin API.
+#include "relay/api.h"
+
+#include <httplib.h>
+
+#include "base/log.h"
+#include "crypto/bytes.h"
+#include "crypto/password.h"
+#include "relay/api_util.h"
+
+namespace chatd {
+
+namespace api {
+
+void Ok(httplib::Response& res, int status, std::string_view data_json) {
+  res.status = status;
+  std::string body;
+  body.reserve(data_json.size() + 32);
+  body += "{\"success\":true,\"data\":";
+  body += data_json;
+  body += "}";
+  res.set_content(body, "application/json; charset=utf-8");
+}
+
+void NoContent(httplib::Response& res) { res.status = 204; }
+
+void Fail(httplib::Response& res, const Status& st) {
+  json::JsonWriter w;
+  w.BeginObject().Key("success").Bool(false).Key("error").BeginObject();
+  w.Key("code").Str(st.wire_code()).Key("message").Str(st.message());
+  if (st.code() == Code::kRateLimited) w.Key("retry_after").Int(st.retry_after);
+  w.EndObject();
+  if (st.code() == Code::kRateLimited) w.Key("retry_after").Int(st.retry_after);
+  w.EndObject();
+  res.status = st.http_status();
+  if (st.code() == Code::kRateLimited) res.set_header("Retry-After", std::to_string(st.retry_after));
+  if (st.code() == Code::kUnauthorized) res.set_header("WWW-Authenticate", "Bearer");
+  res.set_content(w.Take(), "application/json; charset=utf-8");
+}
+
+Status ParseBody(const httplib::Request& req, json::Doc* doc) {
+  std::string ct = req.get_header_value("Content-Type");
+  // Lenient: curl's default form type is accepted as long as the body is JSON.
+  if (ct.rfind("multipart/", 0) == 0 || ct.rfind("text/html", 0) == 0) {
+    return Status(Code::kUnsupported, "the body must be JSON (Content-Type: application/json)");
+  }
+  if (req.body.empty()) return BadRequest("a JSON body is required");
+  return json::Parse(req.body, doc);
+}
+
+Result<Claims> Authenticate(const Ctx& ctx, const httplib::Request& req) {
+  std::string h = req.get_header_value("Authorization");
+  constexpr std::string_view kBearer = "Bearer ";
+  if (h.size() <= kBearer.size() || h.compare(0, kBearer.size(), kBearer) != 0) {
+    return Unauthorized("an Authorization: Bearer <access_token> header is required");
+  }
+  return ctx.d.tokens->Verify(std::string_view(h).substr(kBearer.size()));
+}
+
+Result<uint64_t> PathId(const httplib::Request& req, size_t i, const char* name) {
+  if (req.matches.size() <= i) return BadRequest(std::string("missing ") + name);
+  auto id = json::ParseId(req.matches[i].str());
+  if (!id) return BadRequest(std::string(name) + " must be an id (a decimal string)");
+  return *id;
+}
+
+std::string ClientIp(const httplib::Request& req) { return req.remote_addr; }
+
+}  // namespace api
+
+Api::Api(ApiDeps deps) : d_(std::move(deps)) {
+  // A real hash at the configured cost, so a login for an unknown user costs the same.
+  crypto::PasswordParams params{static_cast<uint64_t>(d_.cfg->argon2_ops),
+                                static_cast<size_t>(d_.cfg->argon2_mem_kib) * 1024};
+  auto h = crypto::HashPassword(crypto::Base64UrlEncode(crypto::RandomBytes(24)), params);
+  dummy_hash_ = h.ok() ? *h : std::string();
+}
+
+Api::~Api() { Stop(); }
+
+namespace {
+
+void ConfigureServer(httplib::Server& s, const conf::Config& cfg, int threads) {
+  s.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  s.set_payload_max_length(static_cast<size_t>(cfg.max_body_bytes));
+  s.set_read_timeout(10, 0);
+  s.set_write_timeout(10, 0);
+  s.set_keep_alive_timeout(30);
+  s.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    Status st;
+    switch (res.status) {
+      case 404: st = NotFound("no such endpoint"); break;
+      case 405: st = Status(Code::kBadRequest, "method not allowed"); break;
+      case 413: st = TooLarge("request body too large"); break;
+      case 400: st = BadRequest("malformed request"); break;
+      default: st = Status(res.status >= 500 ? Code::kInternal : Code::kBadRequest, "request failed");
+    }
+    int status = res.status;
+    api::Fail(res, st);
+    res.status = status;
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+  s.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "unknown";
+    try {
+      if (ep) std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    log::Error("api: handler threw", {{"path", req.path}, {"error", what}});
+    api::Fail(res, Internal("internal error"));
+  });
+}
+
+Status Listen(httplib::Server& s, const conf::HostPort& hp, int* port, std::thread* th, const char* name) {
+  int p = hp.port == 0 ? s.bind_to_any_port(hp.host) : (s.bind_to_port(hp.host, hp.port) ? hp.port : -1);
+  if (p <= 0) return IoError(std::string(name) + ": cannot listen on " + hp.ToString());
+  *port = p;
+  *th = std::thread([&s, name] {
+    pthread_setname_np(pthread_self(), name);
+    s.listen_after_bind();
+  });
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Api::Start() {
+  server_ = std::make_unique<httplib::Server>();
+  admin_ = std::make_unique<httplib::Server>();
+  ConfigureServer(*server_, *d_.cfg, d_.cfg->api_threads);
+  ConfigureServer(*admin_, *d_.cfg, 2);
+  RegisterRoutes();
+  RegisterAdminRoutes();
+  Status s = Listen(*server_, d_.cfg->api, &api_port_, &server_thread_, "chatd-api");
+  if (!s.ok()) return s;
+  return Listen(*admin_, d_.cfg->admin, &admin_port_, &admin_thread_, "chatd-admin");
+}
+
+void Api::Stop() {
+  if (server_) server_->stop();
+  if (admin_) admin_->stop();
+  if (server_thread_.joinable()) server_thread_.join();
+  if (admin_thread_.joinable()) admin_thread_.join();
+}
+
+void Api::RegisterRoutes() {
+  auto* ctx = new api::Ctx{d_, &limiter_, &dummy_hash_};  // lives as long as the process
+  httplib::Server& s = *server_;
+  s.set_pre_routing_handler([this](const httplib::Request&, httplib::Response&) {
+    requests_++;
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  s.Get("/livez", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("{\"status\":\"ok\"}", "application/json");
+  });
+  s.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
+    bool ready = d_.ready->load();
+    res.status = ready ? 200 : 503;
+    res.set_content(ready ? "{\"status\":\"ready\"}" : "{\"status\":\"starting\"}", "application/json");
+  });
+  s.Get("/api/v1/gateway", [this, ctx](const httplib::Request& req, httplib::Response& res) {
+    auto claims = api::Authenticate(*ctx, req);
+    if (!claims.ok()) return api::Fail(res, claims.status());
+    json::JsonWriter w;
+    w.BeginObject().Key("url").Str(d_.gateway_url).EndObject();
+    api::Ok(res, 200, w.View());
+  });
+  s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    const GatewayStats& g = d_.gateway->stats();
+    CoreStats c = d_.core->stats();
+    std::string out;
+    auto metric = [&out](const char* name, const char* type, const char* help, uint64_t v) {
+      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
+             std::to_string(v) + "\n";
+    };
+    metric("chatd_sessions", "gauge", "Open WebSocket sessions.", g.sessions.load());
+    metric("chatd_sessions_authenticated", "gauge", "Authenticated WebSocket sessions.", g.authenticated.load());
+    metric("chatd_ws_accepted_total", "counter", "WebSocket connections accepted.", g.accepted.load());
+    metric("chatd_ws_frames_in_total", "counter", "Client frames received.", g.frames_in.load());
+    metric("chatd_ws_frames_out_total", "counter", "Frames sent to clients.", g.frames_out.load());
+    metric("chatd_ws_bytes_out_total", "counter", "Bytes sent to clients.", g.bytes_out.load());
+    metric("chatd_ws_writes_total", "counter", "Coalesced socket writes.", g.writes.load());
+    metric("chatd_ws_bad_frames_total", "counter", "Client frames answered with an error.", g.bad_frames.load());
+    metric("chatd_ws_slow_consumers_total", "counter", "Sessions closed for exceeding their queue cap.",
+           g.slow_consumers.load());
+    metric("chatd_core_batches_total", "counter", "Group-commit batches.", c.batches);
+    metric("chatd_core_commands_total", "counter", "Commands processed by the core.", c.commands);
+    metric("chatd_envelopes_total", "counter", "Envelopes appended to the log.", c.envelopes);
+    metric("chatd_commit_failures_total", "counter", "Batches that failed to commit.", c.commit_failures);
+    metric("chatd_http_requests_total", "counter", "REST requests.", requests_.load());
+    res.set_content(out, "text/plain; version=0.0.4");
+  });
+  api::RegisterAuthRoutes(s, *ctx);
+  api::RegisterChatRoutes(s, *ctx);
+}
+
+void Api::RegisterAdminRoutes() {
+  httplib::Server& s = *admin_;
+  auto authorized = [this](const httplib::Request& req, httplib::Response& res) {
+    std::string h = req.get_header_value("Authorization");
+    std::string expected = "Bearer " + d_.admin_token;
+    if (d_.admin_token.empty() || !crypto::ConstantTimeEqual(h, expected)) {
+      api::Fail(res, Unauthorized("admin token required"));
+      return false;
+    }
+    return true;
+  };
+  s.Get("/admin/v1/status", [this, authorized](const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(req, res)) return;
+    auto lease = d_.store->readers().Acquire();
+    if (!lease.ok()) return api::Fail(res, lease.status());
+    auto count = (*lease)->q().CountEnvelopes();
+    auto vec = (*lease)->q().Vector();
+    if (!count.ok()) return api::Fail(res, count.status());
+    json::JsonWriter w;
+    w.BeginObject();
+    w.Key("relay").Str(d_.cfg->relay_name);
+    w.Key("node_id").Int(d_.cfg->node_id);
+    w.Key("ready").Bool(d_.ready->load());
+    w.Key("envelopes").Int(static_cast<int64_t>(*count));
+    w.Key("sessions").Int(static_cast<int64_t>(d_.gateway->stats().sessions.load()));
+    w.Key("vector").BeginObject();
+    if (vec.ok()) {
+      for (const auto& [o, seq] : *vec) w.Key(o).Int(static_cast<int64_t>(seq));
+    }
+    w.EndObject();
+    w.EndObject();
+    api::Ok(res, 200, w.View());
+  });
+}
+
+}  // namespace chatd

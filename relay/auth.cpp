@@ -1,0 +1,95 @@
+#include "relay/auth.h"
+
+#include "base/json.h"
+#include "crypto/paseto.h"
+
+namespace chatd {
+
+TokenService::TokenService(std::string relay, const crypto::KeyPair& key, int ttl_s, const Clock* clock)
+    : relay_(std::move(relay)), key_(key), ttl_s_(ttl_s), clock_(clock) {
+  keys_[relay_] = key.public_key();
+}
+
+void TokenService::AddRelayKey(const std::string& relay, const crypto::PublicKey& key) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  keys_[relay] = key;
+}
+
+std::string TokenService::Issue(uint64_t user_id, uint64_t device_id) const {
+  int64_t now = clock_->NowMs();
+  json::JsonWriter p;
+  p.BeginObject();
+  p.Key("iss").Str(relay_);
+  p.Key("sub").Id(user_id);
+  p.Key("dev").Id(device_id);
+  p.Key("iat").Time(now);
+  p.Key("exp").Time(now + int64_t{ttl_s_} * 1000);
+  p.EndObject();
+  json::JsonWriter f;
+  f.BeginObject().Key("kid").Str(relay_).EndObject();
+  return crypto::PasetoSign(key_, p.View(), f.View());
+}
+
+Result<Claims> TokenService::Verify(std::string_view token) const {
+  if (token.size() > 4096) return Unauthorized("malformed token");
+  auto footer = crypto::PasetoFooter(token);
+  if (!footer.ok()) return Unauthorized("malformed token");
+  json::Doc fdoc;
+  if (!json::Parse(*footer, &fdoc).ok()) return Unauthorized("malformed token");
+  auto kid = json::GetString(fdoc, "kid", 64);
+  if (!kid.ok()) return Unauthorized("malformed token");
+  crypto::PublicKey pk;
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    auto it = keys_.find(std::string(*kid));
+    if (it == keys_.end()) return Unauthorized("token signed by an unknown relay");
+    pk = it->second;
+  }
+  auto payload = crypto::PasetoVerify(pk, token);
+  if (!payload.ok()) return Unauthorized("invalid token");
+  json::Doc doc;
+  if (!json::Parse(*payload, &doc).ok()) return Unauthorized("malformed token claims");
+  auto iss = json::GetString(doc, "iss", 64);
+  auto sub = json::GetId(doc, "sub");
+  auto dev = json::GetId(doc, "dev");
+  auto exp = json::GetString(doc, "exp", 64);
+  if (!iss.ok() || !sub.ok() || !dev.ok() || !exp.ok() || *iss != *kid) {
+    return Unauthorized("malformed token claims");
+  }
+  Claims c;
+  c.user_id = *sub;
+  c.device_id = *dev;
+  c.relay = std::string(*iss);
+  if (!ParseRfc3339Ms(*exp, &c.expires_at_ms)) return Unauthorized("malformed token claims");
+  if (c.expires_at_ms <= clock_->NowMs()) return Unauthorized("token expired");
+  return c;
+}
+
+bool RateLimiter::Allow(const std::string& key, int per_minute, int* retry_after_s) {
+  int64_t now = clock_->NowMs();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (windows_.size() > 100000) {
+    for (auto it = windows_.begin(); it != windows_.end();) {
+      it = (now - it->second.start_ms >= 60000) ? windows_.erase(it) : std::next(it);
+    }
+  }
+  Window& w = windows_[key];
+  if (now - w.start_ms >= 60000) {
+    w.start_ms = now;
+    w.count = 0;
+  }
+  if (w.count >= per_minute) {
+    *retry_after_s = static_cast<int>((w.start_ms + 60000 - now + 999) / 1000);
+    if (*retry_after_s < 1) *retry_after_s = 1;
+    return false;
+  }
+  ++w.count;
+  return true;
+}
+
+void RateLimiter::Reset(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  windows_.erase(key);
+}
+
+}  // namespace chatd

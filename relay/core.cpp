@@ -1,0 +1,231 @@
+#include "relay/core.h"
+
+#include <event2/thread.h>
+
+#include <algorithm>
+
+#include "base/log.h"
+#include "relay/events.h"
+
+namespace chatd {
+
+Core::Core(const conf::Config& cfg, store::Store& store, const crypto::KeyPair& key)
+    : cfg_(cfg), store_(store), key_(key), hlc_(static_cast<uint32_t>(cfg.node_id)) {}
+
+Core::~Core() { Stop(); }
+
+Status Core::LoadState() {
+  auto& w = store_.writer();
+  auto vec = w.Vector();
+  if (!vec.ok()) return vec.status();
+  vector_ = std::move(vec.value());
+  seq_ = 0;
+  for (const auto& [origin, seq] : vector_) {
+    if (origin == cfg_.relay_name) seq_ = seq;
+  }
+  // Never reuse an id: move the clock past the newest id in the log.
+  auto st = w.db().Prepare("SELECT COALESCE(max(id), 0) FROM envelopes");
+  if (!st.ok()) return st.status();
+  auto r = st->Step();
+  if (!r.ok()) return r.status();
+  hlc_.Observe(st->U64(0));
+  members_.clear();
+  return Status::Ok();
+}
+
+Status Core::Start() {
+  static std::once_flag once;
+  std::call_once(once, [] { evthread_use_pthreads(); });
+  Status s = LoadState();
+  if (!s.ok()) return s;
+  event_config* ecfg = event_config_new();
+  event_config_set_flag(ecfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+  base_.reset(event_base_new_with_config(ecfg));
+  event_config_free(ecfg);
+  if (!base_) return Internal("libevent: cannot create the core loop");
+  wake_.reset(event_new(base_.get(), -1, 0, &Core::OnWake, this));
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "chatd-core");
+    event_base_loop(base_.get(), EVLOOP_NO_EXIT_ON_EMPTY);
+  });
+  return Status::Ok();
+}
+
+void Core::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) return;
+    stopped_ = true;
+    stopping_ = true;
+  }
+  if (thread_.joinable()) {
+    event_active(wake_.get(), EV_READ, 0);
+    thread_.join();
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+    inbox_.clear();
+  }
+  wake_.reset();
+  base_.reset();
+}
+
+bool Core::Post(std::function<void()> fn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (closed_ || !wake_) return false;
+  inbox_.push_back(std::move(fn));
+  event_active(wake_.get(), EV_READ, 0);
+  return true;
+}
+
+void Core::OnWake(evutil_socket_t, short, void* arg) { static_cast<Core*>(arg)->RunBatch(); }
+
+void Core::RunBatch() {
+  std::vector<std::function<void()>> items;
+  bool stopping;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    items.swap(inbox_);
+    stopping = stopping_;
+  }
+  auto& w = store_.writer();
+  size_t max_batch = static_cast<size_t>(std::max(1, cfg_.commit_max_batch));
+  for (size_t start = 0; start < items.size(); start += max_batch) {
+    size_t end = std::min(items.size(), start + max_batch);
+    batch_failed_ = false;
+    Status s = w.Begin();
+    if (!s.ok()) {
+      log::Error("store: cannot begin a transaction", {{"error", s.message()}});
+      batch_failed_ = true;
+    }
+    for (size_t i = start; i < end; ++i) items[i]();
+    bool ok = !batch_failed_;
+    if (ok) {
+      s = w.Commit();
+      if (!s.ok()) {
+        log::Error("store: commit failed; the batch is rolled back", {{"error", s.message()}});
+        ok = false;
+      }
+    }
+    if (!ok) {
+      (void)w.Rollback();
+      Status ls = LoadState();
+      if (!ls.ok()) log::Error("store: cannot reload state after a failed batch", {{"error", ls.message()}});
+      pending_.clear();
+    }
+    {
+      std::lock_guard<std::mutex> lock(stats_mu_);
+      stats_.batches++;
+      stats_.commands += end - start;
+      if (!ok) stats_.commit_failures++;
+    }
+    auto callbacks = std::move(after_commit_);
+    after_commit_.clear();
+    for (auto& cb : callbacks) cb(ok);
+    if (!pending_.empty() && sink_) sink_->Deliver(std::move(pending_));
+    pending_.clear();
+  }
+  if (stopping) {
+    // Anything posted while we ran this batch is taken too before the loop exits.
+    bool more;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      more = !inbox_.empty();
+      if (!more) closed_ = true;  // later posts are refused instead of lost
+    }
+    if (more) {
+      RunBatch();
+      return;
+    }
+    event_base_loopbreak(base_.get());
+  }
+}
+
+Result<uint64_t> Core::Emit(crypto::Envelope& env) {
+  int64_t now = clock_->NowMs();
+  env.origin = cfg_.relay_name;
+  env.seq = seq_ + 1;
+  if (env.id == 0) env.id = hlc_.Next(now);
+  env.deps = vector_;
+  env.created_at = now;
+  Status s = crypto::Seal(env, key_);
+  if (!s.ok()) {
+    batch_failed_ = true;
+    return s;
+  }
+  auto pos = store_.writer().Append(env);
+  if (!pos.ok()) {
+    batch_failed_ = true;
+    return pos.status();
+  }
+  seq_ = env.seq;
+  auto it = std::lower_bound(vector_.begin(), vector_.end(), env.origin,
+                             [](const auto& p, const std::string& o) { return p.first < o; });
+  if (it != vector_.end() && it->first == env.origin) it->second = env.seq;
+  else vector_.insert(it, {env.origin, env.seq});
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  stats_.envelopes++;
+  return pos;
+}
+
+void Core::Publish(const crypto::Envelope& env, uint64_t pos, uint64_t skip_session, uint64_t extra_user) {
+  store::EnvelopeRow row{pos, env};
+  std::string event = events::EventFor(row, store_.writer());
+  if (event.empty()) return;
+  std::shared_ptr<const std::vector<uint64_t>> users;
+  if (env.chat_id == 0) {
+    users = std::make_shared<const std::vector<uint64_t>>(std::vector<uint64_t>{env.author});
+  } else {
+    users = MembersOf(env.chat_id);
+  }
+  if (extra_user && std::find(users->begin(), users->end(), extra_user) == users->end()) {
+    auto copy = std::make_shared<std::vector<uint64_t>>(*users);
+    copy->push_back(extra_user);
+    users = std::move(copy);
+  }
+  Delivery d;
+  d.type = Delivery::Type::kUsers;
+  d.session_id = skip_session;
+  d.users = std::move(users);
+  d.frame = MakeTextFrame(event);
+  d.cursor = pos;
+  pending_.push_back(std::move(d));
+}
+
+std::shared_ptr<const std::vector<uint64_t>> Core::MembersOf(uint64_t chat_id) {
+  auto it = members_.find(chat_id);
+  if (it != members_.end()) return it->second;
+  auto list = std::make_shared<std::vector<uint64_t>>();
+  auto st = store_.writer().db().Prepare("SELECT user_id FROM members WHERE chat_id=?");
+  if (st.ok()) {
+    st->Bind(1, chat_id);
+    for (;;) {
+      auto r = st->Step();
+      if (!r.ok() || !r.value()) break;
+      list->push_back(st->U64(0));
+    }
+  }
+  std::shared_ptr<const std::vector<uint64_t>> frozen = std::move(list);
+  if (members_.size() > 100000) members_.clear();  // bound the cache
+  members_[chat_id] = frozen;
+  return frozen;
+}
+
+Result<std::string> Core::RoleOrNotMember(uint64_t chat_id, uint64_t user_id) {
+  auto role = store_.writer().RoleOf(chat_id, user_id);
+  if (!role.ok()) return role.status();
+  if (!role.value()) {
+    auto chat = store_.writer().Chat(chat_id, false);
+    if (chat.ok() && !chat.value()) return NotFound("no such chat");
+    return Forbidden("you are not a member of this chat", "not_member");
+  }
+  return std::move(*role.value());
+}
+
+CoreStats Core::stats() const {
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  return stats_;
+}
+
+}  // namespace chatd

@@ -1,0 +1,201 @@
+// relay/core.h — the core thread: validation, HLC ids, signing, group commit, fan-out.
+//
+// Core owns all chat state and the store's writer connection; only its own thread touches
+// them. Other threads hand it work with Post() (fire and forget) or Call() (wait for the
+// result); both are thread-safe. Everything posted while the core was busy becomes ONE
+// batch: one SQLite transaction, one commit (synchronous=FULL). Only after the commit does
+// the core run the batch's after-commit callbacks (acks, REST replies) and hand the batch's
+// deliveries to the gateway, so nothing is acknowledged or shown before it is durable.
+//
+// The Op* methods run on the core thread only (from posted functors); they validate,
+// emit envelopes (Emit) and queue deliveries (Publish).
+#pragma once
+
+#include <event2/event.h>
+
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "base/status.h"
+#include "base/time.h"
+#include "conf/config.h"
+#include "crypto/keys.h"
+#include "relay/hlc.h"
+#include "relay/wsframe.h"
+#include "store/store.h"
+
+namespace chatd {
+
+// Who is acting: an authenticated user on one device (0 = the relay itself).
+struct Actor {
+  uint64_t user_id = 0;
+  uint64_t device_id = 0;
+};
+
+// One item for the gateway: a frame for one session, or for every session of some users.
+struct Delivery {
+  enum class Type : uint8_t { kSession, kUsers, kCloseUserDevice };
+  Type type = Type::kUsers;
+  uint64_t session_id = 0;       // kSession: the target; kUsers: a session to skip (0 = none)
+  std::shared_ptr<const std::vector<uint64_t>> users;  // kUsers
+  Frame frame;
+  uint64_t cursor = 0;           // log position of a durable event (0 for acks, ephemeral)
+  uint64_t user_id = 0, device_id = 0;  // kCloseUserDevice
+};
+
+// Receives committed deliveries in commit order. Implemented by the gateway.
+class DeliverySink {
+ public:
+  virtual ~DeliverySink() = default;
+  virtual void Deliver(std::vector<Delivery>&& batch) = 0;
+};
+
+struct TokenGrant {  // a new device login
+  uint64_t user_id = 0, device_id = 0;
+  std::string refresh_token;
+};
+
+struct SendRequest {
+  uint64_t chat_id = 0;
+  std::string message_type, content, client_key;
+  uint64_t reply_to = 0, file_id = 0;
+  uint64_t session_id = 0;  // the sending WebSocket session (skipped by new_message)
+};
+
+struct SendResult {
+  store::MessageRow message;
+  uint64_t cursor = 0;
+  bool duplicate = false;  // an earlier message with the same client key
+};
+
+struct ChatResult {
+  store::ChatRow chat;
+  bool existed = false;  // a direct chat that already existed
+};
+
+struct CoreStats {
+  uint64_t batches = 0, commands = 0, envelopes = 0, commit_failures = 0;
+};
+
+class Core {
+ public:
+  Core(const conf::Config& cfg, store::Store& store, const crypto::KeyPair& key);
+  ~Core();
+  Core(const Core&) = delete;
+  Core& operator=(const Core&) = delete;
+
+  void SetSink(DeliverySink* sink) { sink_ = sink; }
+  // Loads the sequence, clock and vector from the store and starts the thread.
+  Status Start();
+  // Runs everything already posted, commits it, and stops the thread. Thread-safe; idempotent.
+  void Stop();
+
+  // Thread-safe. False once the core has stopped (the functor is dropped).
+  bool Post(std::function<void()> fn);
+  template <typename T>
+  Result<T> Call(std::function<Result<T>()> fn, int timeout_ms = 15000);
+
+  // ---- core thread only ----
+  bool IsCoreThread() const { return std::this_thread::get_id() == thread_.get_id(); }
+  store::Writer& writer() { return store_.writer(); }
+  uint64_t NewId() { return hlc_.Next(clock_->NowMs()); }
+  // Completes, seals and appends an envelope (origin, seq, deps, created_at; id if 0).
+  Result<uint64_t> Emit(crypto::Envelope& env);
+  // Renders the client event for a just-emitted envelope and queues it for the chat's
+  // members (plus `extra_user`), skipping `skip_session`.
+  void Publish(const crypto::Envelope& env, uint64_t pos, uint64_t skip_session, uint64_t extra_user = 0);
+  void QueueDelivery(Delivery d) { pending_.push_back(std::move(d)); }
+  void AfterCommit(std::function<void(bool ok)> cb) { after_commit_.push_back(std::move(cb)); }
+  // Members of a chat (cached; invalidated by membership changes).
+  std::shared_ptr<const std::vector<uint64_t>> MembersOf(uint64_t chat_id);
+  void InvalidateMembers(uint64_t chat_id) { members_.erase(chat_id); }
+
+  // Operations (core thread; see relay/ops_*.cpp).
+  Result<TokenGrant> OpRegister(const std::string& username, const std::string& email,
+                                const std::string& password_hash, const std::string& first_name,
+                                const std::string& last_name);
+  Result<TokenGrant> OpNewDevice(uint64_t user_id);
+  Result<TokenGrant> OpRotateRefresh(const std::string& token_hash);
+  Status OpLogout(const Actor& actor);
+  Result<store::UserRow> OpUpdateProfile(const Actor& actor, const std::vector<std::pair<std::string, std::string>>& fields);
+  Result<ChatResult> OpCreateChat(const Actor& actor, const std::string& chat_type, const std::string& chat_name,
+                                  std::vector<uint64_t> participants);
+  Result<store::ChatRow> OpUpdateChat(const Actor& actor, uint64_t chat_id, const std::optional<std::string>& name,
+                                      const std::optional<std::string>& description, std::optional<int64_t> disappearing);
+  Result<store::ChatRow> OpAddMembers(const Actor& actor, uint64_t chat_id, const std::vector<uint64_t>& users);
+  Status OpRemoveMember(const Actor& actor, uint64_t chat_id, uint64_t user_id);
+  Result<store::ChatRow> OpSetRole(const Actor& actor, uint64_t chat_id, uint64_t user_id, const std::string& role);
+  Status OpCheckMember(const Actor& actor, uint64_t chat_id);
+  Result<SendResult> OpSend(const Actor& actor, const SendRequest& req);
+  Result<store::MessageRow> OpEdit(const Actor& actor, uint64_t chat_id, uint64_t message_id, const std::string& content);
+  Status OpDelete(const Actor& actor, uint64_t chat_id, uint64_t message_id);
+  Status OpReact(const Actor& actor, uint64_t chat_id, uint64_t message_id, const std::string& reaction, bool add);
+  Status OpReceipt(const Actor& actor, uint64_t chat_id, uint64_t up_to, bool read);
+  Status OpTyping(const Actor& actor, uint64_t chat_id, bool start, uint64_t skip_session);
+
+  CoreStats stats() const;
+  const conf::Config& config() const { return cfg_; }
+
+ private:
+  static void OnWake(evutil_socket_t, short, void* arg);
+  void RunBatch();
+  Status LoadState();
+  Result<std::string> RoleOrNotMember(uint64_t chat_id, uint64_t user_id);
+
+  const conf::Config& cfg_;
+  store::Store& store_;
+  const crypto::KeyPair& key_;
+  const Clock* clock_ = &SystemClock::Get();
+  DeliverySink* sink_ = nullptr;
+
+  std::unique_ptr<event_base, void (*)(event_base*)> base_{nullptr, event_base_free};
+  std::unique_ptr<event, void (*)(event*)> wake_{nullptr, event_free};
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<std::function<void()>> inbox_;  // guarded by mu_
+  bool stopping_ = false;                     // guarded by mu_
+  bool stopped_ = false;                      // guarded by mu_
+  bool closed_ = false;                       // guarded by mu_: no more posts
+
+  // Core-thread state.
+  Hlc hlc_;
+  uint64_t seq_ = 0;                          // last seq this relay emitted
+  std::vector<std::pair<std::string, uint64_t>> vector_;  // applied per origin (sorted)
+  bool batch_failed_ = false;
+  std::vector<Delivery> pending_;
+  std::vector<std::function<void(bool)>> after_commit_;
+  std::unordered_map<uint64_t, std::shared_ptr<const std::vector<uint64_t>>> members_;
+  mutable std::mutex stats_mu_;
+  CoreStats stats_;
+};
+
+template <typename T>
+Result<T> Core::Call(std::function<Result<T>()> fn, int timeout_ms) {
+  auto promise = std::make_shared<std::promise<Result<T>>>();
+  auto future = promise->get_future();
+  bool posted = Post([this, promise, fn = std::move(fn)]() {
+    auto result = std::make_shared<Result<T>>(fn());
+    if (!result->ok()) {
+      promise->set_value(std::move(*result));
+      return;
+    }
+    AfterCommit([promise, result](bool ok) {
+      if (ok) promise->set_value(std::move(*result));
+      else promise->set_value(Result<T>(Internal("the store could not commit; nothing was saved")));
+    });
+  });
+  if (!posted) return Status(Code::kUnavailable, "the relay is shutting down");
+  if (future.wait_for(std::chrono::milliseconds(timeout_ms)) != std::future_status::ready) {
+    return Status(Code::kUnavailable, "the relay is overloaded; try again");
+  }
+  return future.get();
+}
+
+}  // namespace chatd

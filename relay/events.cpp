@@ -1,0 +1,195 @@
+#include "relay/events.h"
+
+namespace chatd::events {
+
+using json::JsonWriter;
+
+void WriteUserPublic(JsonWriter& w, const store::UserRow& u) {
+  w.BeginObject();
+  w.Key("user_id").Id(u.user_id);
+  w.Key("username").Str(u.username);
+  w.Key("handle").Str(u.handle());
+  w.Key("relay").Str(u.relay);
+  w.Key("first_name").Str(u.first_name);
+  w.Key("last_name").Str(u.last_name);
+  w.Key("status_message").Str(u.status_message);
+  w.Key("profile_picture_url").StrOrNull(u.profile_picture_url);
+  w.Key("created_at").Time(u.created_at);
+  w.EndObject();
+}
+
+void WriteMessage(JsonWriter& w, const store::MessageRow& m) {
+  w.BeginObject();
+  w.Key("message_id").Id(m.message_id);
+  w.Key("chat_id").Id(m.chat_id);
+  w.Key("sender_id").Id(m.sender_id);
+  w.Key("sender").BeginObject();
+  w.Key("user_id").Id(m.sender_id);
+  w.Key("username").Str(m.sender_username);
+  w.Key("handle").Str(m.sender_username + "@" + m.sender_relay);
+  w.Key("profile_picture_url").StrOrNull(m.sender_picture);
+  w.EndObject();
+  w.Key("message_type").Str(m.message_type);
+  w.Key("content").Str(m.deleted ? std::string_view() : std::string_view(m.content));
+  w.Key("reply_to_message_id").IdOrNull(m.reply_to);
+  w.Key("file_id").IdOrNull(m.file_id);
+  w.Key("created_at").Time(m.created_at);
+  w.Key("is_edited").Bool(m.edited_at != 0);
+  if (m.edited_at) w.Key("edited_at").Time(m.edited_at);
+  w.Key("is_deleted").Bool(m.deleted);
+  w.Key("reactions").BeginArray();
+  for (const auto& r : m.reactions) {
+    w.BeginObject();
+    w.Key("reaction_type").Str(r.reaction_type);
+    w.Key("count").Int(static_cast<int64_t>(r.users.size()));
+    w.Key("users").BeginArray();
+    for (uint64_t u : r.users) w.Id(u);
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+}
+
+void WriteChat(JsonWriter& w, const store::ChatRow& c) {
+  w.BeginObject();
+  w.Key("chat_id").Id(c.chat_id);
+  w.Key("chat_type").Str(c.chat_type);
+  w.Key("chat_name").StrOrNull(c.chat_name);
+  w.Key("chat_description").StrOrNull(c.chat_description);
+  w.Key("created_by").Id(c.created_by);
+  w.Key("created_at").Time(c.created_at);
+  w.Key("disappearing_seconds").Int(c.disappearing_seconds);
+  w.Key("participants").BeginArray();
+  for (const auto& m : c.members) {
+    w.BeginObject().Key("user_id").Id(m.user_id).Key("role").Str(m.role).EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+}
+
+std::string ErrorEvent(const Status& s, std::string_view ref) {
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("type").Str("error");
+  w.Key("code").Str(s.wire_code());
+  w.Key("message").Str(s.message());
+  w.Key("ref").StrOrNull(ref);
+  w.EndObject();
+  return w.Take();
+}
+
+namespace {
+
+std::string_view BodyStr(const json::Doc& b, const char* key) {
+  auto it = b.FindMember(key);
+  if (it == b.MemberEnd() || !it->value.IsString()) return {};
+  return {it->value.GetString(), it->value.GetStringLength()};
+}
+
+uint64_t BodyId(const json::Doc& b, const char* key) {
+  auto it = b.FindMember(key);
+  if (it == b.MemberEnd()) return 0;
+  return json::IdFromValue(it->value).value_or(0);
+}
+
+}  // namespace
+
+std::string EventFor(const store::EnvelopeRow& row, store::Queries& q) {
+  const crypto::Envelope& e = row.env;
+  json::Doc body;
+  if (e.body.empty() || !json::Parse(e.body, &body).ok()) return {};
+  JsonWriter w;
+  w.BeginObject();
+  switch (e.kind) {
+    case crypto::Kind::kMsgPost: {
+      auto m = q.Message(e.id);
+      if (!m.ok() || !m.value()) return {};
+      store::MessageRow msg = std::move(**m);
+      auto u = q.UserById(msg.sender_id);
+      if (u.ok() && u.value()) {
+        msg.sender_username = u.value()->username;
+        msg.sender_relay = u.value()->relay;
+        msg.sender_picture = u.value()->profile_picture_url;
+      }
+      w.Key("type").Str("new_message");
+      w.Key("message");
+      WriteMessage(w, msg);
+      break;
+    }
+    case crypto::Kind::kMsgEdit:
+      w.Key("type").Str("message_edited");
+      w.Key("chat_id").Id(e.chat_id);
+      w.Key("message_id").Id(BodyId(body, "message_id"));
+      w.Key("content").Str(BodyStr(body, "content"));
+      w.Key("edited_at").Time(e.created_at);
+      w.Key("user_id").Id(e.author);
+      break;
+    case crypto::Kind::kMsgDelete:
+      w.Key("type").Str("message_deleted");
+      w.Key("chat_id").Id(e.chat_id);
+      w.Key("message_id").Id(BodyId(body, "message_id"));
+      w.Key("user_id").Id(e.author);
+      break;
+    case crypto::Kind::kReaction:
+      w.Key("type").Str("reaction_updated");
+      w.Key("chat_id").Id(e.chat_id);
+      w.Key("message_id").Id(BodyId(body, "message_id"));
+      w.Key("user_id").Id(e.author);
+      w.Key("reaction_type").Str(BodyStr(body, "reaction_type"));
+      w.Key("op").Str(BodyStr(body, "op"));
+      break;
+    case crypto::Kind::kReceipt:
+      w.Key("type").Str(BodyStr(body, "status") == "read" ? "message_read" : "message_delivered");
+      w.Key("chat_id").Id(e.chat_id);
+      w.Key("user_id").Id(e.author);
+      w.Key("up_to_message_id").Id(BodyId(body, "up_to_message_id"));
+      break;
+    case crypto::Kind::kChatCreate: {
+      auto c = q.Chat(e.chat_id, true);
+      if (!c.ok() || !c.value()) return {};
+      w.Key("type").Str("chat_created");
+      w.Key("chat");
+      WriteChat(w, **c);
+      break;
+    }
+    case crypto::Kind::kChatUpdate:
+    case crypto::Kind::kMemberRole: {
+      auto c = q.Chat(e.chat_id, true);
+      if (!c.ok() || !c.value()) return {};
+      w.Key("type").Str("chat_updated");
+      w.Key("chat_id").Id(e.chat_id);
+      w.Key("chat");
+      WriteChat(w, **c);
+      break;
+    }
+    case crypto::Kind::kMemberAdd: {
+      w.Key("type").Str("member_added");
+      w.Key("chat_id").Id(e.chat_id);
+      w.Key("user_ids").BeginArray();
+      auto it = body.FindMember("user_ids");
+      if (it != body.MemberEnd() && it->value.IsArray()) {
+        for (const auto& v : it->value.GetArray()) {
+          if (auto id = json::IdFromValue(v)) w.Id(*id);
+        }
+      }
+      w.EndArray();
+      w.Key("by").Id(e.author);
+      break;
+    }
+    case crypto::Kind::kMemberRemove:
+      w.Key("type").Str("member_removed");
+      w.Key("chat_id").Id(e.chat_id);
+      w.Key("user_id").Id(BodyId(body, "user_id"));
+      w.Key("by").Id(e.author);
+      break;
+    default:
+      return {};
+  }
+  w.Key("cursor").Id(row.pos);
+  w.EndObject();
+  return w.Take();
+}
+
+}  // namespace chatd::events
+

@@ -1,0 +1,23 @@
+// relay/events.h — the JSON shapes of PROTOCOL.md, written in one place.
+//
+// REST responses and WebSocket events share these writers so a message looks the same in
+// history, in `new_message` and after `sync`. Pure functions; thread-safe.
+#pragma once
+
+#include <string>
+
+#include "base/json.h"
+#include "store/store.h"
+
+namespace chatd::events {
+
+void WriteUserPublic(json::JsonWriter& w, const store::UserRow& u);
+void WriteMessage(json::JsonWriter& w, const store::MessageRow& m);
+void WriteChat(json::JsonWriter& w, const store::ChatRow& c);
+// An `error` event: {"type":"error","code":..,"message":..,"ref":..}.
+std::string ErrorEvent(const Status& s, std::string_view ref);
+// The client event for a log entry, or "" if the entry has no client event. Looks up
+// what it needs (the message view, the sender) through `q`.
+std::string EventFor(const store::EnvelopeRow& row, store::Queries& q);
+
+}  // namespace chatd::events

@@ -1,0 +1,372 @@
+// Gateway: the lws context, its thread, the inbox and fan-out. Frame handling is in
+// relay/session.cpp.
+#include "relay/gateway.h"
+
+#include <uv.h>
+
+#include <libwebsockets.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "base/log.h"
+#include "relay/session.h"
+
+namespace chatd {
+
+namespace {
+
+struct Pss {
+  Session* session;
+};
+
+void LwsLog(int level, const char* line) {
+  std::string msg(line);
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r')) msg.pop_back();
+  if (level & LLL_ERR) log::Error("lws", {{"detail", msg}});
+  else log::Warn("lws", {{"detail", msg}});
+}
+
+void IgnoreSignal(void*, int) {}
+
+lws_protocols g_protocols[] = {
+    {"chatd", nullptr, sizeof(Pss), 0, 0, nullptr, 0},
+    {nullptr, nullptr, 0, 0, 0, nullptr, 0},
+};
+
+// Federation peer links (DESIGN.md §4) arrive in a later release: until then the listener
+// is up (so operators can open it in firewalls) and refuses every link with a reason.
+int FederationCallback(lws* wsi, lws_callback_reasons reason, void* user, void* in, size_t len) {
+  if (reason == LWS_CALLBACK_ESTABLISHED) {
+    static const char kReason[] = "federation is not enabled on this relay yet";
+    lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+                     reinterpret_cast<unsigned char*>(const_cast<char*>(kReason)), sizeof kReason - 1);
+    return -1;
+  }
+  return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+lws_protocols g_fed_protocols[] = {
+    {"chatd-federation", FederationCallback, 0, 1024, 0, nullptr, 0},
+    {nullptr, nullptr, 0, 0, 0, nullptr, 0},
+};
+
+// Port 0 means "any free port": lws treats 0 as "no listener", so find one first.
+int ResolvePort(const conf::HostPort& hp) {
+  if (hp.port != 0) return hp.port;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  inet_pton(AF_INET, hp.host == "localhost" ? "127.0.0.1" : hp.host.c_str(), &a.sin_addr);
+  socklen_t alen = sizeof a;
+  int port = -1;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &alen) == 0) {
+    port = ntohs(a.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+}  // namespace
+
+Status Gateway::CreateVhost(const char* name, const conf::HostPort& hp, lws_protocols* protocols,
+                            const lws_retry_bo_t* retry, lws_vhost** out, int* port) {
+  lws_context_creation_info vi;
+  memset(&vi, 0, sizeof vi);
+  vi.vhost_name = name;
+  vi.port = ResolvePort(hp);
+  if (vi.port <= 0) return Status(Code::kIo, std::string(name) + ": cannot find a free port on " + hp.host);
+  vi.iface = hp.host.c_str();
+  vi.protocols = protocols;
+  vi.retry_and_idle_policy = retry;
+  vi.timeout_secs = 20;
+  vi.options = LWS_SERVER_OPTION_LIBUV;
+  *out = lws_create_vhost(context_, &vi);
+  if (!*out) return Status(Code::kIo, std::string(name) + ": cannot listen on " + hp.ToString());
+  *port = lws_get_vhost_listen_port(*out);
+  if (*port <= 0) *port = vi.port;
+  return Status::Ok();
+}
+
+Gateway::Gateway(const conf::Config& cfg, Core& core, const TokenService& tokens, Workers& workers,
+                 uint64_t initial_cursor)
+    : cfg_(cfg), core_(core), tokens_(tokens), workers_(workers), last_cursor_(initial_cursor) {}
+
+Gateway::~Gateway() { Stop(); }
+
+Status Gateway::Start() {
+  std::promise<Status> started;
+  auto fut = started.get_future();
+  thread_ = std::thread([this, &started] { Run(&started); });
+  Status s = fut.get();
+  if (!s.ok()) {
+    thread_.join();
+  }
+  return s;
+}
+
+int Gateway::Callback(lws* wsi, int reason_int, void* user, void* in, size_t len) {
+  auto reason = static_cast<lws_callback_reasons>(reason_int);
+  lws_context* ctx = lws_get_context(wsi);
+  auto* gw = static_cast<Gateway*>(lws_context_user(ctx));
+  auto* pss = static_cast<Pss*>(user);
+  switch (reason) {
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+      if (gw) gw->RunInbox();
+      return 0;
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+      char uri[64];
+      int n = lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
+      if (n <= 0 || strcmp(uri, "/ws") != 0) return 1;
+      if (gw->draining_) return 1;
+      if (gw->sessions_.size() >= static_cast<size_t>(gw->cfg_.max_connections)) {
+        log::Warn("gateway: connection limit reached", {{"limit", gw->cfg_.max_connections}});
+        return 1;
+      }
+      return 0;
+    }
+    case LWS_CALLBACK_ESTABLISHED:
+      gw->OnOpen(wsi, &pss->session);
+      return 0;
+    case LWS_CALLBACK_RECEIVE:
+      if (!pss->session) return -1;
+      gw->OnReceive(pss->session, static_cast<const char*>(in), len, lws_is_first_fragment(wsi),
+                    lws_is_final_fragment(wsi), lws_frame_is_binary(wsi));
+      return 0;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+      if (!pss->session) return -1;
+      return gw->OnWriteable(pss->session);
+    case LWS_CALLBACK_CLOSED:
+      if (pss && pss->session) {
+        gw->OnClosed(pss->session);
+        pss->session = nullptr;
+      }
+      return 0;
+    case LWS_CALLBACK_HTTP:
+      // Plain HTTP on the gateway port: the WebSocket lives at /ws; the REST API elsewhere.
+      lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, "use a WebSocket at /ws");
+      return -1;
+    default:
+      return lws_callback_http_dummy(wsi, reason, user, in, len);
+  }
+}
+
+void Gateway::Run(std::promise<Status>* started) {
+  pthread_setname_np(pthread_self(), "chatd-gateway");
+  lws_set_log_level(LLL_ERR | LLL_WARN, LwsLog);
+  g_protocols[0].callback = [](lws* wsi, lws_callback_reasons reason, void* user, void* in, size_t len) {
+    return Gateway::Callback(wsi, static_cast<int>(reason), user, in, len);
+  };
+  g_protocols[0].rx_buffer_size = static_cast<size_t>(cfg_.rx_buffer_bytes);
+  static lws_retry_bo_t retry{};
+  retry.secs_since_valid_ping = static_cast<uint16_t>(cfg_.ping_interval_s);
+  retry.secs_since_valid_hangup = static_cast<uint16_t>(std::min(cfg_.idle_timeout_s, 65535));
+  lws_context_creation_info info;
+  memset(&info, 0, sizeof info);
+  info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN |
+                 LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+  info.port = CONTEXT_PORT_NO_LISTEN;
+  info.user = this;
+  info.signal_cb = IgnoreSignal;
+  info.timeout_secs = 20;
+  // We own the libuv loop (lws runs on it as a "foreign" loop) so we can stop it.
+  uv_loop_init(&loop_);
+  void* foreign_loops[] = {&loop_};
+  info.foreign_loops = foreign_loops;
+  context_ = lws_create_context(&info);
+  if (!context_) {
+    started->set_value(Status(Code::kIo, "gateway: cannot create the libwebsockets context"));
+    return;
+  }
+  // Client sessions on listen.gateway; peer links on listen.federation.
+  Status s = CreateVhost("gateway", cfg_.gateway, g_protocols, &retry, &vhost_, &port_);
+  if (s.ok()) s = CreateVhost("federation", cfg_.federation, g_fed_protocols, &retry, &fed_vhost_, &fed_port_);
+  if (!s.ok()) {
+    lws_context_destroy(context_);
+    context_ = nullptr;
+    started->set_value(s);
+    return;
+  }
+  started->set_value(Status::Ok());
+  while (!exit_loop_) uv_run(&loop_, UV_RUN_DEFAULT);
+  exit_promise_.set_value();
+  for (auto& [id, sess] : sessions_) delete sess;
+  sessions_.clear();
+  by_user_.clear();
+  lws_context_destroy(context_);
+  context_ = nullptr;
+  // Let lws' handles finish closing, then release the loop.
+  for (int i = 0; i < 1000 && uv_loop_close(&loop_) == UV_EBUSY; ++i) uv_run(&loop_, UV_RUN_NOWAIT);
+}
+
+void Gateway::ExitLoop() {
+  // lws_service() runs the libuv loop until it is stopped; stop it so Run() can return.
+  exit_loop_ = true;
+  uv_stop(&loop_);
+}
+
+void Gateway::Post(Task task) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) return;
+    inbox_.push_back(std::move(task));
+  }
+  if (context_) lws_cancel_service(context_);
+}
+
+void Gateway::RunInbox() {
+  std::vector<Task> tasks;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    tasks.swap(inbox_);
+  }
+  for (auto& t : tasks) t();
+}
+
+void Gateway::Deliver(std::vector<Delivery>&& batch) {
+  auto shared = std::make_shared<std::vector<Delivery>>(std::move(batch));
+  Post([this, shared] { ApplyDeliveries(*shared); });
+}
+
+void Gateway::ApplyDeliveries(std::vector<Delivery>& batch) {
+  for (Delivery& d : batch) {
+    if (d.cursor > last_cursor_) last_cursor_ = d.cursor;
+    switch (d.type) {
+      case Delivery::Type::kSession: {
+        auto it = sessions_.find(d.session_id);
+        if (it != sessions_.end()) Enqueue(it->second, d.frame, d.cursor);
+        break;
+      }
+      case Delivery::Type::kUsers:
+        for (uint64_t uid : *d.users) {
+          auto it = by_user_.find(uid);
+          if (it == by_user_.end()) continue;
+          for (Session* s : it->second) {
+            if (s->id != d.session_id) Enqueue(s, d.frame, d.cursor);
+          }
+        }
+        break;
+      case Delivery::Type::kCloseUserDevice: {
+        auto it = by_user_.find(d.user_id);
+        if (it == by_user_.end()) break;
+        for (Session* s : it->second) {
+          if (d.device_id == 0 || s->device_id == d.device_id) CloseSession(s, 1008, "logged out");
+        }
+        break;
+      }
+    }
+  }
+}
+
+void Gateway::Enqueue(Session* s, const Frame& frame, uint64_t cursor) {
+  if (s->close_code) return;
+  if (cursor && cursor <= s->synced_upto) return;  // already sent by a sync
+  size_t cap = static_cast<size_t>(cfg_.session_queue_bytes);
+  if (s->syncing && cursor) {
+    s->held.push_back({frame, cursor});
+  } else {
+    s->out.push_back({frame, cursor});
+    lws_callback_on_writable(s->wsi);
+  }
+  s->out_bytes += frame->size();
+  if (s->out_bytes > cap) {
+    stats_.slow_consumers++;
+    log::Warn("gateway: slow consumer disconnected", {{"session", s->id}, {"queued_bytes", s->out_bytes}});
+    s->out.clear();
+    s->held.clear();
+    s->out_head = 0;
+    s->out_bytes = 0;
+    CloseSession(s, 1008, "slow consumer: reconnect and sync from your cursor");
+  }
+}
+
+int Gateway::OnWriteable(Session* s) {
+  if (s->close_code && (!s->close_after_flush || s->out_head >= s->out.size())) {
+    // Our frames go out raw, so the close frame does too: code + reason, then hang up.
+    size_t rlen = std::min<size_t>(strlen(s->close_reason), 123);
+    unsigned char frame[LWS_PRE + 4 + 125];
+    unsigned char* f = frame + LWS_PRE;
+    f[0] = 0x88;
+    f[1] = static_cast<unsigned char>(2 + rlen);
+    f[2] = static_cast<unsigned char>(s->close_code >> 8);
+    f[3] = static_cast<unsigned char>(s->close_code & 0xff);
+    memcpy(f + 4, s->close_reason, rlen);
+    lws_write(s->wsi, f, 4 + rlen, LWS_WRITE_RAW);
+    return -1;
+  }
+  if (s->out_head >= s->out.size()) return 0;
+  constexpr size_t kMaxWrite = 256 * 1024;
+  size_t total = 0, end = s->out_head;
+  while (end < s->out.size() && (total == 0 || total + s->out[end].frame->size() <= kMaxWrite)) {
+    total += s->out[end].frame->size();
+    ++end;
+  }
+  if (scratch_.size() < LWS_PRE + total) scratch_.resize(LWS_PRE + total);
+  unsigned char* p = scratch_.data() + LWS_PRE;
+  for (size_t i = s->out_head; i < end; ++i) {
+    memcpy(p, s->out[i].frame->data(), s->out[i].frame->size());
+    p += s->out[i].frame->size();
+  }
+  int n = lws_write(s->wsi, scratch_.data() + LWS_PRE, total, LWS_WRITE_RAW);
+  if (n < 0) return -1;
+  stats_.writes++;
+  stats_.frames_out += end - s->out_head;
+  stats_.bytes_out += total;
+  s->out_bytes -= std::min(s->out_bytes, total);
+  for (size_t i = s->out_head; i < end; ++i) s->out[i].frame.reset();
+  s->out_head = end;
+  if (s->out_head >= s->out.size()) {
+    s->out.clear();
+    if (s->out.capacity() > 64) s->out.shrink_to_fit();
+    s->out_head = 0;
+  }
+  if (s->out_head < s->out.size() || s->close_code) lws_callback_on_writable(s->wsi);
+  return 0;
+}
+
+void Gateway::CloseSession(Session* s, int code, const char* reason) {
+  if (s->close_code) return;
+  s->close_code = static_cast<uint16_t>(code);
+  s->close_reason = reason;
+  lws_callback_on_writable(s->wsi);
+}
+
+void Gateway::BeginDrain() {
+  Post([this] { draining_ = true; });
+}
+
+void Gateway::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_requested_) return;
+    stop_requested_ = true;
+  }
+  if (!thread_.joinable()) return;
+  Post([this] {
+    draining_ = true;
+    closing_all_ = true;
+    for (auto& [id, s] : sessions_) {
+      s->close_after_flush = true;
+      CloseSession(s, 1001, "server shutting down");
+    }
+    if (sessions_.empty()) ExitLoop();
+  });
+  // Sessions get up to 5 s to flush and close; then the loop ends regardless.
+  if (exited_.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+    log::Warn("gateway: sessions did not close in time; stopping anyway");
+    Post([this] { ExitLoop(); });
+  }
+  thread_.join();
+  std::lock_guard<std::mutex> lock(mu_);
+  stopped_ = true;
+  inbox_.clear();
+}
+
+}  // namespace chatd

@@ -1,0 +1,129 @@
+// relay/gateway.h — client WebSocket sessions on their own thread (libwebsockets, libuv loop).
+//
+// The gateway thread owns every session: parsing client frames, subscriptions (a session
+// receives everything addressed to its user), per-session send queues and fan-out. It
+// hands validated requests to the core with Core::Post and receives committed deliveries
+// through Deliver() (any thread: a locked inbox plus lws_cancel_service()). Sync pages are
+// read by the worker pool and come back through the same inbox.
+//
+// Writes: every frame is encoded once (relay/wsframe.h) and shared; each WRITEABLE callback
+// sends everything queued for the session in one lws_write(LWS_WRITE_RAW). A session whose
+// queue exceeds limits.session_queue_bytes is closed ("slow consumer") and resumes with
+// `sync` from its cursor. Sessions are freed only from lws' CLOSED callback.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include <uv.h>
+#include <vector>
+
+#include "base/json.h"
+#include "conf/config.h"
+#include "relay/auth.h"
+#include "relay/core.h"
+#include "relay/workers.h"
+
+struct lws;
+struct lws_context;
+struct lws_vhost;
+struct lws_protocols;
+struct lws_retry_bo;
+
+namespace chatd {
+
+struct Session;
+
+struct GatewayStats {
+  std::atomic<uint64_t> sessions{0}, authenticated{0}, frames_in{0}, frames_out{0}, bytes_out{0},
+      writes{0}, bad_frames{0}, slow_consumers{0}, accepted{0};
+};
+
+class Gateway final : public DeliverySink {
+ public:
+  Gateway(const conf::Config& cfg, Core& core, const TokenService& tokens, Workers& workers,
+          uint64_t initial_cursor);
+  ~Gateway() override;
+
+  // Creates the lws context on the gateway thread and waits until it listens.
+  Status Start();
+  int port() const { return port_; }
+  int federation_port() const { return fed_port_; }
+  // Thread-safe: committed deliveries, in commit order.
+  void Deliver(std::vector<Delivery>&& batch) override;
+  // Thread-safe: refuse new connections and new requests (drain, step 1).
+  void BeginDrain();
+  // Thread-safe: flush queues, close every session with 1001 and a reason, stop the thread.
+  void Stop();
+  const GatewayStats& stats() const { return stats_; }
+
+  // ---- gateway thread only (used by the lws callback and session handlers) ----
+  static int Callback(lws* wsi, int reason, void* user, void* in, size_t len);
+
+ private:
+  using Task = std::function<void()>;
+  void Run(std::promise<Status>* started);
+  Status CreateVhost(const char* name, const conf::HostPort& hp, lws_protocols* protocols,
+                     const struct lws_retry_bo* retry, lws_vhost** out, int* port);
+  void Post(Task task);
+  void ExitLoop();
+  void RunInbox();
+  void ApplyDeliveries(std::vector<Delivery>& batch);
+
+  // Session handling (relay/session.cpp).
+  void OnOpen(lws* wsi, Session** slot);
+  void OnReceive(Session* s, const char* data, size_t len, bool first, bool final, bool binary);
+  int OnWriteable(Session* s);
+  void OnClosed(Session* s);
+  void HandleFrame(Session* s, std::string_view text);
+  void HandleAuth(Session* s, const json::Value& v);
+  void Enqueue(Session* s, const Frame& frame, uint64_t cursor);
+  void SendJson(Session* s, std::string_view json);
+  void SendError(Session* s, const Status& st, std::string_view ref);
+  void CloseSession(Session* s, int code, const char* reason);
+  void StartSync(Session* s, uint64_t cursor);
+  void FinishSync(Session* s, uint64_t upto, bool has_more);
+  // Runs `op` on the core thread; sends its reply frame (built on the core thread) to the
+  // session after the batch commits.
+  void CoreRequest(Session* s, std::function<std::string(Core&)> op);
+
+  const conf::Config& cfg_;
+  Core& core_;
+  const TokenService& tokens_;
+  Workers& workers_;
+  GatewayStats stats_;
+
+  std::thread thread_;
+  uv_loop_t loop_{};
+  lws_context* context_ = nullptr;
+  lws_vhost* vhost_ = nullptr;
+  int port_ = 0;
+  lws_vhost* fed_vhost_ = nullptr;
+  int fed_port_ = 0;
+
+  std::mutex mu_;
+  std::vector<Task> inbox_;     // guarded by mu_
+  bool stop_requested_ = false; // guarded by mu_
+  bool stopped_ = false;         // guarded by mu_
+  std::promise<void> exit_promise_;
+  std::future<void> exited_ = exit_promise_.get_future();
+
+  // Gateway-thread state.
+  bool draining_ = false;
+  bool closing_all_ = false;
+  bool exit_loop_ = false;
+  uint64_t next_session_id_ = 1;
+  uint64_t last_cursor_ = 0;
+  std::unordered_map<uint64_t, Session*> sessions_;
+  std::unordered_map<uint64_t, std::vector<Session*>> by_user_;
+  std::vector<unsigned char> scratch_;
+};
+
+}  // namespace chatd

@@ -1,0 +1,193 @@
+// Core operations on messages, reactions, receipts and typing (core thread only).
+#include <algorithm>
+
+#include "base/json.h"
+#include "relay/core.h"
+
+namespace chatd {
+
+namespace {
+
+bool ValidMessageType(const std::string& t) {
+  return t == "text" || t == "image" || t == "video" || t == "file" || t == "audio";
+}
+
+constexpr int64_t kEditWindowMs = 5 * 60 * 1000;
+
+crypto::Envelope ChatEnvelope(crypto::Kind kind, const Actor& actor, uint64_t chat_id, std::string body) {
+  crypto::Envelope env;
+  env.kind = kind;
+  env.chat_id = chat_id;
+  env.author = actor.user_id;
+  env.device = std::to_string(actor.device_id);
+  env.body = std::move(body);
+  return env;
+}
+
+}  // namespace
+
+Result<SendResult> Core::OpSend(const Actor& actor, const SendRequest& req) {
+  auto& w = store_.writer();
+  if (!ValidMessageType(req.message_type)) {
+    return BadRequest("field 'message_type' must be text, image, video, file or audio");
+  }
+  if (req.content.size() > static_cast<size_t>(cfg_.max_content_bytes)) {
+    return TooLarge("field 'content' is longer than " + std::to_string(cfg_.max_content_bytes) + " bytes");
+  }
+  if (req.message_type == "text" && req.content.empty()) return BadRequest("field 'content' is required");
+  auto members = MembersOf(req.chat_id);
+  if (std::find(members->begin(), members->end(), actor.user_id) == members->end()) {
+    auto role = RoleOrNotMember(req.chat_id, actor.user_id);
+    if (!role.ok()) return role.status();
+    InvalidateMembers(req.chat_id);  // the cache was stale
+  }
+  if (!req.client_key.empty()) {
+    auto prior = w.MessageByClientKey(actor.user_id, req.client_key);
+    if (!prior.ok()) return prior.status();
+    if (prior.value()) {
+      auto m = w.Message(*prior.value());
+      if (!m.ok()) return m.status();
+      if (m.value()) {
+        SendResult r;
+        r.message = std::move(*m.value());
+        r.cursor = r.message.pos;
+        r.duplicate = true;
+        return r;
+      }
+    }
+  }
+  if (req.reply_to) {
+    auto parent = w.Message(req.reply_to);
+    if (!parent.ok()) return parent.status();
+    if (!parent.value() || parent.value()->chat_id != req.chat_id) {
+      return NotFound("reply_to_message_id is not a message of this chat");
+    }
+  }
+  json::JsonWriter body;
+  body.BeginObject();
+  body.Key("message_type").Str(req.message_type);
+  body.Key("content").Str(req.content);
+  if (req.reply_to) body.Key("reply_to_message_id").Id(req.reply_to);
+  if (req.file_id) body.Key("file_id").Id(req.file_id);
+  if (!req.client_key.empty()) body.Key("client_key").Str(req.client_key);
+  body.EndObject();
+  crypto::Envelope env = ChatEnvelope(crypto::Kind::kMsgPost, actor, req.chat_id, body.Take());
+  auto pos = Emit(env);
+  if (!pos.ok()) return pos.status();
+  Publish(env, *pos, req.session_id);
+  SendResult r;
+  r.message.message_id = env.id;
+  r.message.chat_id = req.chat_id;
+  r.message.sender_id = actor.user_id;
+  r.message.message_type = req.message_type;
+  r.message.content = req.content;
+  r.message.reply_to = req.reply_to;
+  r.message.file_id = req.file_id;
+  r.message.created_at = env.created_at;
+  r.message.pos = *pos;
+  r.cursor = *pos;
+  return r;
+}
+
+Result<store::MessageRow> Core::OpEdit(const Actor& actor, uint64_t chat_id, uint64_t message_id,
+                                       const std::string& content) {
+  auto role = RoleOrNotMember(chat_id, actor.user_id);
+  if (!role.ok()) return role.status();
+  if (content.empty()) return BadRequest("field 'content' is required");
+  if (content.size() > static_cast<size_t>(cfg_.max_content_bytes)) {
+    return TooLarge("field 'content' is longer than " + std::to_string(cfg_.max_content_bytes) + " bytes");
+  }
+  auto m = store_.writer().Message(message_id);
+  if (!m.ok()) return m.status();
+  if (!m.value() || m.value()->chat_id != chat_id) return NotFound("no such message in this chat");
+  if (m.value()->sender_id != actor.user_id) return Forbidden("only the author can edit a message");
+  if (m.value()->deleted) return NotFound("the message was deleted");
+  if (clock_->NowMs() - m.value()->created_at > kEditWindowMs) {
+    return Forbidden("messages can be edited for 5 minutes after sending", "edit_window_closed");
+  }
+  json::JsonWriter body;
+  body.BeginObject().Key("message_id").Id(message_id).Key("content").Str(content).EndObject();
+  crypto::Envelope env = ChatEnvelope(crypto::Kind::kMsgEdit, actor, chat_id, body.Take());
+  auto pos = Emit(env);
+  if (!pos.ok()) return pos.status();
+  Publish(env, *pos, 0);
+  auto after = store_.writer().Message(message_id);
+  if (!after.ok()) return after.status();
+  return std::move(*after.value());
+}
+
+Status Core::OpDelete(const Actor& actor, uint64_t chat_id, uint64_t message_id) {
+  auto role = RoleOrNotMember(chat_id, actor.user_id);
+  if (!role.ok()) return role.status();
+  auto m = store_.writer().Message(message_id);
+  if (!m.ok()) return m.status();
+  if (!m.value() || m.value()->chat_id != chat_id) return NotFound("no such message in this chat");
+  if (m.value()->sender_id != actor.user_id && *role != "admin") {
+    return Forbidden("only the author or a chat admin can delete a message for everyone");
+  }
+  if (m.value()->deleted) return Status::Ok();
+  json::JsonWriter body;
+  body.BeginObject().Key("message_id").Id(message_id).Key("for").Str("everyone").EndObject();
+  crypto::Envelope env = ChatEnvelope(crypto::Kind::kMsgDelete, actor, chat_id, body.Take());
+  auto pos = Emit(env);
+  if (!pos.ok()) return pos.status();
+  Publish(env, *pos, 0);
+  return Status::Ok();
+}
+
+Status Core::OpReact(const Actor& actor, uint64_t chat_id, uint64_t message_id, const std::string& reaction,
+                     bool add) {
+  auto role = RoleOrNotMember(chat_id, actor.user_id);
+  if (!role.ok()) return role.status();
+  if (reaction.empty() || reaction.size() > 32) return BadRequest("field 'reaction_type' must be 1 to 32 bytes");
+  auto m = store_.writer().Message(message_id);
+  if (!m.ok()) return m.status();
+  if (!m.value() || m.value()->chat_id != chat_id || m.value()->deleted) {
+    return NotFound("no such message in this chat");
+  }
+  json::JsonWriter body;
+  body.BeginObject().Key("message_id").Id(message_id).Key("reaction_type").Str(reaction)
+      .Key("op").Str(add ? "add" : "remove").EndObject();
+  crypto::Envelope env = ChatEnvelope(crypto::Kind::kReaction, actor, chat_id, body.Take());
+  auto pos = Emit(env);
+  if (!pos.ok()) return pos.status();
+  Publish(env, *pos, 0);
+  return Status::Ok();
+}
+
+Status Core::OpReceipt(const Actor& actor, uint64_t chat_id, uint64_t up_to, bool read) {
+  auto role = RoleOrNotMember(chat_id, actor.user_id);
+  if (!role.ok()) return role.status();
+  auto m = store_.writer().Message(up_to);
+  if (!m.ok()) return m.status();
+  if (!m.value() || m.value()->chat_id != chat_id) return NotFound("no such message in this chat");
+  json::JsonWriter body;
+  body.BeginObject().Key("up_to_message_id").Id(up_to).Key("status").Str(read ? "read" : "delivered").EndObject();
+  crypto::Envelope env = ChatEnvelope(crypto::Kind::kReceipt, actor, chat_id, body.Take());
+  auto pos = Emit(env);
+  if (!pos.ok()) return pos.status();
+  Publish(env, *pos, 0);
+  return Status::Ok();
+}
+
+Status Core::OpTyping(const Actor& actor, uint64_t chat_id, bool start, uint64_t skip_session) {
+  auto members = MembersOf(chat_id);
+  if (std::find(members->begin(), members->end(), actor.user_id) == members->end()) {
+    auto role = RoleOrNotMember(chat_id, actor.user_id);
+    if (!role.ok()) return role.status();
+    InvalidateMembers(chat_id);
+    members = MembersOf(chat_id);
+  }
+  json::JsonWriter w;
+  w.BeginObject().Key("type").Str("user_typing").Key("chat_id").Id(chat_id).Key("user_id").Id(actor.user_id)
+      .Key("state").Str(start ? "start" : "stop").EndObject();
+  Delivery d;
+  d.type = Delivery::Type::kUsers;
+  d.session_id = skip_session;
+  d.users = members;
+  d.frame = MakeTextFrame(w.View());
+  QueueDelivery(std::move(d));
+  return Status::Ok();
+}
+
+}  // namespace chatd

@@ -1,0 +1,374 @@
+// Client sessions: frames in, requests to the core, replies out. Gateway thread only.
+#include <libwebsockets.h>
+
+#include <algorithm>
+
+#include "base/json.h"
+#include "base/log.h"
+#include "relay/events.h"
+#include "relay/gateway.h"
+#include "relay/session.h"
+
+namespace chatd {
+
+namespace {
+
+constexpr int kMaxBadFrames = 20;
+constexpr int kSyncPage = 500;
+constexpr int kSyncMaxEvents = 10000;
+constexpr size_t kMaxTempId = 128;
+
+Actor ActorOf(const Session* s) { return Actor{s->user_id, s->device_id}; }
+
+std::string SimpleEvent(std::string_view type, std::initializer_list<std::pair<const char*, uint64_t>> ids) {
+  json::JsonWriter w;
+  w.BeginObject().Key("type").Str(type);
+  for (const auto& [k, v] : ids) w.Key(k).Id(v);
+  w.EndObject();
+  return w.Take();
+}
+
+}  // namespace
+
+void Gateway::OnOpen(lws* wsi, Session** slot) {
+  auto* s = new Session();
+  s->id = next_session_id_++;
+  s->wsi = wsi;
+  *slot = s;
+  sessions_[s->id] = s;
+  stats_.sessions = sessions_.size();
+  stats_.accepted++;
+  // The first frame must be `auth`, within gateway.auth_timeout.
+  lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, cfg_.auth_timeout_s);
+  if (draining_) CloseSession(s, 1001, "server shutting down");
+}
+
+void Gateway::OnClosed(Session* s) {
+  sessions_.erase(s->id);
+  if (s->authed) {
+    auto it = by_user_.find(s->user_id);
+    if (it != by_user_.end()) {
+      auto& v = it->second;
+      v.erase(std::remove(v.begin(), v.end(), s), v.end());
+      if (v.empty()) by_user_.erase(it);
+    }
+    stats_.authenticated--;
+  }
+  stats_.sessions = sessions_.size();
+  delete s;
+  if (closing_all_ && sessions_.empty()) ExitLoop();
+}
+
+void Gateway::OnReceive(Session* s, const char* data, size_t len, bool first, bool final, bool binary) {
+  if (s->close_code) return;
+  if (binary) {
+    if (final) SendError(s, Status(Code::kUnsupported, "binary frames are not supported; send JSON text"), "");
+    return;
+  }
+  size_t max = static_cast<size_t>(cfg_.max_frame_bytes);
+  size_t remaining = lws_remaining_packet_payload(s->wsi);
+  if (first && final && remaining == 0 && s->rx.empty() && !s->rx_overflow) {
+    if (len > max) {
+      SendError(s, TooLarge("frame larger than " + std::to_string(max) + " bytes"), "");
+      return;
+    }
+    HandleFrame(s, std::string_view(data, len));
+    return;
+  }
+  if (first) {
+    s->rx.clear();
+    s->rx_overflow = false;
+  }
+  if (!s->rx_overflow) {
+    if (s->rx.size() + len > max) {
+      s->rx_overflow = true;
+      s->rx.clear();
+      s->rx.shrink_to_fit();
+    } else {
+      s->rx.append(data, len);
+    }
+  }
+  if (!final || remaining > 0) return;
+  if (s->rx_overflow) {
+    s->rx_overflow = false;
+    SendError(s, TooLarge("frame larger than " + std::to_string(max) + " bytes"), "");
+    return;
+  }
+  std::string text = std::move(s->rx);
+  s->rx.clear();
+  s->rx.shrink_to_fit();
+  HandleFrame(s, text);
+}
+
+void Gateway::SendJson(Session* s, std::string_view json) { Enqueue(s, MakeTextFrame(json), 0); }
+
+void Gateway::SendError(Session* s, const Status& st, std::string_view ref) {
+  stats_.bad_frames++;
+  SendJson(s, events::ErrorEvent(st, ref));
+  if (++s->bad_frames > kMaxBadFrames) CloseSession(s, 1008, "too many bad frames");
+}
+
+void Gateway::CoreRequest(Session* s, std::function<std::string(Core&)> op) {
+  uint64_t sid = s->id;
+  bool posted = core_.Post([this, sid, op = std::move(op)] {
+    auto reply = std::make_shared<std::string>(op(core_));
+    core_.AfterCommit([this, sid, reply](bool ok) {
+      if (ok && reply->empty()) return;
+      Delivery d;
+      d.type = Delivery::Type::kSession;
+      d.session_id = sid;
+      d.frame = MakeTextFrame(ok ? *reply : events::ErrorEvent(Internal("the store could not commit; nothing was saved"), ""));
+      core_.QueueDelivery(std::move(d));
+    });
+  });
+  if (!posted) SendError(s, Status(Code::kUnavailable, "the relay is shutting down"), "");
+}
+
+void Gateway::HandleFrame(Session* s, std::string_view text) {
+  stats_.frames_in++;
+  json::Doc doc;
+  Status st = json::Parse(text, &doc);
+  if (!st.ok()) {
+    SendError(s, st, "");
+    return;
+  }
+  std::string_view type = json::TypeOf(doc);
+  std::string type_ref(type.substr(0, 32));
+  if (!s->authed) {
+    if (type != "auth") {
+      SendJson(s, events::ErrorEvent(Unauthorized("the first frame must be auth"), type_ref));
+      s->close_after_flush = true;
+      CloseSession(s, 1008, "authentication required");
+      return;
+    }
+    HandleAuth(s, doc);
+    return;
+  }
+  if (draining_) {
+    SendError(s, Status(Code::kUnavailable, "the relay is shutting down; reconnect shortly"), type_ref);
+    return;
+  }
+  Actor actor = ActorOf(s);
+  if (type == "ping") {
+    SendJson(s, R"({"type":"pong"})");
+  } else if (type == "send_message") {
+    auto temp = json::GetString(doc, "temp_id", kMaxTempId);
+    std::string ref = temp.ok() ? std::string(*temp) : std::string();
+    auto chat = json::GetId(doc, "chat_id");
+    auto mtype = json::GetOptString(doc, "message_type", 16);
+    auto content = json::GetOptString(doc, "content", static_cast<size_t>(cfg_.max_content_bytes));
+    auto reply = json::GetOptId(doc, "reply_to_message_id");
+    auto file = json::GetOptId(doc, "file_id");
+    for (const Status* e : {&temp.status(), &chat.status(), &mtype.status(), &content.status(), &reply.status(), &file.status()}) {
+      if (!e->ok()) {
+        SendError(s, *e, ref);
+        return;
+      }
+    }
+    SendRequest req;
+    req.chat_id = *chat;
+    req.message_type = mtype.value() ? std::string(**mtype) : "text";
+    req.content = content.value() ? std::string(**content) : std::string();
+    req.reply_to = reply.value().value_or(0);
+    req.file_id = file.value().value_or(0);
+    req.client_key = "ws:" + std::to_string(s->device_id) + ":" + ref;
+    req.session_id = s->id;
+    CoreRequest(s, [actor, req, ref](Core& core) {
+      auto r = core.OpSend(actor, req);
+      if (!r.ok()) return events::ErrorEvent(r.status(), ref);
+      json::JsonWriter w;
+      w.BeginObject().Key("type").Str("message_sent").Key("temp_id").Str(ref)
+          .Key("message_id").Id(r->message.message_id).Key("chat_id").Id(r->message.chat_id)
+          .Key("created_at").Time(r->message.created_at).Key("cursor").Id(r->cursor)
+          .Key("duplicate").Bool(r->duplicate).EndObject();
+      return w.Take();
+    });
+  } else if (type == "join_chat") {
+    auto chat = json::GetId(doc, "chat_id");
+    if (!chat.ok()) return SendError(s, chat.status(), type_ref);
+    uint64_t chat_id = *chat;
+    CoreRequest(s, [actor, chat_id](Core& core) {
+      Status r = core.OpCheckMember(actor, chat_id);
+      if (!r.ok()) return events::ErrorEvent(r, "join_chat");
+      return SimpleEvent("joined", {{"chat_id", chat_id}});
+    });
+  } else if (type == "edit_message" || type == "delete_message" || type == "react") {
+    auto chat = json::GetId(doc, "chat_id");
+    auto mid = json::GetId(doc, "message_id");
+    if (!chat.ok()) return SendError(s, chat.status(), type_ref);
+    if (!mid.ok()) return SendError(s, mid.status(), type_ref);
+    uint64_t chat_id = *chat, message_id = *mid;
+    if (type == "edit_message") {
+      auto content = json::GetString(doc, "content", static_cast<size_t>(cfg_.max_content_bytes));
+      if (!content.ok()) return SendError(s, content.status(), type_ref);
+      std::string c(*content);
+      CoreRequest(s, [actor, chat_id, message_id, c](Core& core) {
+        auto r = core.OpEdit(actor, chat_id, message_id, c);
+        return r.ok() ? SimpleEvent("edit_ok", {{"chat_id", chat_id}, {"message_id", message_id}})
+                      : events::ErrorEvent(r.status(), "edit_message");
+      });
+    } else if (type == "delete_message") {
+      CoreRequest(s, [actor, chat_id, message_id](Core& core) {
+        Status r = core.OpDelete(actor, chat_id, message_id);
+        return r.ok() ? SimpleEvent("delete_ok", {{"chat_id", chat_id}, {"message_id", message_id}})
+                      : events::ErrorEvent(r, "delete_message");
+      });
+    } else {
+      auto reaction = json::GetString(doc, "reaction_type", 32);
+      auto op = json::GetOptString(doc, "op", 8);
+      if (!reaction.ok()) return SendError(s, reaction.status(), type_ref);
+      if (!op.ok()) return SendError(s, op.status(), type_ref);
+      bool add = !op.value() || **op != "remove";
+      std::string r(*reaction);
+      CoreRequest(s, [actor, chat_id, message_id, r, add](Core& core) {
+        Status st2 = core.OpReact(actor, chat_id, message_id, r, add);
+        return st2.ok() ? SimpleEvent("react_ok", {{"chat_id", chat_id}, {"message_id", message_id}})
+                        : events::ErrorEvent(st2, "react");
+      });
+    }
+  } else if (type == "typing") {
+    auto chat = json::GetId(doc, "chat_id");
+    auto state = json::GetString(doc, "state", 8);
+    if (!chat.ok()) return SendError(s, chat.status(), type_ref);
+    if (!state.ok()) return SendError(s, state.status(), type_ref);
+    if (*state != "start" && *state != "stop") {
+      return SendError(s, BadRequest("field 'state' must be \"start\" or \"stop\""), type_ref);
+    }
+    uint64_t chat_id = *chat, sid = s->id;
+    bool start = *state == "start";
+    CoreRequest(s, [actor, chat_id, start, sid](Core& core) {
+      Status r = core.OpTyping(actor, chat_id, start, sid);
+      return r.ok() ? std::string() : events::ErrorEvent(r, "typing");
+    });
+  } else if (type == "ack") {
+    auto chat = json::GetId(doc, "chat_id");
+    auto mid = json::GetId(doc, "message_id");
+    auto status = json::GetString(doc, "status", 16);
+    if (!chat.ok()) return SendError(s, chat.status(), type_ref);
+    if (!mid.ok()) return SendError(s, mid.status(), type_ref);
+    if (!status.ok()) return SendError(s, status.status(), type_ref);
+    if (*status != "delivered" && *status != "read") {
+      return SendError(s, BadRequest("field 'status' must be \"delivered\" or \"read\""), type_ref);
+    }
+    uint64_t chat_id = *chat, message_id = *mid;
+    bool read = *status == "read";
+    CoreRequest(s, [actor, chat_id, message_id, read](Core& core) {
+      Status r = core.OpReceipt(actor, chat_id, message_id, read);
+      return r.ok() ? std::string() : events::ErrorEvent(r, "ack");
+    });
+  } else if (type == "sync") {
+    auto it = doc.FindMember("cursor");
+    uint64_t cursor = 0;
+    if (it != doc.MemberEnd() && !it->value.IsNull()) {
+      if (it->value.IsString() && it->value.GetStringLength() == 1 && it->value.GetString()[0] == '0') {
+        cursor = 0;
+      } else if (it->value.IsUint64() && it->value.GetUint64() == 0) {
+        cursor = 0;
+      } else {
+        auto c = json::IdFromValue(it->value);
+        if (!c) return SendError(s, BadRequest("field 'cursor' must be a cursor (a decimal string)"), type_ref);
+        cursor = *c;
+      }
+    }
+    if (s->syncing) return SendError(s, Status(Code::kConflict, "a sync is already running"), type_ref);
+    StartSync(s, cursor);
+  } else if (type == "presence") {
+    auto status = json::GetString(doc, "status", 16);
+    if (!status.ok()) return SendError(s, status.status(), type_ref);
+    if (*status != "online" && *status != "away" && *status != "busy") {
+      return SendError(s, BadRequest("field 'status' must be online, away or busy"), type_ref);
+    }
+    SendJson(s, R"({"type":"presence_ok"})");
+  } else if (type == "auth") {
+    SendError(s, Status(Code::kConflict, "already authenticated"), type_ref);
+  } else {
+    SendError(s, BadRequest(type.empty() ? std::string("field 'type' is required")
+                                         : "unknown frame type '" + type_ref + "'"),
+              type_ref);
+  }
+}
+
+void Gateway::HandleAuth(Session* s, const json::Value& v) {
+  auto token = json::GetString(v, "token", 4096);
+  Result<Claims> claims = token.ok() ? tokens_.Verify(*token) : Result<Claims>(token.status());
+  if (!claims.ok()) {
+    Status st = claims.status().code() == Code::kBadRequest ? claims.status() : Unauthorized(claims.status().message());
+    SendJson(s, events::ErrorEvent(st, "auth"));
+    s->close_after_flush = true;
+    CloseSession(s, 1008, "authentication failed");
+    return;
+  }
+  s->authed = true;
+  s->user_id = claims->user_id;
+  s->device_id = claims->device_id;
+  by_user_[s->user_id].push_back(s);
+  stats_.authenticated++;
+  lws_set_timeout(s->wsi, NO_PENDING_TIMEOUT, 0);
+  json::JsonWriter w;
+  w.BeginObject().Key("type").Str("auth_ok").Key("user_id").Id(s->user_id).Key("relay").Str(claims->relay)
+      .Key("device_id").Id(s->device_id).Key("cursor").Str(std::to_string(last_cursor_)).EndObject();
+  SendJson(s, w.View());
+}
+
+void Gateway::StartSync(Session* s, uint64_t cursor) {
+  s->syncing = true;
+  s->synced_upto = 0;
+  uint64_t sid = s->id, user = s->user_id;
+  workers_.Submit([this, sid, user, cursor](store::Queries& q) {
+    uint64_t at = cursor;
+    int sent = 0;
+    bool more = false;
+    for (;;) {
+      auto rows = q.EnvelopesSince(user, at, kSyncPage);
+      if (!rows.ok()) {
+        log::Error("sync: read failed", {{"error", rows.status().message()}});
+        break;
+      }
+      auto frames = std::make_shared<std::vector<Queued>>();
+      for (const auto& row : *rows) {
+        std::string ev = events::EventFor(row, q);
+        at = row.pos;
+        if (!ev.empty()) frames->push_back({MakeTextFrame(ev), row.pos});
+      }
+      sent += static_cast<int>(rows->size());
+      bool last = static_cast<int>(rows->size()) < kSyncPage;
+      more = !last && sent >= kSyncMaxEvents;
+      uint64_t upto = at;
+      Post([this, sid, frames, upto, last, more] {
+        auto it = sessions_.find(sid);
+        if (it == sessions_.end()) return;
+        Session* s2 = it->second;
+        for (const auto& f : *frames) {
+          s2->out.push_back(f);
+          s2->out_bytes += f.frame->size();
+        }
+        if (!frames->empty()) lws_callback_on_writable(s2->wsi);
+        if (last || more) FinishSync(s2, upto, more);
+      });
+      if (last || more) break;
+    }
+  });
+}
+
+void Gateway::FinishSync(Session* s, uint64_t upto, bool has_more) {
+  uint64_t through = std::max(upto, last_cursor_);
+  if (has_more) through = upto;
+  json::JsonWriter w;
+  w.BeginObject().Key("type").Str("sync_done").Key("cursor").Str(std::to_string(through))
+      .Key("has_more").Bool(has_more).EndObject();
+  s->syncing = false;
+  s->synced_upto = upto;
+  std::vector<Queued> held = std::move(s->held);
+  s->held.clear();
+  for (auto& q : held) s->out_bytes -= std::min(s->out_bytes, q.frame->size());
+  // Live events that arrived during the sync and are newer than what it read follow it;
+  // with has_more the client continues from `upto` and reads them in its next sync.
+  if (!has_more) {
+    for (auto& q : held) {
+      if (q.cursor > upto) Enqueue(s, q.frame, q.cursor);
+    }
+  }
+  Enqueue(s, MakeTextFrame(w.View()), 0);
+}
+
+}  // namespace chatd

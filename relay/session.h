@@ -1,0 +1,38 @@
+// relay/session.h — one client WebSocket session. Gateway thread only.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "relay/wsframe.h"
+
+struct lws;
+
+namespace chatd {
+
+struct Queued {
+  Frame frame;
+  uint64_t cursor = 0;
+};
+
+struct Session {
+  uint64_t id = 0;
+  lws* wsi = nullptr;
+  uint64_t user_id = 0, device_id = 0;
+  std::vector<Queued> out;   // frames waiting for WRITEABLE; out_head is the next to send
+  size_t out_head = 0;
+  size_t out_bytes = 0;
+  std::vector<Queued> held;  // live events held while a sync is running
+  std::string rx;            // a message arriving in fragments
+  uint64_t synced_upto = 0;  // live events at or below this cursor were sent by sync
+  const char* close_reason = nullptr;
+  uint16_t close_code = 0;
+  uint8_t bad_frames = 0;
+  bool authed = false;
+  bool syncing = false;
+  bool rx_overflow = false;
+  bool close_after_flush = false;
+};
+
+}  // namespace chatd

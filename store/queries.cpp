@@ -1,0 +1,343 @@
+// Read queries shared by the writer (core thread) and the reader pool.
+#include <cstring>
+
+#include "store/store.h"
+#include "store/views.h"
+
+namespace chatd::store {
+namespace {
+
+constexpr const char* kUserCols =
+    "user_id, username, relay, first_name, last_name, status_message, profile_picture_url, created_at, disabled";
+
+UserRow ReadUser(const Stmt& st) {
+  UserRow u;
+  u.user_id = st.U64(0);
+  u.username = st.Text(1);
+  u.relay = st.Text(2);
+  u.first_name = st.Text(3);
+  u.last_name = st.Text(4);
+  u.status_message = st.Text(5);
+  u.profile_picture_url = st.Text(6);
+  u.created_at = st.Int(7);
+  u.disabled = st.Int(8) != 0;
+  return u;
+}
+
+constexpr const char* kMessageCols =
+    "m.message_id, m.chat_id, m.sender_id, m.message_type, m.content, m.reply_to, m.file_id, "
+    "m.created_at, m.edited_at, m.deleted, m.pos";
+
+MessageRow ReadMessage(const Stmt& st) {
+  MessageRow m;
+  m.message_id = st.U64(0);
+  m.chat_id = st.U64(1);
+  m.sender_id = st.U64(2);
+  m.message_type = st.Text(3);
+  m.content = st.Text(4);
+  m.reply_to = st.U64(5);
+  m.file_id = st.U64(6);
+  m.created_at = st.Int(7);
+  m.edited_at = st.Int(8);
+  m.deleted = st.Int(9) != 0;
+  m.pos = st.U64(10);
+  return m;
+}
+
+template <typename T, typename F>
+Result<std::optional<T>> One(Db& db, std::string_view sql, F&& bind, T (*read)(const Stmt&)) {
+  auto st = db.Prepare(sql);
+  if (!st.ok()) return st.status();
+  bind(*st);
+  auto r = st->Step();
+  if (!r.ok()) return r.status();
+  if (!r.value()) return std::optional<T>();
+  return std::optional<T>(read(*st));
+}
+
+}  // namespace
+
+EnvelopeRow ReadEnvelope(const Stmt& st) {
+  EnvelopeRow row;
+  row.pos = st.U64(0);
+  crypto::Envelope& e = row.env;
+  e.origin = st.Text(1);
+  e.seq = st.U64(2);
+  e.id = st.U64(3);
+  e.chat_id = st.U64(4);
+  e.author = st.U64(5);
+  e.device = st.Text(6);
+  crypto::KindFromInt(static_cast<uint16_t>(st.Int(7)), &e.kind);
+  e.created_at = st.Int(8);
+  DepsFromText(st.TextView(9), &e.deps);
+  std::string bh = st.Blob(10), sig = st.Blob(11);
+  if (bh.size() == e.body_hash.size()) memcpy(e.body_hash.data(), bh.data(), bh.size());
+  if (sig.size() == e.sig.size()) memcpy(e.sig.data(), sig.data(), sig.size());
+  e.body = st.Blob(12);
+  e.salt = st.Blob(13);
+  return row;
+}
+
+Result<std::optional<UserRow>> Queries::UserById(uint64_t user_id) {
+  return One<UserRow>(db_, std::string("SELECT ") + kUserCols + " FROM users WHERE user_id=?",
+                      [&](Stmt& s) { s.Bind(1, user_id); }, ReadUser);
+}
+
+Result<std::optional<UserRow>> Queries::UserByHandle(std::string_view handle) {
+  return One<UserRow>(db_, std::string("SELECT ") + kUserCols + " FROM users WHERE handle=?",
+                      [&](Stmt& s) { s.Bind(1, handle); }, ReadUser);
+}
+
+Result<std::vector<UserRow>> Queries::SearchUsers(std::string_view query, int limit) {
+  auto st = db_.Prepare(std::string("SELECT ") + kUserCols +
+                        " FROM users WHERE disabled=0 AND (handle LIKE ?1 ESCAPE '\\' OR "
+                        "first_name LIKE ?1 ESCAPE '\\' OR last_name LIKE ?1 ESCAPE '\\') "
+                        "ORDER BY handle LIMIT ?2");
+  if (!st.ok()) return st.status();
+  std::string pattern = "%";
+  for (char c : query) {
+    if (c == '%' || c == '_' || c == '\\') pattern.push_back('\\');
+    pattern.push_back(c);
+  }
+  pattern.push_back('%');
+  st->Bind(1, pattern).Bind(2, limit);
+  std::vector<UserRow> out;
+  for (;;) {
+    auto r = st->Step();
+    if (!r.ok()) return r.status();
+    if (!r.value()) break;
+    out.push_back(ReadUser(*st));
+  }
+  return out;
+}
+
+Result<std::optional<Credentials>> Queries::CredentialsOf(uint64_t user_id) {
+  return One<Credentials>(
+      db_, "SELECT user_id, email, password_hash FROM credentials WHERE user_id=?",
+      [&](Stmt& s) { s.Bind(1, user_id); },
+      +[](const Stmt& s) { return Credentials{s.U64(0), s.Text(1), s.Text(2)}; });
+}
+
+Result<bool> Queries::EmailTaken(std::string_view email) {
+  auto st = db_.Prepare("SELECT 1 FROM credentials WHERE email=?");
+  if (!st.ok()) return st.status();
+  st->Bind(1, email);
+  return st->Step();
+}
+
+Result<std::optional<RefreshRow>> Queries::RefreshToken(std::string_view token_hash) {
+  return One<RefreshRow>(
+      db_, "SELECT user_id, device_id, expires_at, revoked_at FROM refresh_tokens WHERE token_hash=?",
+      [&](Stmt& s) { s.Bind(1, token_hash); },
+      +[](const Stmt& s) { return RefreshRow{s.U64(0), s.U64(1), s.Int(2), s.Int(3) != 0}; });
+}
+
+Result<std::optional<ChatRow>> Queries::Chat(uint64_t chat_id, bool with_members) {
+  auto chat = One<ChatRow>(
+      db_,
+      "SELECT chat_id, chat_type, chat_name, chat_description, created_by, created_at, "
+      "disappearing_seconds FROM chats WHERE chat_id=?",
+      [&](Stmt& s) { s.Bind(1, chat_id); },
+      +[](const Stmt& s) {
+        ChatRow c;
+        c.chat_id = s.U64(0);
+        c.chat_type = s.Text(1);
+        c.chat_name = s.Text(2);
+        c.chat_description = s.Text(3);
+        c.created_by = s.U64(4);
+        c.created_at = s.Int(5);
+        c.disappearing_seconds = s.Int(6);
+        return c;
+      });
+  if (!chat.ok() || !chat.value() || !with_members) return chat;
+  auto st = db_.Prepare("SELECT user_id, role FROM members WHERE chat_id=? ORDER BY joined_at, user_id");
+  if (!st.ok()) return st.status();
+  st->Bind(1, chat_id);
+  for (;;) {
+    auto r = st->Step();
+    if (!r.ok()) return r.status();
+    if (!r.value()) break;
+    chat.value()->members.push_back(MemberRow{st->U64(0), st->Text(1)});
+  }
+  return chat;
+}
+
+Result<std::vector<ChatSummary>> Queries::ChatsOf(uint64_t user_id) {
+  auto st = db_.Prepare(
+      "SELECT c.chat_id, c.last_message_id, COALESCE(r.read_up_to, 0) FROM members mb "
+      "JOIN chats c ON c.chat_id = mb.chat_id "
+      "LEFT JOIN receipts r ON r.chat_id = mb.chat_id AND r.user_id = mb.user_id "
+      "WHERE mb.user_id=? ORDER BY c.last_message_id DESC, c.chat_id DESC");
+  if (!st.ok()) return st.status();
+  st->Bind(1, user_id);
+  std::vector<std::tuple<uint64_t, uint64_t, uint64_t>> ids;
+  for (;;) {
+    auto r = st->Step();
+    if (!r.ok()) return r.status();
+    if (!r.value()) break;
+    ids.emplace_back(st->U64(0), st->U64(1), st->U64(2));
+  }
+  std::vector<ChatSummary> out;
+  for (auto [chat_id, last_id, read_up_to] : ids) {
+    auto chat = Chat(chat_id, true);
+    if (!chat.ok()) return chat.status();
+    if (!chat.value()) continue;
+    ChatSummary sum;
+    sum.chat = std::move(**chat);
+    if (last_id) {
+      auto hist = History(chat_id, 0, 1);
+      if (!hist.ok()) return hist.status();
+      if (!hist->empty()) sum.last_message = std::move(hist->front());
+    }
+    auto un = db_.Prepare(
+        "SELECT count(*) FROM messages WHERE chat_id=? AND message_id>? AND sender_id<>? AND deleted=0");
+    if (!un.ok()) return un.status();
+    un->Bind(1, chat_id).Bind(2, read_up_to).Bind(3, user_id);
+    auto r = un->Step();
+    if (!r.ok()) return r.status();
+    sum.unread = un->Int(0);
+    out.push_back(std::move(sum));
+  }
+  return out;
+}
+
+Result<std::optional<std::string>> Queries::RoleOf(uint64_t chat_id, uint64_t user_id) {
+  return One<std::string>(db_, "SELECT role FROM members WHERE chat_id=? AND user_id=?",
+                          [&](Stmt& s) { s.Bind(1, chat_id).Bind(2, user_id); },
+                          +[](const Stmt& s) { return s.Text(0); });
+}
+
+Result<std::optional<uint64_t>> Queries::DirectChat(std::string_view direct_key) {
+  return One<uint64_t>(db_, "SELECT chat_id FROM chats WHERE direct_key=?",
+                       [&](Stmt& s) { s.Bind(1, direct_key); },
+                       +[](const Stmt& s) { return s.U64(0); });
+}
+
+Result<std::optional<MessageRow>> Queries::Message(uint64_t message_id) {
+  return One<MessageRow>(db_, std::string("SELECT ") + kMessageCols + " FROM messages m WHERE message_id=?",
+                         [&](Stmt& s) { s.Bind(1, message_id); }, ReadMessage);
+}
+
+Result<std::optional<uint64_t>> Queries::MessageByClientKey(uint64_t sender_id, std::string_view key) {
+  return One<uint64_t>(db_, "SELECT message_id FROM messages WHERE sender_id=? AND client_key=?",
+                       [&](Stmt& s) { s.Bind(1, sender_id).Bind(2, key); },
+                       +[](const Stmt& s) { return s.U64(0); });
+}
+
+Result<std::vector<MessageRow>> Queries::History(uint64_t chat_id, uint64_t before_id, int limit) {
+  auto st = db_.Prepare(std::string("SELECT ") + kMessageCols +
+                        ", u.username, u.relay, u.profile_picture_url FROM messages m "
+                        "LEFT JOIN users u ON u.user_id = m.sender_id "
+                        "WHERE m.chat_id=? AND m.message_id<? ORDER BY m.message_id DESC LIMIT ?");
+  if (!st.ok()) return st.status();
+  st->Bind(1, chat_id).Bind(2, before_id ? before_id : static_cast<uint64_t>(INT64_MAX)).Bind(3, limit);
+  std::vector<MessageRow> out;
+  for (;;) {
+    auto r = st->Step();
+    if (!r.ok()) return r.status();
+    if (!r.value()) break;
+    MessageRow m = ReadMessage(*st);
+    m.sender_username = st->Text(11);
+    m.sender_relay = st->Text(12);
+    m.sender_picture = st->Text(13);
+    out.push_back(std::move(m));
+  }
+  for (MessageRow& m : out) {
+    auto rs = db_.Prepare("SELECT reaction_type, user_id FROM reactions WHERE message_id=? ORDER BY reaction_type, id");
+    if (!rs.ok()) return rs.status();
+    rs->Bind(1, m.message_id);
+    for (;;) {
+      auto r = rs->Step();
+      if (!r.ok()) return r.status();
+      if (!r.value()) break;
+      std::string type = rs->Text(0);
+      if (m.reactions.empty() || m.reactions.back().reaction_type != type) m.reactions.push_back({type, {}});
+      m.reactions.back().users.push_back(rs->U64(1));
+    }
+  }
+  return out;
+}
+
+Result<std::vector<EnvelopeRow>> Queries::EnvelopesSince(uint64_t user_id, uint64_t cursor, int limit) {
+  auto st = db_.Prepare(std::string("SELECT ") + kEnvelopeColumns +
+                        " FROM envelopes WHERE pos > ?1 AND (chat_id IN "
+                        "(SELECT chat_id FROM members WHERE user_id=?2) OR (chat_id=0 AND author=?2)) "
+                        "ORDER BY pos LIMIT ?3");
+  if (!st.ok()) return st.status();
+  st->Bind(1, cursor).Bind(2, user_id).Bind(3, limit);
+  std::vector<EnvelopeRow> out;
+  for (;;) {
+    auto r = st->Step();
+    if (!r.ok()) return r.status();
+    if (!r.value()) break;
+    out.push_back(ReadEnvelope(*st));
+  }
+  return out;
+}
+
+Result<std::vector<EnvelopeRow>> Queries::EnvelopesFrom(std::string_view origin, uint64_t after_seq, int limit) {
+  auto st = db_.Prepare(std::string("SELECT ") + kEnvelopeColumns +
+                        " FROM envelopes WHERE origin=? AND seq>? ORDER BY seq LIMIT ?");
+  if (!st.ok()) return st.status();
+  st->Bind(1, origin).Bind(2, after_seq).Bind(3, limit);
+  std::vector<EnvelopeRow> out;
+  for (;;) {
+    auto r = st->Step();
+    if (!r.ok()) return r.status();
+    if (!r.value()) break;
+    out.push_back(ReadEnvelope(*st));
+  }
+  return out;
+}
+
+Result<std::vector<std::tuple<uint64_t, uint64_t, uint64_t>>> Queries::Receipts(uint64_t chat_id) {
+  auto st = db_.Prepare(
+      "SELECT m.user_id, COALESCE(r.delivered_up_to, 0), COALESCE(r.read_up_to, 0) FROM members m "
+      "LEFT JOIN receipts r ON r.chat_id = m.chat_id AND r.user_id = m.user_id WHERE m.chat_id=?");
+  if (!st.ok()) return st.status();
+  st->Bind(1, chat_id);
+  std::vector<std::tuple<uint64_t, uint64_t, uint64_t>> out;
+  for (;;) {
+    auto r = st->Step();
+    if (!r.ok()) return r.status();
+    if (!r.value()) break;
+    out.emplace_back(st->U64(0), st->U64(1), st->U64(2));
+  }
+  return out;
+}
+
+Result<uint64_t> Queries::MaxPos() {
+  auto st = db_.Prepare("SELECT COALESCE(max(pos), 0) FROM envelopes");
+  if (!st.ok()) return st.status();
+  auto r = st->Step();
+  if (!r.ok()) return r.status();
+  return st->U64(0);
+}
+
+Result<uint64_t> Queries::CountEnvelopes() {
+  auto st = db_.Prepare("SELECT count(*) FROM envelopes");
+  if (!st.ok()) return st.status();
+  auto r = st->Step();
+  if (!r.ok()) return r.status();
+  return st->U64(0);
+}
+
+Result<VersionVector> Queries::Vector() {
+  auto st = db_.Prepare("SELECT origin, max(seq) FROM envelopes GROUP BY origin ORDER BY origin");
+  if (!st.ok()) return st.status();
+  VersionVector v;
+  for (;;) {
+    auto r = st->Step();
+    if (!r.ok()) return r.status();
+    if (!r.value()) break;
+    v.emplace_back(st->Text(0), st->U64(1));
+  }
+  return v;
+}
+
+Result<std::optional<std::string>> Queries::Meta(std::string_view key) {
+  return One<std::string>(db_, "SELECT value FROM meta WHERE key=?", [&](Stmt& s) { s.Bind(1, key); },
+                          +[](const Stmt& s) { return s.Text(0); });
+}
+
+}  // namespace chatd::store

@@ -1,0 +1,166 @@
+// Schema migrations, applied in order by PRAGMA user_version.
+#include <string>
+#include <vector>
+
+#include "store/store.h"
+
+namespace chatd::store {
+namespace {
+
+// Each entry moves the schema from version i to i+1. Never edit a shipped entry; append.
+const std::vector<const char*> kMigrations = {
+    // 1: the envelope log, the views derived from it, and local-only tables.
+    R"sql(
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+
+-- The log: source of truth. pos is the local apply order and the clients' cursor.
+CREATE TABLE envelopes(
+  pos INTEGER PRIMARY KEY,
+  origin TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  id INTEGER NOT NULL,
+  chat_id INTEGER NOT NULL,
+  author INTEGER NOT NULL,
+  device TEXT NOT NULL,
+  kind INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  deps TEXT NOT NULL,
+  body_hash BLOB NOT NULL,
+  sig BLOB NOT NULL,
+  header_hash BLOB NOT NULL,
+  body BLOB,
+  salt BLOB,
+  UNIQUE(origin, seq));
+CREATE INDEX envelopes_chat_pos ON envelopes(chat_id, pos);
+
+-- Views (re-derivable from the log).
+CREATE TABLE users(
+  user_id INTEGER PRIMARY KEY,
+  username TEXT NOT NULL,
+  relay TEXT NOT NULL,
+  handle TEXT NOT NULL UNIQUE,
+  first_name TEXT NOT NULL DEFAULT '',
+  last_name TEXT NOT NULL DEFAULT '',
+  status_message TEXT NOT NULL DEFAULT '',
+  profile_picture_url TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  disabled INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE chats(
+  chat_id INTEGER PRIMARY KEY,
+  chat_type TEXT NOT NULL,
+  chat_name TEXT NOT NULL DEFAULT '',
+  chat_description TEXT NOT NULL DEFAULT '',
+  created_by INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  direct_key TEXT UNIQUE,
+  disappearing_seconds INTEGER NOT NULL DEFAULT 0,
+  last_message_id INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE members(
+  chat_id INTEGER NOT NULL,
+  user_id INTEGER NOT NULL,
+  role TEXT NOT NULL,
+  joined_at INTEGER NOT NULL,
+  PRIMARY KEY(chat_id, user_id)) WITHOUT ROWID;
+CREATE INDEX members_user ON members(user_id, chat_id);
+CREATE TABLE messages(
+  message_id INTEGER PRIMARY KEY,
+  chat_id INTEGER NOT NULL,
+  sender_id INTEGER NOT NULL,
+  message_type TEXT NOT NULL,
+  content TEXT NOT NULL,
+  reply_to INTEGER NOT NULL DEFAULT 0,
+  file_id INTEGER NOT NULL DEFAULT 0,
+  client_key TEXT,
+  created_at INTEGER NOT NULL,
+  edit_id INTEGER NOT NULL DEFAULT 0,
+  edited_at INTEGER NOT NULL DEFAULT 0,
+  deleted INTEGER NOT NULL DEFAULT 0,
+  pos INTEGER NOT NULL);
+CREATE INDEX messages_chat ON messages(chat_id, message_id);
+CREATE UNIQUE INDEX messages_client_key ON messages(sender_id, client_key) WHERE client_key IS NOT NULL;
+CREATE TABLE reactions(
+  message_id INTEGER NOT NULL,
+  user_id INTEGER NOT NULL,
+  reaction_type TEXT NOT NULL,
+  id INTEGER NOT NULL,
+  PRIMARY KEY(message_id, user_id, reaction_type)) WITHOUT ROWID;
+CREATE TABLE receipts(
+  chat_id INTEGER NOT NULL,
+  user_id INTEGER NOT NULL,
+  delivered_up_to INTEGER NOT NULL DEFAULT 0,
+  read_up_to INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(chat_id, user_id)) WITHOUT ROWID;
+
+-- Local only: never replicated.
+CREATE TABLE credentials(
+  user_id INTEGER PRIMARY KEY,
+  email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+  password_hash TEXT NOT NULL);
+CREATE TABLE refresh_tokens(
+  token_hash TEXT PRIMARY KEY,
+  user_id INTEGER NOT NULL,
+  device_id INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  revoked_at INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+CREATE INDEX refresh_tokens_user ON refresh_tokens(user_id);
+)sql",
+};
+
+}  // namespace
+
+int SchemaVersion() { return static_cast<int>(kMigrations.size()); }
+
+Status Migrate(Db& db) {
+  auto st = db.Prepare("PRAGMA user_version");
+  if (!st.ok()) return st.status();
+  auto row = st->Step();
+  if (!row.ok()) return row.status();
+  int version = static_cast<int>(st->Int(0));
+  if (version > SchemaVersion()) {
+    return IoError("store schema version " + std::to_string(version) +
+                   " is newer than this chatd (" + std::to_string(SchemaVersion()) + ")");
+  }
+  for (int v = version; v < SchemaVersion(); ++v) {
+    std::string sql = std::string("BEGIN IMMEDIATE;") + kMigrations[v] +
+                      "PRAGMA user_version=" + std::to_string(v + 1) + ";COMMIT;";
+    Status s = db.Exec(sql);
+    if (!s.ok()) {
+      (void)db.Exec("ROLLBACK");
+      return IoError("migration to schema " + std::to_string(v + 1) + " failed: " + s.message());
+    }
+  }
+  return Status::Ok();
+}
+
+std::string DepsToText(const std::vector<std::pair<std::string, uint64_t>>& deps) {
+  std::string out;
+  for (const auto& [name, seq] : deps) {
+    if (!out.empty()) out.push_back(',');
+    out += name;
+    out.push_back('=');
+    out += std::to_string(seq);
+  }
+  return out;
+}
+
+bool DepsFromText(std::string_view text, std::vector<std::pair<std::string, uint64_t>>* deps) {
+  deps->clear();
+  while (!text.empty()) {
+    size_t comma = text.find(',');
+    std::string_view item = text.substr(0, comma);
+    size_t eq = item.find('=');
+    if (eq == std::string_view::npos || eq == 0) return false;
+    uint64_t seq = 0;
+    for (char c : item.substr(eq + 1)) {
+      if (c < '0' || c > '9') return false;
+      seq = seq * 10 + static_cast<uint64_t>(c - '0');
+    }
+    deps->emplace_back(std::string(item.substr(0, eq)), seq);
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return true;
+}
+
+}  // namespace chatd::store

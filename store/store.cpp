@@ -1,0 +1,43 @@
+#include "store/store.h"
+
+namespace chatd::store {
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& data_dir, int read_connections, bool create) {
+  std::string path = data_dir + "/" + kFileName;
+  auto db = Db::Open(path, create, /*read_only=*/false);
+  if (!db.ok()) return db.status();
+  Status s = Migrate(**db);
+  if (!s.ok()) return s;
+  auto store = std::unique_ptr<Store>(new Store());
+  store->writer_ = std::make_unique<Writer>(std::move(db.value()));
+  store->readers_ = std::make_unique<ReaderPool>(path, read_connections);
+  return store;
+}
+
+Result<std::unique_ptr<ReaderPool::Lease>> ReaderPool::Acquire() {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return !free_.empty() || opened_ < size_; });
+  if (!free_.empty()) {
+    auto db = std::move(free_.back());
+    free_.pop_back();
+    return std::make_unique<Lease>(this, std::move(db));
+  }
+  ++opened_;
+  lock.unlock();
+  auto db = Db::Open(path_, /*create=*/false, /*read_only=*/true);
+  if (!db.ok()) {
+    std::lock_guard<std::mutex> relock(mu_);
+    --opened_;
+    cv_.notify_one();
+    return db.status();
+  }
+  return std::make_unique<Lease>(this, std::move(db.value()));
+}
+
+void ReaderPool::Return(std::unique_ptr<Db> db) {
+  std::lock_guard<std::mutex> lock(mu_);
+  free_.push_back(std::move(db));
+  cv_.notify_one();
+}
+
+}  // namespace chatd::store

@@ -1,0 +1,204 @@
+// store/store.h — the relay's SQLite store: the envelope log and the views derived from it.
+//
+// Ownership and threads:
+//  * Store owns one writer connection and a pool of read connections (WAL mode).
+//  * Writer is used by the core thread only (the single writer). It appends envelopes to
+//    the log and applies them to the views in the same transaction; the core batches many
+//    appends per transaction (group commit, synchronous=FULL).
+//  * ReaderPool::Acquire() is thread-safe; the returned Lease gives one thread exclusive use
+//    of a read connection until it is destroyed.
+// The envelope log (table `envelopes`) is the source of truth; users, chats, members,
+// messages and reactions are views that RebuildViews() can re-derive from it. Local-only
+// tables (credentials, refresh tokens) hold what never leaves this relay.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "base/status.h"
+#include "crypto/envelope.h"
+#include "store/db.h"
+
+namespace chatd::store {
+
+struct UserRow {
+  uint64_t user_id = 0;
+  std::string username, relay, first_name, last_name, status_message, profile_picture_url;
+  int64_t created_at = 0;
+  bool disabled = false;
+  std::string handle() const { return username + "@" + relay; }
+};
+
+struct Credentials {
+  uint64_t user_id = 0;
+  std::string email, password_hash;
+};
+
+struct RefreshRow {
+  uint64_t user_id = 0, device_id = 0;
+  int64_t expires_at = 0;
+  bool revoked = false;
+};
+
+struct MemberRow {
+  uint64_t user_id = 0;
+  std::string role;  // "admin" | "moderator" | "member"
+};
+
+struct ChatRow {
+  uint64_t chat_id = 0;
+  std::string chat_type, chat_name, chat_description;
+  uint64_t created_by = 0;
+  int64_t created_at = 0;
+  int64_t disappearing_seconds = 0;
+  std::vector<MemberRow> members;
+};
+
+struct ReactionAgg {
+  std::string reaction_type;
+  std::vector<uint64_t> users;
+};
+
+struct MessageRow {
+  uint64_t message_id = 0, chat_id = 0, sender_id = 0;
+  std::string message_type, content;
+  uint64_t reply_to = 0, file_id = 0;
+  int64_t created_at = 0, edited_at = 0;
+  bool deleted = false;
+  uint64_t pos = 0;
+  // Filled by History(): sender profile and reactions.
+  std::string sender_username, sender_relay, sender_picture;
+  std::vector<ReactionAgg> reactions;
+};
+
+struct ChatSummary {
+  ChatRow chat;
+  std::optional<MessageRow> last_message;
+  int64_t unread = 0;
+};
+
+struct EnvelopeRow {
+  uint64_t pos = 0;
+  crypto::Envelope env;
+};
+
+using VersionVector = std::vector<std::pair<std::string, uint64_t>>;  // sorted by origin
+
+// Read queries over one connection. Used through Writer (core thread) or a reader Lease.
+class Queries {
+ public:
+  explicit Queries(Db& db) : db_(db) {}
+  Result<std::optional<UserRow>> UserById(uint64_t user_id);
+  Result<std::optional<UserRow>> UserByHandle(std::string_view handle);
+  Result<std::vector<UserRow>> SearchUsers(std::string_view query, int limit);
+  Result<std::optional<Credentials>> CredentialsOf(uint64_t user_id);
+  Result<bool> EmailTaken(std::string_view email);
+  Result<std::optional<RefreshRow>> RefreshToken(std::string_view token_hash);
+  Result<std::optional<ChatRow>> Chat(uint64_t chat_id, bool with_members);
+  Result<std::vector<ChatSummary>> ChatsOf(uint64_t user_id);
+  Result<std::optional<std::string>> RoleOf(uint64_t chat_id, uint64_t user_id);
+  Result<std::optional<uint64_t>> DirectChat(std::string_view direct_key);
+  Result<std::optional<MessageRow>> Message(uint64_t message_id);
+  Result<std::optional<uint64_t>> MessageByClientKey(uint64_t sender_id, std::string_view key);
+  // Newest first, ids < before_id (0 = from the newest), at most limit rows.
+  Result<std::vector<MessageRow>> History(uint64_t chat_id, uint64_t before_id, int limit);
+  // Envelopes after `cursor` in chats the user belongs to (and the user's own system
+  // events), in log order, at most limit.
+  Result<std::vector<EnvelopeRow>> EnvelopesSince(uint64_t user_id, uint64_t cursor, int limit);
+  Result<std::vector<EnvelopeRow>> EnvelopesFrom(std::string_view origin, uint64_t after_seq, int limit);
+  // Per member: (user_id, delivered_up_to, read_up_to); members without receipts get 0s.
+  Result<std::vector<std::tuple<uint64_t, uint64_t, uint64_t>>> Receipts(uint64_t chat_id);
+  Result<uint64_t> MaxPos();
+  Result<VersionVector> Vector();
+  Result<uint64_t> CountEnvelopes();
+  Result<std::optional<std::string>> Meta(std::string_view key);
+
+ protected:
+  Db& db_;
+};
+
+class Writer : public Queries {
+ public:
+  explicit Writer(std::unique_ptr<Db> db) : Queries(*db), owned_(std::move(db)) {}
+  Status Begin() { return db_.Exec("BEGIN IMMEDIATE"); }
+  Status Commit() { return db_.Exec("COMMIT"); }
+  Status Rollback() { return db_.Exec("ROLLBACK"); }
+  Status Savepoint() { return db_.Exec("SAVEPOINT cmd"); }
+  Status Release() { return db_.Exec("RELEASE cmd"); }
+  Status RollbackToSavepoint() { return db_.Exec("ROLLBACK TO cmd; RELEASE cmd"); }
+
+  // Appends a sealed envelope to the log and applies it to the views. Returns its log
+  // position (the client cursor). A duplicate (origin, seq) is kConflict.
+  Result<uint64_t> Append(const crypto::Envelope& env);
+  Status PutCredentials(uint64_t user_id, std::string_view email, std::string_view password_hash);
+  Status PutRefreshToken(std::string_view token_hash, uint64_t user_id, uint64_t device_id,
+                         int64_t now_ms, int64_t expires_at_ms);
+  // Marks a token revoked; returns false if it did not exist or was already revoked.
+  Result<bool> RevokeRefreshToken(std::string_view token_hash, int64_t now_ms);
+  Status SetMeta(std::string_view key, std::string_view value);
+  // Drops every view and re-derives it from the log (chatctl store rebuild).
+  Status RebuildViews();
+  Db& db() { return db_; }
+
+ private:
+  std::unique_ptr<Db> owned_;
+};
+
+class ReaderPool {
+ public:
+  class Lease {
+   public:
+    Lease(ReaderPool* pool, std::unique_ptr<Db> db) : pool_(pool), db_(std::move(db)), q_(*db_) {}
+    Lease(Lease&&) = delete;
+    ~Lease() { pool_->Return(std::move(db_)); }
+    Queries* operator->() { return &q_; }
+    Queries& q() { return q_; }
+
+   private:
+    ReaderPool* pool_;
+    std::unique_ptr<Db> db_;
+    Queries q_;
+  };
+  ReaderPool(std::string path, int size) : path_(std::move(path)), size_(size) {}
+  // Blocks while all connections are in use. Opens connections lazily.
+  Result<std::unique_ptr<Lease>> Acquire();
+
+ private:
+  void Return(std::unique_ptr<Db> db);
+  std::string path_;
+  int size_;
+  int opened_ = 0;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<Db>> free_;
+};
+
+class Store {
+ public:
+  static constexpr const char* kFileName = "chatd.db";
+  // Opens DIR/chatd.db, creating it if `create`, and migrates the schema.
+  static Result<std::unique_ptr<Store>> Open(const std::string& data_dir, int read_connections,
+                                             bool create);
+  Writer& writer() { return *writer_; }
+  ReaderPool& readers() { return *readers_; }
+
+ private:
+  std::unique_ptr<Writer> writer_;
+  std::unique_ptr<ReaderPool> readers_;
+};
+
+// Schema version this build writes (PRAGMA user_version).
+int SchemaVersion();
+Status Migrate(Db& db);
+
+// deps <-> the text kept in the log table ("eu1=5,us1=3").
+std::string DepsToText(const std::vector<std::pair<std::string, uint64_t>>& deps);
+bool DepsFromText(std::string_view text, std::vector<std::pair<std::string, uint64_t>>* deps);
+
+}  // namespace chatd::store

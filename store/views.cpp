@@ -1,0 +1,204 @@
+#include "store/views.h"
+
+#include <string>
+
+#include "base/json.h"
+
+namespace chatd::store {
+namespace {
+
+using crypto::Kind;
+using json::Value;
+
+std::string_view Str(const Value& obj, const char* key) {
+  auto it = obj.FindMember(key);
+  if (it == obj.MemberEnd() || !it->value.IsString()) return {};
+  return {it->value.GetString(), it->value.GetStringLength()};
+}
+
+uint64_t Id(const Value& obj, const char* key) {
+  auto it = obj.FindMember(key);
+  if (it == obj.MemberEnd()) return 0;
+  return json::IdFromValue(it->value).value_or(0);
+}
+
+Status ApplyUserCreate(Db& db, const crypto::Envelope& env, const Value& b) {
+  std::string username(Str(b, "username"));
+  if (username.empty()) return Corrupt("user_create without username");
+  auto st = db.Prepare(
+      "INSERT INTO users(user_id, username, relay, handle, first_name, last_name, created_at) "
+      "VALUES(?,?,?,?,?,?,?) ON CONFLICT(user_id) DO NOTHING");
+  if (!st.ok()) return st.status();
+  return st->Bind(1, env.author).Bind(2, username).Bind(3, env.origin)
+      .Bind(4, username + "@" + env.origin).Bind(5, Str(b, "first_name")).Bind(6, Str(b, "last_name"))
+      .Bind(7, env.created_at).Run();
+}
+
+Status ApplyUserProfile(Db& db, const crypto::Envelope& env, const Value& b) {
+  static const char* kFields[] = {"first_name", "last_name", "status_message", "profile_picture_url"};
+  for (const char* f : kFields) {
+    auto it = b.FindMember(f);
+    if (it == b.MemberEnd() || !it->value.IsString()) continue;
+    auto st = db.Prepare(std::string("UPDATE users SET ") + f + "=? WHERE user_id=?");
+    if (!st.ok()) return st.status();
+    Status s = st->Bind(1, std::string_view(it->value.GetString(), it->value.GetStringLength()))
+                   .Bind(2, env.author).Run();
+    if (!s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+Status AddMember(Db& db, uint64_t chat_id, uint64_t user_id, std::string_view role, int64_t at) {
+  auto st = db.Prepare(
+      "INSERT INTO members(chat_id, user_id, role, joined_at) VALUES(?,?,?,?) "
+      "ON CONFLICT(chat_id, user_id) DO NOTHING");
+  if (!st.ok()) return st.status();
+  return st->Bind(1, chat_id).Bind(2, user_id).Bind(3, role).Bind(4, at).Run();
+}
+
+Status ApplyChatCreate(Db& db, const crypto::Envelope& env, const Value& b) {
+  std::string_view direct_key = Str(b, "direct_key");
+  auto st = db.Prepare(
+      "INSERT INTO chats(chat_id, chat_type, chat_name, chat_description, created_by, "
+      "created_at, direct_key) VALUES(?,?,?,?,?,?,?) ON CONFLICT(chat_id) DO NOTHING");
+  if (!st.ok()) return st.status();
+  Status s = st->Bind(1, env.chat_id).Bind(2, Str(b, "chat_type")).Bind(3, Str(b, "chat_name"))
+                 .Bind(4, Str(b, "chat_description")).Bind(5, env.author).Bind(6, env.created_at)
+                 .BindOpt(7, direct_key).Run();
+  if (!s.ok()) return s;
+  auto it = b.FindMember("members");
+  if (it == b.MemberEnd() || !it->value.IsArray()) return Corrupt("chat_create without members");
+  for (const auto& m : it->value.GetArray()) {
+    if (!m.IsObject()) continue;
+    uint64_t uid = Id(m, "user_id");
+    std::string_view role = Str(m, "role");
+    if (!uid || role.empty()) continue;
+    s = AddMember(db, env.chat_id, uid, role, env.created_at);
+    if (!s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+Status ApplyMemberAdd(Db& db, const crypto::Envelope& env, const Value& b) {
+  auto it = b.FindMember("user_ids");
+  if (it == b.MemberEnd() || !it->value.IsArray()) return Corrupt("member_add without user_ids");
+  for (const auto& v : it->value.GetArray()) {
+    auto uid = json::IdFromValue(v);
+    if (!uid) continue;
+    Status s = AddMember(db, env.chat_id, *uid, "member", env.created_at);
+    if (!s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+Status ApplyMemberRemove(Db& db, const crypto::Envelope& env, const Value& b) {
+  auto st = db.Prepare("DELETE FROM members WHERE chat_id=? AND user_id=?");
+  if (!st.ok()) return st.status();
+  return st->Bind(1, env.chat_id).Bind(2, Id(b, "user_id")).Run();
+}
+
+Status ApplyMemberRole(Db& db, const crypto::Envelope& env, const Value& b) {
+  auto st = db.Prepare("UPDATE members SET role=? WHERE chat_id=? AND user_id=?");
+  if (!st.ok()) return st.status();
+  return st->Bind(1, Str(b, "role")).Bind(2, env.chat_id).Bind(3, Id(b, "user_id")).Run();
+}
+
+Status ApplyChatUpdate(Db& db, const crypto::Envelope& env, const Value& b) {
+  for (const char* f : {"chat_name", "chat_description"}) {
+    auto it = b.FindMember(f);
+    if (it == b.MemberEnd() || !it->value.IsString()) continue;
+    auto st = db.Prepare(std::string("UPDATE chats SET ") + f + "=? WHERE chat_id=?");
+    if (!st.ok()) return st.status();
+    Status s = st->Bind(1, std::string_view(it->value.GetString(), it->value.GetStringLength()))
+                   .Bind(2, env.chat_id).Run();
+    if (!s.ok()) return s;
+  }
+  auto it = b.FindMember("disappearing_seconds");
+  if (it != b.MemberEnd() && it->value.IsInt64()) {
+    auto st = db.Prepare("UPDATE chats SET disappearing_seconds=? WHERE chat_id=?");
+    if (!st.ok()) return st.status();
+    return st->Bind(1, it->value.GetInt64()).Bind(2, env.chat_id).Run();
+  }
+  return Status::Ok();
+}
+
+Status ApplyPost(Db& db, const crypto::Envelope& env, const Value& b, uint64_t pos) {
+  std::string_view client_key = Str(b, "client_key");
+  auto st = db.Prepare(
+      "INSERT INTO messages(message_id, chat_id, sender_id, message_type, content, reply_to, file_id, "
+      "client_key, created_at, pos) VALUES(?,?,?,?,?,?,?,?,?,?)");
+  if (!st.ok()) return st.status();
+  Status s = st->Bind(1, env.id).Bind(2, env.chat_id).Bind(3, env.author)
+                 .Bind(4, Str(b, "message_type")).Bind(5, Str(b, "content"))
+                 .Bind(6, Id(b, "reply_to_message_id")).Bind(7, Id(b, "file_id"))
+                 .BindOpt(8, client_key).Bind(9, env.created_at).Bind(10, pos).Run();
+  if (!s.ok()) return s;
+  auto up = db.Prepare("UPDATE chats SET last_message_id=max(last_message_id, ?) WHERE chat_id=?");
+  if (!up.ok()) return up.status();
+  return up->Bind(1, env.id).Bind(2, env.chat_id).Run();
+}
+
+Status ApplyEdit(Db& db, const crypto::Envelope& env, const Value& b) {
+  auto st = db.Prepare(
+      "UPDATE messages SET content=?, edit_id=?, edited_at=? WHERE message_id=? AND chat_id=? "
+      "AND edit_id < ? AND deleted=0");
+  if (!st.ok()) return st.status();
+  return st->Bind(1, Str(b, "content")).Bind(2, env.id).Bind(3, env.created_at)
+      .Bind(4, Id(b, "message_id")).Bind(5, env.chat_id).Bind(6, env.id).Run();
+}
+
+Status ApplyDelete(Db& db, const crypto::Envelope& env, const Value& b) {
+  auto st = db.Prepare("UPDATE messages SET deleted=1, content='' WHERE message_id=? AND chat_id=?");
+  if (!st.ok()) return st.status();
+  return st->Bind(1, Id(b, "message_id")).Bind(2, env.chat_id).Run();
+}
+
+Status ApplyReaction(Db& db, const crypto::Envelope& env, const Value& b) {
+  bool remove = Str(b, "op") == "remove";
+  auto st = remove ? db.Prepare("DELETE FROM reactions WHERE message_id=? AND user_id=? AND reaction_type=?")
+                   : db.Prepare("INSERT OR IGNORE INTO reactions(message_id, user_id, reaction_type, id) "
+                                "VALUES(?,?,?,?)");
+  if (!st.ok()) return st.status();
+  st->Bind(1, Id(b, "message_id")).Bind(2, env.author).Bind(3, Str(b, "reaction_type"));
+  if (!remove) st->Bind(4, env.id);
+  return st->Run();
+}
+
+Status ApplyReceipt(Db& db, const crypto::Envelope& env, const Value& b) {
+  uint64_t up_to = Id(b, "up_to_message_id");
+  bool read = Str(b, "status") == "read";
+  auto st = db.Prepare(
+      "INSERT INTO receipts(chat_id, user_id, delivered_up_to, read_up_to) VALUES(?1,?2,?3,?4) "
+      "ON CONFLICT(chat_id, user_id) DO UPDATE SET "
+      "delivered_up_to=max(delivered_up_to, excluded.delivered_up_to), "
+      "read_up_to=max(read_up_to, excluded.read_up_to)");
+  if (!st.ok()) return st.status();
+  return st->Bind(1, env.chat_id).Bind(2, env.author).Bind(3, up_to).Bind(4, read ? up_to : 0).Run();
+}
+
+}  // namespace
+
+Status ApplyToViews(Db& db, const crypto::Envelope& env, uint64_t pos) {
+  if (env.body.empty()) return Status::Ok();  // erased: the header stays, the views keep nothing new
+  json::Doc doc;
+  Status s = json::Parse(env.body, &doc);
+  if (!s.ok()) return Corrupt("envelope body is not a JSON object");
+  const Value& b = doc;
+  switch (env.kind) {
+    case Kind::kUserCreate: return ApplyUserCreate(db, env, b);
+    case Kind::kUserProfile: return ApplyUserProfile(db, env, b);
+    case Kind::kChatCreate: return ApplyChatCreate(db, env, b);
+    case Kind::kChatUpdate: return ApplyChatUpdate(db, env, b);
+    case Kind::kMemberAdd: return ApplyMemberAdd(db, env, b);
+    case Kind::kMemberRemove: return ApplyMemberRemove(db, env, b);
+    case Kind::kMemberRole: return ApplyMemberRole(db, env, b);
+    case Kind::kMsgPost: return ApplyPost(db, env, b, pos);
+    case Kind::kMsgEdit: return ApplyEdit(db, env, b);
+    case Kind::kMsgDelete: return ApplyDelete(db, env, b);
+    case Kind::kReaction: return ApplyReaction(db, env, b);
+    case Kind::kReceipt: return ApplyReceipt(db, env, b);
+    default: return Status::Ok();  // kinds without a view yet are kept in the log only
+  }
+}
+
+}  // namespace chatd::store

@@ -1,0 +1,29 @@
+// store/views.h — derives the views (users, chats, members, messages, reactions, receipts)
+// from one envelope. Internal to the store; called by Writer::Append and RebuildViews on
+// the writer connection inside the caller's transaction.
+//
+// Views never depend on arrival order where two changes race: edits and role changes are
+// last-writer-wins by envelope id; reactions and members are keyed sets.
+#pragma once
+
+#include <cstdint>
+
+#include "base/status.h"
+#include "crypto/envelope.h"
+#include "store/db.h"
+
+namespace chatd::store {
+
+Status ApplyToViews(Db& db, const crypto::Envelope& env, uint64_t pos);
+
+}  // namespace chatd::store
+
+namespace chatd::store {
+
+// Columns every envelope query selects, in the order ReadEnvelope expects.
+inline constexpr const char* kEnvelopeColumns =
+    "pos, origin, seq, id, chat_id, author, device, kind, created_at, deps, body_hash, sig, body, salt";
+struct EnvelopeRow;
+EnvelopeRow ReadEnvelope(const Stmt& st);
+
+}  // namespace chatd::store

@@ -1,0 +1,88 @@
+// Writer: appends to the log and maintains the views. Core thread only.
+#include "store/store.h"
+#include "store/views.h"
+
+namespace chatd::store {
+
+Result<uint64_t> Writer::Append(const crypto::Envelope& env) {
+  auto hh = crypto::HeaderHash(env);
+  auto st = db_.Prepare(
+      "INSERT INTO envelopes(origin, seq, id, chat_id, author, device, kind, created_at, deps, "
+      "body_hash, sig, header_hash, body, salt) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  if (!st.ok()) return st.status();
+  st->Bind(1, env.origin).Bind(2, env.seq).Bind(3, env.id).Bind(4, env.chat_id).Bind(5, env.author)
+      .Bind(6, env.device).Bind(7, static_cast<int64_t>(env.kind)).Bind(8, env.created_at)
+      .Bind(9, DepsToText(env.deps)).BindBlob(10, env.body_hash.data(), env.body_hash.size())
+      .BindBlob(11, env.sig.data(), env.sig.size()).BindBlob(12, hh.data(), hh.size());
+  if (env.erased()) {
+    st->BindNull(13).BindNull(14);
+  } else {
+    st->BindBlob(13, env.body.data(), env.body.size()).BindBlob(14, env.salt.data(), env.salt.size());
+  }
+  Status s = st->Run();
+  if (!s.ok()) return s;
+  uint64_t pos = static_cast<uint64_t>(sqlite3_last_insert_rowid(db_.raw()));
+  s = ApplyToViews(db_, env, pos);
+  if (!s.ok()) return s;
+  return pos;
+}
+
+Status Writer::PutCredentials(uint64_t user_id, std::string_view email, std::string_view password_hash) {
+  auto st = db_.Prepare("INSERT INTO credentials(user_id, email, password_hash) VALUES(?,?,?)");
+  if (!st.ok()) return st.status();
+  return st->Bind(1, user_id).Bind(2, email).Bind(3, password_hash).Run();
+}
+
+Status Writer::PutRefreshToken(std::string_view token_hash, uint64_t user_id, uint64_t device_id,
+                               int64_t now_ms, int64_t expires_at_ms) {
+  auto st = db_.Prepare(
+      "INSERT INTO refresh_tokens(token_hash, user_id, device_id, created_at, expires_at) "
+      "VALUES(?,?,?,?,?)");
+  if (!st.ok()) return st.status();
+  return st->Bind(1, token_hash).Bind(2, user_id).Bind(3, device_id).Bind(4, now_ms)
+      .Bind(5, expires_at_ms).Run();
+}
+
+Result<bool> Writer::RevokeRefreshToken(std::string_view token_hash, int64_t now_ms) {
+  auto st = db_.Prepare("UPDATE refresh_tokens SET revoked_at=? WHERE token_hash=? AND revoked_at=0");
+  if (!st.ok()) return st.status();
+  Status s = st->Bind(1, now_ms).Bind(2, token_hash).Run();
+  if (!s.ok()) return s;
+  return db_.Changes() > 0;
+}
+
+Status Writer::SetMeta(std::string_view key, std::string_view value) {
+  auto st = db_.Prepare("INSERT INTO meta(key, value) VALUES(?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value");
+  if (!st.ok()) return st.status();
+  return st->Bind(1, key).Bind(2, value).Run();
+}
+
+Status Writer::RebuildViews() {
+  Status s = db_.Exec(
+      "DELETE FROM users; DELETE FROM chats; DELETE FROM members; DELETE FROM messages; "
+      "DELETE FROM reactions; DELETE FROM receipts;");
+  if (!s.ok()) return s;
+  uint64_t after = 0;
+  for (;;) {
+    auto st = db_.Prepare(std::string("SELECT ") + kEnvelopeColumns +
+                          " FROM envelopes WHERE pos > ? ORDER BY pos LIMIT 1000");
+    if (!st.ok()) return st.status();
+    st->Bind(1, after);
+    std::vector<EnvelopeRow> rows;
+    for (;;) {
+      auto r = st->Step();
+      if (!r.ok()) return r.status();
+      if (!r.value()) break;
+      rows.push_back(ReadEnvelope(*st));
+    }
+    if (rows.empty()) break;
+    for (const auto& row : rows) {
+      s = ApplyToViews(db_, row.env, row.pos);
+      if (!s.ok()) return s;
+      after = row.pos;
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace chatd::store

@@ -1,0 +1,126 @@
+// Sync: a device that was away sends `sync {cursor}` and gets exactly what it missed,
+// then `sync_done {cursor}` (PROTOCOL.md "WebSocket").
+#include "tests/integration/harness.h"
+
+namespace chatd::test {
+namespace {
+
+struct SyncResult {
+  std::vector<Json> events;  // everything between the sync request and sync_done
+  Json done;
+};
+
+// Sends sync from `cursor_json` (raw JSON) and collects events up to sync_done.
+SyncResult DoSync(WsSession& s, const std::string& cursor_json) {
+  SEND(s, JsonBuilder().Add("type", "sync").Raw("cursor", cursor_json).str());
+  SyncResult out;
+  for (;;) {
+    auto ev = s.Next(kEventMs);
+    if (!ev.ok()) FAIL("sync from " << cursor_json << ": " << ev.status().message());
+    if (ev->type() == "sync_done") {
+      out.done = std::move(ev).value();
+      return out;
+    }
+    if (ev->type() == "error") FAIL("sync answered " << ev->text());
+    out.events.push_back(std::move(ev).value());
+  }
+}
+
+std::vector<std::string> NewMessageIds(const std::vector<Json>& events) {
+  std::vector<std::string> ids;
+  for (const auto& e : events) {
+    if (e.type() == "new_message") ids.push_back(StrOf(At(e.root(), "message.message_id")));
+  }
+  return ids;
+}
+
+std::string Types(const std::vector<Json>& events) {
+  std::string t;
+  for (const auto& e : events) t += e.type() + " ";
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("sync after a reconnect delivers exactly the missed messages, once", "[integration][sync][ws]") {
+  auto relay = StartRelay();
+  TestUser alice = MUST(RegisterUser(*relay, "alice"));
+  TestUser bob = MUST(RegisterUser(*relay, "bob"));
+  std::string chat = MUST(CreateChat(relay->api(), alice.access_token, "direct", {bob.user_id}));
+
+  WsSession dev = MUST(Auth(*relay, alice.access_token));
+  std::string m0 = MUST(PostText(relay->api(), bob.access_token, chat, "seen live")).Str("message_id");
+  auto live = dev.WaitFor("new_message", kEventMs);
+  REQUIRE(live.ok());
+  CHECK(StrOf(At(live->root(), "message.message_id")) == m0);
+  REQUIRE_FALSE((*live)["cursor"].IsNull());
+  std::string cursor = Dump((*live)["cursor"]);
+
+  // The device goes away (clean close); bob writes five messages meanwhile.
+  (void)dev.ws().Close(1000, "bye");
+  std::vector<std::string> missed;
+  for (int i = 0; i < 5; ++i) {
+    missed.push_back(MUST(PostText(relay->api(), bob.access_token, chat, "missed " + std::to_string(i))).Str("message_id"));
+  }
+
+  WsSession back = MUST(Auth(*relay, alice.access_token));
+  SyncResult sync = DoSync(back, cursor);
+  INFO("events: " << Types(sync.events));
+  // Exactly the five, in order, each once, nothing else (nothing else happened).
+  CHECK(NewMessageIds(sync.events) == missed);
+  CHECK(sync.events.size() == missed.size());
+  for (const auto& e : sync.events) {
+    INFO(e.text());
+    CHECK(StrOf(At(e.root(), "message.chat_id")) == chat);
+    CHECK_FALSE(e["cursor"].IsNull());
+  }
+  REQUIRE_FALSE(sync.done["cursor"].IsNull());
+  std::string done_cursor = Dump(sync.done["cursor"]);
+  if (!sync.events.empty()) CHECK(done_cursor == Dump(sync.events.back()["cursor"]));
+
+  // Syncing again from sync_done's cursor: nothing.
+  SyncResult again = DoSync(back, done_cursor);
+  INFO("second sync events: " << Types(again.events));
+  CHECK(again.events.empty());
+
+  // A message after the sync arrives live, once.
+  std::string m6 = MUST(PostText(relay->api(), bob.access_token, chat, "after")).Str("message_id");
+  auto ev = back.WaitFor("new_message", kEventMs);
+  REQUIRE(ev.ok());
+  CHECK(StrOf(At(ev->root(), "message.message_id")) == m6);
+  REQUIRE(back.Barrier().ok());
+  CHECK(back.CountPending("new_message") == 0);
+}
+
+TEST_CASE("sync from the auth_ok cursor after the device vanished", "[integration][sync][ws]") {
+  auto relay = StartRelay();
+  TestUser alice = MUST(RegisterUser(*relay, "alice"));
+  TestUser bob = MUST(RegisterUser(*relay, "bob"));
+  std::string chat = MUST(CreateChat(relay->api(), alice.access_token, "group", {bob.user_id}, "g"));
+  std::string before = MUST(PostText(relay->api(), bob.access_token, chat, "old")).Str("message_id");
+
+  WsSession dev = MUST(Auth(*relay, alice.access_token));
+  REQUIRE_FALSE(dev.last_cursor().empty());
+  // The fan-out of "old" may reach the gateway after auth_ok (REST answers once the
+  // message is durable, delivery follows): then it arrives live, with a later cursor.
+  // The device syncs from the last cursor it saw, as a client does.
+  REQUIRE(dev.Barrier().ok());
+  std::string cursor = dev.last_cursor();
+  // Vanish without a close frame (a phone losing its network).
+  dev.ws().Abort();
+
+  // bob writes over his own socket.
+  WsSession bws = MUST(Auth(*relay, bob.access_token));
+  std::vector<std::string> missed = SendPipelined(bws, chat, {"one", "two", "three"});
+
+  WsSession back = MUST(Auth(*relay, alice.access_token));
+  SyncResult sync = DoSync(back, cursor);
+  INFO("events: " << Types(sync.events));
+  auto ids = NewMessageIds(sync.events);
+  CHECK(ids == missed);
+  CHECK(std::count(ids.begin(), ids.end(), before) == 0);
+  CHECK(sync.events.size() == missed.size());
+  CHECK_FALSE(sync.done["cursor"].IsNull());
+}
+
+}  // namespace chatd::test
