@@ -1,7 +1,10 @@
 // chatctl — the operator's CLI: `chatctl <noun> <verb>`. See chatctl(1).
+#include <sys/stat.h>
+
 #include "cli/cli.h"
 
 int main(int argc, char** argv) {
+  umask(077);  // keys, tokens and stores created by chatctl are private to the operator
   CLI::App app{"chatctl — operate chatd relays"};
   app.require_subcommand(1);
   chatd::cli::Globals g;

@@ -1,6 +1,7 @@
 // chatd — the relay daemon. Parses flags, loads the config, builds the Relay, handles
 // signals (SIGTERM/SIGINT drain, SIGHUP reload) on the main thread.
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -15,6 +16,8 @@ int main(int argc, char** argv) {
   app.add_option("-c,--config", config_path, "path of chatd.toml")->required()->envname("CHATD_CONFIG");
   app.set_version_flag("--version", "chatd 0.1.0");
   CLI11_PARSE(app, argc, argv);
+
+  umask(077);  // the store, its WAL and every file we write are the operator's alone
 
   // Signals are handled here with sigwait; every other thread starts with them blocked.
   sigset_t sigs;

@@ -106,6 +106,9 @@ TEST_CASE("sync from the auth_ok cursor after the device vanished", "[integratio
   // The device syncs from the last cursor it saw, as a client does.
   REQUIRE(dev.Barrier().ok());
   std::string cursor = dev.last_cursor();
+  std::string seen_live;
+  for (const auto& ev : dev.pending()) seen_live += ev.text() + " ";
+  INFO("auth_ok: " << dev.auth_ok.text() << "; seen live before vanishing: " << seen_live);
   // Vanish without a close frame (a phone losing its network).
   dev.ws().Abort();
 
@@ -115,7 +118,9 @@ TEST_CASE("sync from the auth_ok cursor after the device vanished", "[integratio
 
   WsSession back = MUST(Auth(*relay, alice.access_token));
   SyncResult sync = DoSync(back, cursor);
-  INFO("events: " << Types(sync.events));
+  std::string got;
+  for (const auto& e : sync.events) got += StrOf(At(e.root(), "message.message_id")) + "@" + Dump(e["cursor"]) + " ";
+  INFO("sync from " << cursor << " gave: " << got << " then " << sync.done.text());
   auto ids = NewMessageIds(sync.events);
   CHECK(ids == missed);
   CHECK(std::count(ids.begin(), ids.end(), before) == 0);

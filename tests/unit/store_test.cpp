@@ -1,0 +1,206 @@
+// Unit tests: the store's log, views, queries and rebuild.
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "base/json.h"
+#include "crypto/envelope.h"
+#include "store/store.h"
+
+using namespace chatd;
+using crypto::Kind;
+
+namespace {
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char tmpl[] = "/tmp/chatd-store-test-XXXXXX";
+    path = mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+};
+
+class LogBuilder {
+ public:
+  explicit LogBuilder(store::Writer& w) : w_(w), key_(crypto::KeyPair::Generate()) {}
+  uint64_t Append(Kind kind, uint64_t chat_id, uint64_t author, std::string body, uint64_t id = 0) {
+    crypto::Envelope e;
+    e.origin = "eu1";
+    e.seq = ++seq_;
+    e.id = id ? id : next_id_++;
+    e.chat_id = chat_id;
+    e.author = author;
+    e.kind = kind;
+    e.created_at = 1795000000000 + static_cast<int64_t>(seq_);
+    e.body = std::move(body);
+    REQUIRE(crypto::Seal(e, key_).ok());
+    auto pos = w_.Append(e);
+    REQUIRE(pos.ok());
+    last_ = e;
+    return e.id;
+  }
+  crypto::Envelope last_;
+
+ private:
+  store::Writer& w_;
+  crypto::KeyPair key_;
+  uint64_t seq_ = 0;
+  uint64_t next_id_ = 1000;
+};
+
+std::string Snapshot(store::Queries& q, uint64_t chat_id, uint64_t user) {
+  std::string out;
+  auto chat = q.Chat(chat_id, true);
+  REQUIRE(chat.ok());
+  REQUIRE(chat.value());
+  out += (*chat)->chat_type + "|" + (*chat)->chat_name + "|";
+  for (auto& m : (*chat)->members) out += std::to_string(m.user_id) + ":" + m.role + ",";
+  auto hist = q.History(chat_id, 0, 1000);
+  REQUIRE(hist.ok());
+  for (auto& m : *hist) {
+    out += std::to_string(m.message_id) + "=" + m.content + (m.deleted ? "[d]" : "") + (m.edited_at ? "[e]" : "");
+    for (auto& r : m.reactions) out += "(" + r.reaction_type + std::to_string(r.users.size()) + ")";
+    out += ";";
+  }
+  auto chats = q.ChatsOf(user);
+  REQUIRE(chats.ok());
+  out += "|chats=" + std::to_string(chats->size());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("store: envelopes build the views; queries page and filter by membership", "[store]") {
+  TempDir dir2;
+  auto store2 = store::Store::Open(dir2.path, 2, true);
+  REQUIRE(store2.ok());
+  auto& w2 = (*store2)->writer();
+  LogBuilder b(w2);
+  REQUIRE(w2.Begin().ok());
+  // user_create's author is the new user's id, which is its envelope id (as the core does).
+  uint64_t alice = 1000, bob = 1001, carol = 1002;
+  b.Append(Kind::kUserCreate, 0, alice, R"({"username":"alice"})", alice);
+  b.Append(Kind::kUserCreate, 0, bob, R"({"username":"bob"})", bob);
+  b.Append(Kind::kUserCreate, 0, carol, R"({"username":"carol"})", carol);
+  uint64_t chat = 2000;
+  b.Append(Kind::kChatCreate, chat, alice,
+           R"({"chat_type":"group","chat_name":"team","members":[{"user_id":"1000","role":"admin"},{"user_id":"1001","role":"member"}]})",
+           chat);
+  std::vector<uint64_t> msgs;
+  for (int i = 0; i < 25; ++i) {
+    msgs.push_back(b.Append(Kind::kMsgPost, chat, i % 2 ? bob : alice,
+                            R"({"message_type":"text","content":"m)" + std::to_string(i) + R"("})", 3000 + i));
+  }
+  b.Append(Kind::kMsgEdit, chat, alice, R"({"message_id":"3000","content":"edited"})", 4000);
+  b.Append(Kind::kMsgDelete, chat, bob, R"({"message_id":"3001"})", 4001);
+  b.Append(Kind::kReaction, chat, bob, R"({"message_id":"3002","reaction_type":"👍","op":"add"})", 4002);
+  b.Append(Kind::kReaction, chat, alice, R"({"message_id":"3002","reaction_type":"👍","op":"add"})", 4003);
+  b.Append(Kind::kReaction, chat, alice, R"({"message_id":"3002","reaction_type":"👍","op":"remove"})", 4004);
+  REQUIRE(w2.Commit().ok());
+
+  auto user = w2.UserByHandle("alice@eu1");
+  REQUIRE(user.ok());
+  REQUIRE(user.value());
+  CHECK((*user)->user_id == alice);
+
+  // History pages newest first with no gaps or duplicates.
+  std::vector<uint64_t> seen;
+  uint64_t before = 0;
+  for (;;) {
+    auto page = w2.History(chat, before, 10);
+    REQUIRE(page.ok());
+    if (page->empty()) break;
+    for (auto& m : *page) seen.push_back(m.message_id);
+    before = page->back().message_id;
+  }
+  std::vector<uint64_t> expected(msgs.rbegin(), msgs.rend());
+  CHECK(seen == expected);
+
+  auto m0 = w2.Message(3000);
+  REQUIRE(m0.ok());
+  CHECK((*m0)->content == "edited");
+  CHECK((*m0)->edited_at != 0);
+  auto m1 = w2.Message(3001);
+  CHECK((*m1)->deleted);
+  auto page = w2.History(chat, 3003, 1);
+  REQUIRE(page->size() == 1);
+  REQUIRE(page->front().reactions.size() == 1);
+  CHECK(page->front().reactions[0].users == std::vector<uint64_t>{bob});
+
+  // Sync reads only chats the user belongs to (and the user's own system events).
+  auto for_bob = w2.EnvelopesSince(bob, 0, 1000);
+  REQUIRE(for_bob.ok());
+  auto for_carol = w2.EnvelopesSince(carol, 0, 1000);
+  REQUIRE(for_carol.ok());
+  CHECK(for_carol->size() == 1);  // only carol's own user_create
+  CHECK(for_bob->size() == 1 + 1 + 25 + 5);
+  uint64_t prev = 0;
+  for (auto& row : *for_bob) {
+    CHECK(row.pos > prev);
+    prev = row.pos;
+  }
+
+  // The log is the source of truth: rebuilding the views gives the same answers.
+  std::string before_rebuild = Snapshot(w2, chat, alice);
+  REQUIRE(w2.Begin().ok());
+  REQUIRE(w2.RebuildViews().ok());
+  REQUIRE(w2.Commit().ok());
+  CHECK(Snapshot(w2, chat, alice) == before_rebuild);
+
+  // A reader connection sees the committed state.
+  auto lease = (*store2)->readers().Acquire();
+  REQUIRE(lease.ok());
+  CHECK(Snapshot((*lease)->q(), chat, alice) == before_rebuild);
+
+  auto vec = w2.Vector();
+  REQUIRE(vec.ok());
+  REQUIRE(vec->size() == 1);
+  CHECK((*vec)[0].first == "eu1");
+  CHECK((*vec)[0].second == 3 + 1 + 25 + 5);
+}
+
+TEST_CASE("store: a duplicate (origin, seq) is refused and changes nothing", "[store]") {
+  TempDir dir;
+  auto store = store::Store::Open(dir.path, 1, true);
+  REQUIRE(store.ok());
+  auto& w = (*store)->writer();
+  LogBuilder b(w);
+  REQUIRE(w.Begin().ok());
+  b.Append(Kind::kUserCreate, 0, 1000, R"({"username":"alice"})", 1000);
+  REQUIRE(w.Commit().ok());
+  crypto::Envelope again = b.last_;
+  REQUIRE(w.Begin().ok());
+  auto dup = w.Append(again);
+  REQUIRE_FALSE(dup.ok());
+  CHECK(dup.status().code() == Code::kConflict);
+  REQUIRE(w.Rollback().ok());
+  CHECK(*w.CountEnvelopes() == 1);
+}
+
+TEST_CASE("store: migrations are idempotent and reopen keeps data", "[store]") {
+  TempDir dir;
+  {
+    auto store = store::Store::Open(dir.path, 1, true);
+    REQUIRE(store.ok());
+    REQUIRE((*store)->writer().SetMeta("relay_name", "eu1").ok());
+  }
+  auto again = store::Store::Open(dir.path, 1, false);
+  REQUIRE(again.ok());
+  auto name = (*again)->writer().Meta("relay_name");
+  REQUIRE(name.ok());
+  CHECK(name.value().value_or("") == "eu1");
+  CHECK_FALSE(store::Store::Open(dir.path + "/missing", 1, false).ok());
+}
+
+TEST_CASE("store: deps text round trip", "[store]") {
+  std::vector<std::pair<std::string, uint64_t>> deps = {{"eu1", 5}, {"us-2", 1234567890123}};
+  std::vector<std::pair<std::string, uint64_t>> back;
+  REQUIRE(store::DepsFromText(store::DepsToText(deps), &back));
+  CHECK(back == deps);
+  CHECK(store::DepsFromText("", &back));
+  CHECK(back.empty());
+  CHECK_FALSE(store::DepsFromText("eu1", &back));
+  CHECK_FALSE(store::DepsFromText("eu1=x", &back));
+}
