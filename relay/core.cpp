@@ -30,6 +30,7 @@ Status Core::LoadState() {
   if (!r.ok()) return r.status();
   hlc_.Observe(st->U64(0));
   members_.clear();
+  users_.clear();
   return Status::Ok();
 }
 
@@ -191,6 +192,25 @@ void Core::Publish(const crypto::Envelope& env, uint64_t pos, uint64_t skip_sess
   d.frame = MakeTextFrame(event);
   d.cursor = pos;
   pending_.push_back(std::move(d));
+}
+
+void Core::PublishEvent(uint64_t chat_id, std::string_view event_json, uint64_t pos, uint64_t skip_session) {
+  Delivery d;
+  d.type = Delivery::Type::kUsers;
+  d.session_id = skip_session;
+  d.users = MembersOf(chat_id);
+  d.frame = MakeTextFrame(event_json);
+  d.cursor = pos;
+  pending_.push_back(std::move(d));
+}
+
+const store::UserRow* Core::UserOf(uint64_t user_id) {
+  auto it = users_.find(user_id);
+  if (it != users_.end()) return &it->second;
+  auto u = store_.writer().UserById(user_id);
+  if (!u.ok() || !u.value()) return nullptr;
+  if (users_.size() > 100000) users_.clear();  // bound the cache
+  return &(users_[user_id] = std::move(*u.value()));
 }
 
 std::shared_ptr<const std::vector<uint64_t>> Core::MembersOf(uint64_t chat_id) {

@@ -111,6 +111,10 @@ class Core {
   // Renders the client event for a just-emitted envelope and queues it for the chat's
   // members (plus `extra_user`), skipping `skip_session`.
   void Publish(const crypto::Envelope& env, uint64_t pos, uint64_t skip_session, uint64_t extra_user = 0);
+  // Queues an already-rendered durable event for the chat's members.
+  void PublishEvent(uint64_t chat_id, std::string_view event_json, uint64_t pos, uint64_t skip_session);
+  // A user's public row (cached; invalidated by profile changes). nullptr if unknown.
+  const store::UserRow* UserOf(uint64_t user_id);
   void QueueDelivery(Delivery d) { pending_.push_back(std::move(d)); }
   void AfterCommit(std::function<void(bool ok)> cb) { after_commit_.push_back(std::move(cb)); }
   // Members of a chat (cached; invalidated by membership changes).
@@ -172,6 +176,7 @@ class Core {
   std::vector<Delivery> pending_;
   std::vector<std::function<void(bool)>> after_commit_;
   std::unordered_map<uint64_t, std::shared_ptr<const std::vector<uint64_t>>> members_;
+  std::unordered_map<uint64_t, store::UserRow> users_;
   mutable std::mutex stats_mu_;
   CoreStats stats_;
 };

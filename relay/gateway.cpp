@@ -273,7 +273,7 @@ void Gateway::Enqueue(Session* s, const Frame& frame, uint64_t cursor) {
     s->held.push_back({frame, cursor});
   } else {
     s->out.push_back({frame, cursor});
-    lws_callback_on_writable(s->wsi);
+    RequestWrite(s);
   }
   s->out_bytes += frame->size();
   if (s->out_bytes > cap) {
@@ -287,7 +287,15 @@ void Gateway::Enqueue(Session* s, const Frame& frame, uint64_t cursor) {
   }
 }
 
+void Gateway::RequestWrite(Session* s) {
+  // One request per flush: asking lws again for every queued frame costs a poll change each.
+  if (s->want_write) return;
+  s->want_write = true;
+  lws_callback_on_writable(s->wsi);
+}
+
 int Gateway::OnWriteable(Session* s) {
+  s->want_write = false;
   if (s->close_code && (!s->close_after_flush || s->out_head >= s->out.size())) {
     // Our frames go out raw, so the close frame does too: code + reason, then hang up.
     size_t rlen = std::min<size_t>(strlen(s->close_reason), 123);
@@ -327,7 +335,7 @@ int Gateway::OnWriteable(Session* s) {
     if (s->out.capacity() > 64) s->out.shrink_to_fit();
     s->out_head = 0;
   }
-  if (s->out_head < s->out.size() || s->close_code) lws_callback_on_writable(s->wsi);
+  if (s->out_head < s->out.size() || s->close_code) RequestWrite(s);
   return 0;
 }
 
@@ -335,7 +343,7 @@ void Gateway::CloseSession(Session* s, int code, const char* reason) {
   if (s->close_code) return;
   s->close_code = static_cast<uint16_t>(code);
   s->close_reason = reason;
-  lws_callback_on_writable(s->wsi);
+  RequestWrite(s);
 }
 
 void Gateway::BeginDrain() {

@@ -85,6 +85,7 @@ class Gateway final : public DeliverySink {
   void HandleFrame(Session* s, std::string_view text);
   void HandleAuth(Session* s, const json::Value& v);
   void Enqueue(Session* s, const Frame& frame, uint64_t cursor);
+  void RequestWrite(Session* s);
   void SendJson(Session* s, std::string_view json);
   void SendError(Session* s, const Status& st, std::string_view ref);
   void CloseSession(Session* s, int code, const char* reason);

@@ -3,6 +3,7 @@
 
 #include "base/json.h"
 #include "relay/core.h"
+#include "relay/events.h"
 
 namespace chatd {
 
@@ -74,7 +75,6 @@ Result<SendResult> Core::OpSend(const Actor& actor, const SendRequest& req) {
   crypto::Envelope env = ChatEnvelope(crypto::Kind::kMsgPost, actor, req.chat_id, body.Take());
   auto pos = Emit(env);
   if (!pos.ok()) return pos.status();
-  Publish(env, *pos, req.session_id);
   SendResult r;
   r.message.message_id = env.id;
   r.message.chat_id = req.chat_id;
@@ -86,6 +86,17 @@ Result<SendResult> Core::OpSend(const Actor& actor, const SendRequest& req) {
   r.message.created_at = env.created_at;
   r.message.pos = *pos;
   r.cursor = *pos;
+  // The hot path: render new_message from what we hold instead of reading it back.
+  if (const store::UserRow* sender = UserOf(actor.user_id)) {
+    r.message.sender_username = sender->username;
+    r.message.sender_relay = sender->relay;
+    r.message.sender_picture = sender->profile_picture_url;
+  }
+  json::JsonWriter ev;
+  ev.BeginObject().Key("type").Str("new_message").Key("message");
+  events::WriteMessage(ev, r.message);
+  ev.Key("cursor").Id(*pos).EndObject();
+  PublishEvent(req.chat_id, ev.View(), *pos, req.session_id);
   return r;
 }
 

@@ -113,6 +113,7 @@ Result<store::UserRow> Core::OpUpdateProfile(const Actor& actor,
   env.body = body.Take();
   auto pos = Emit(env);
   if (!pos.ok()) return pos.status();
+  users_.erase(actor.user_id);
   auto user = store_.writer().UserById(actor.user_id);
   if (!user.ok()) return user.status();
   if (!user.value()) return NotFound("no such user");

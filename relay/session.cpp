@@ -342,7 +342,7 @@ void Gateway::StartSync(Session* s, uint64_t cursor) {
           s2->out.push_back(f);
           s2->out_bytes += f.frame->size();
         }
-        if (!frames->empty()) lws_callback_on_writable(s2->wsi);
+        if (!frames->empty()) RequestWrite(s2);
         if (last || more) FinishSync(s2, upto, more);
       });
       if (last || more) break;

@@ -33,6 +33,7 @@ struct Session {
   bool syncing = false;
   bool rx_overflow = false;
   bool close_after_flush = false;
+  bool want_write = false;   // a WRITEABLE callback is already requested
 };
 
 }  // namespace chatd
