@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -276,6 +277,10 @@ class Checker {
   void Check(const toml::value& root) {
     for (const auto& [name, v] : root.as_table()) {
       const uint32_t line = v.location().line();
+      if (name == "peers") {
+        CheckPeers(v);
+        continue;
+      }
       const bool known = std::find(tables_.begin(), tables_.end(), name) != tables_.end();
       if (known && v.is_table()) {
         table_lines_[name] = line;
@@ -383,6 +388,44 @@ class Checker {
     }
   }
 
+  void CheckPeers(const toml::value& v) {
+    const uint32_t line = v.location().line();
+    if (!v.is_array()) return Fail(line, "'peers' must be an array of tables: [[peers]]");
+    for (const toml::value& entry : v.as_array()) {
+      const uint32_t l = entry.location().line();
+      if (!entry.is_table()) {
+        Fail(l, "'peers' must be an array of tables: [[peers]]");
+        continue;
+      }
+      Peer p;
+      bool ok = true;
+      for (const auto& [key, value] : entry.as_table()) {
+        const uint32_t kl = value.location().line();
+        std::string* field = key == "name" ? &p.name : key == "url" ? &p.url : key == "key" ? &p.key : nullptr;
+        if (field == nullptr) {
+          Fail(kl, "unknown key 'peers." + key + "' (a peer has name, url and key)");
+          ok = false;
+        } else if (!value.is_string()) {
+          Fail(kl, "key 'peers." + key + "': expected a string, got " + Describe(value));
+          ok = false;
+        } else {
+          *field = value.as_string().str;
+        }
+      }
+      if (!ok) continue;
+      Status st = ValidatePeer(p);
+      if (!st.ok()) {
+        Fail(l, st.message());
+        continue;
+      }
+      for (const Peer& other : config_->peers) {
+        if (other.name == p.name) Fail(l, "peer '" + p.name + "' is listed twice");
+      }
+      peer_lines_.push_back(l);
+      config_->peers.push_back(std::move(p));
+    }
+  }
+
   uint32_t LineOf(std::string_view key) const {
     const auto it = lines_.find(key);
     return it == lines_.end() ? 0 : it->second;
@@ -395,6 +438,11 @@ class Checker {
       Fail(line, "key '" + std::string(line == LineOf(a) ? a : b) + "': " + text);
     };
     const Config& c = *config_;
+    for (size_t i = 0; i < c.peers.size(); ++i) {
+      if (c.peers[i].name == c.relay_name) {
+        Fail(peer_lines_[i], "peer '" + c.peers[i].name + "' is this relay's own name");
+      }
+    }
     if (c.max_content_bytes >= c.max_frame_bytes) {
       fail("limits.max_content_bytes", "limits.max_frame_bytes",
            "limits.max_content_bytes (" + std::to_string(c.max_content_bytes) +
@@ -427,6 +475,7 @@ class Checker {
   std::map<std::string, uint32_t> table_lines_;
   std::map<std::string_view, uint32_t> lines_;  // keys the file sets -> line
   std::vector<Error> errors_;
+  std::vector<uint32_t> peer_lines_;
 };
 
 // "file:7: text" lines, ordered by line, errors without a line last.
@@ -488,6 +537,42 @@ Result<Config> ParseConfigText(std::string_view text, const std::string& path_fo
     return BadRequest((path_for_errors.empty() ? "<config>" : path_for_errors) +
                       ": cannot parse: " + e.what());
   }
+}
+
+Status ValidatePeer(const Peer& p) {
+  auto bad = [](const std::string& m) { return Status(Code::kBadRequest, m); };
+  bool name_ok = !p.name.empty() && p.name.size() <= 32 && std::islower(static_cast<unsigned char>(p.name[0]));
+  for (char ch : p.name) {
+    if (!(std::islower(static_cast<unsigned char>(ch)) || std::isdigit(static_cast<unsigned char>(ch)) || ch == '-')) {
+      name_ok = false;
+    }
+  }
+  if (!name_ok) return bad("key 'peers.name': expected a relay name ([a-z][a-z0-9-]{0,31}), got \"" + p.name + "\"");
+  if (p.key.rfind("ed25519:", 0) != 0 || p.key.size() != 8 + 43) {
+    return bad("key 'peers.key' of peer '" + p.name + "': expected \"ed25519:<43 base64url chars>\" (chatctl keys show)");
+  }
+  for (char ch : p.key.substr(8)) {
+    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_')) {
+      return bad("key 'peers.key' of peer '" + p.name + "': not base64url");
+    }
+  }
+  if (!p.url.empty()) {
+    if (p.url.rfind("ws://", 0) != 0) {
+      return bad("key 'peers.url' of peer '" + p.name + "': expected \"ws://HOST:PORT\", got \"" + p.url + "\"");
+    }
+    auto hp = ParseHostPort(std::string_view(p.url).substr(5));
+    if (!hp.ok() || hp->port == 0) {
+      return bad("key 'peers.url' of peer '" + p.name + "': expected \"ws://HOST:PORT\", got \"" + p.url + "\"");
+    }
+  }
+  return Status::Ok();
+}
+
+std::string PeerToml(const Peer& p) {
+  std::string out = "\n[[peers]]\nname = \"" + p.name + "\"\n";
+  if (!p.url.empty()) out += "url = \"" + p.url + "\"\n";
+  out += "key = \"" + p.key + "\"\n";
+  return out;
 }
 
 Result<Config> LoadConfig(const std::string& path) {

@@ -27,6 +27,14 @@
 
 namespace chatd::conf {
 
+// A pinned federation peer: one [[peers]] table in chatd.toml.
+struct Peer {
+  std::string name;  // the peer relay's name
+  std::string url;   // "ws://HOST:PORT" of its federation listener; "" = key only (not dialed)
+  std::string key;   // its Ed25519 public key, "ed25519:<base64url>" (chatctl keys show)
+  bool operator==(const Peer&) const = default;
+};
+
 // Ranges and docs of these fields are in conf/keys.cpp and chatd.toml(5); a unit test
 // checks that the defaults below equal the table's.
 struct Config {
@@ -73,6 +81,8 @@ struct Config {
   int api_threads = 8;  // api.threads
   // [log]
   std::string log_level = "info";  // log.level: debug|info|warn|error (reloadable)
+  // [[peers]] (array of tables; see Peer). Reloadable: SIGHUP or chatctl peers add/remove.
+  std::vector<Peer> peers;
 
   bool operator==(const Config&) const = default;
 };
@@ -132,6 +142,11 @@ std::vector<std::string_view> RestartRequired(const Config& running, const Confi
 // Reads and parses the file. An unreadable file is Code::kIo; everything else is
 // Code::kBadRequest as described above.
 Result<Config> LoadConfig(const std::string& path);
+
+// The TOML text of one [[peers]] table (what `chatctl peers add` appends).
+std::string PeerToml(const Peer& peer);
+// Checks a peer's fields; the message names the field.
+Status ValidatePeer(const Peer& peer);
 
 // Parses `text` as if read from `path_for_errors`. No I/O except path resolution:
 // config_path becomes the absolute form of path_for_errors and a relative

@@ -360,6 +360,11 @@ std::string ExampleConfig(const std::map<std::string, std::string>& overrides) {
       }
     }
   }
+  out += "\n# Federation peers: one [[peers]] table per pinned relay (chatctl peers add|remove\n"
+         "# edits this list). name: the peer's relay name; url: \"ws://HOST:PORT\" of its\n"
+         "# federation listener, or omit it to pin a relay's key without dialing it; key: its\n"
+         "# public key as `chatctl keys show` prints it. Reloadable.\n"
+         "#[[peers]]\n#name = \"us1\"\n#url = \"ws://10.0.0.2:8082\"\n#key = \"ed25519:...\"\n";
   return out;
 }
 
@@ -425,6 +430,22 @@ std::string ManPageToml5() {
       m += ".TP\n.B " + Roff(k.key) + "\n" + Roff(Summary(k)) + "\n.br\n" + Roff(k.doc) + "\n";
     }
   }
+  m += ".SS [[peers]]\n"
+       "Federation peers, one array-of-tables entry per pinned relay, each with\n"
+       ".B name\n"
+       "(the peer's relay name),\n"
+       ".B url\n"
+       "(\\(dqws://HOST:PORT\\(dq of its federation listener; omit it to pin the key of a relay\n"
+       "that this relay does not dial, so envelopes and tokens it signs are accepted when they\n"
+       "arrive through other peers) and\n"
+       ".B key\n"
+       "(its public key as\n"
+       ".B chatctl keys show\n"
+       "prints it). Names are unique and differ from relay.name. The list is reloadable;\n"
+       ".B chatctl peers add\n"
+       "and\n"
+       ".B chatctl peers remove\n"
+       "edit it.\n";
   m += ".SH FILES\n"
        ".TP\n"
        ".I /etc/chatd/chatd.toml\n"

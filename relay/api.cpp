@@ -147,7 +147,8 @@ void Api::Stop() {
 }
 
 void Api::RegisterRoutes() {
-  auto* ctx = new api::Ctx{d_, &limiter_, &dummy_hash_};  // lives as long as the process
+  ctx_ = std::make_unique<api::Ctx>(api::Ctx{d_, &limiter_, &dummy_hash_});
+  api::Ctx* ctx = ctx_.get();
   httplib::Server& s = *server_;
   s.set_pre_routing_handler([this](const httplib::Request&, httplib::Response&) {
     requests_++;

@@ -27,6 +27,10 @@ struct Response;
 
 namespace chatd {
 
+namespace api {
+struct Ctx;
+}
+
 struct ApiDeps {
   const conf::Config* cfg;
   Core* core;
@@ -55,6 +59,7 @@ class Api {
 
   ApiDeps d_;
   RateLimiter limiter_;
+  std::unique_ptr<api::Ctx> ctx_;  // shared by the route handlers
   std::unique_ptr<httplib::Server> server_, admin_;
   std::thread server_thread_, admin_thread_;
   int api_port_ = 0, admin_port_ = 0;

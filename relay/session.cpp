@@ -299,6 +299,7 @@ void Gateway::HandleAuth(Session* s, const json::Value& v) {
     return;
   }
   s->authed = true;
+  s->live_from = last_cursor_;
   s->user_id = claims->user_id;
   s->device_id = claims->device_id;
   by_user_[s->user_id].push_back(s);
@@ -311,18 +312,28 @@ void Gateway::HandleAuth(Session* s, const json::Value& v) {
 }
 
 void Gateway::StartSync(Session* s, uint64_t cursor) {
+  // Everything after live_from reaches this session live, so a sync only reads the gap
+  // (cursor, live_from]; reading further would hand the client events twice.
+  uint64_t upper = s->live_from;
   s->syncing = true;
   s->synced_upto = 0;
+  if (cursor >= upper) {
+    FinishSync(s, cursor, cursor, false);
+    return;
+  }
   uint64_t sid = s->id, user = s->user_id;
-  workers_.Submit([this, sid, user, cursor](store::Queries& q) {
+  workers_.Submit([this, sid, user, cursor, upper](store::Queries& q) {
     uint64_t at = cursor;
     int sent = 0;
-    bool more = false;
     for (;;) {
-      auto rows = q.EnvelopesSince(user, at, kSyncPage);
+      auto rows = q.EnvelopesSince(user, at, kSyncPage, upper);
       if (!rows.ok()) {
         log::Error("sync: read failed", {{"error", rows.status().message()}});
-        break;
+        Post([this, sid, cursor, at] {
+          auto it = sessions_.find(sid);
+          if (it != sessions_.end()) FinishSync(it->second, cursor, at, true);
+        });
+        return;
       }
       auto frames = std::make_shared<std::vector<Queued>>();
       for (const auto& row : *rows) {
@@ -332,9 +343,9 @@ void Gateway::StartSync(Session* s, uint64_t cursor) {
       }
       sent += static_cast<int>(rows->size());
       bool last = static_cast<int>(rows->size()) < kSyncPage;
-      more = !last && sent >= kSyncMaxEvents;
+      bool more = !last && sent >= kSyncMaxEvents;
       uint64_t upto = at;
-      Post([this, sid, frames, upto, last, more] {
+      Post([this, sid, frames, cursor, upto, last, more] {
         auto it = sessions_.find(sid);
         if (it == sessions_.end()) return;
         Session* s2 = it->second;
@@ -343,30 +354,29 @@ void Gateway::StartSync(Session* s, uint64_t cursor) {
           s2->out_bytes += f.frame->size();
         }
         if (!frames->empty()) RequestWrite(s2);
-        if (last || more) FinishSync(s2, upto, more);
+        if (last || more) FinishSync(s2, cursor, upto, more);
       });
       if (last || more) break;
     }
   });
 }
 
-void Gateway::FinishSync(Session* s, uint64_t upto, bool has_more) {
-  uint64_t through = std::max(upto, last_cursor_);
-  if (has_more) through = upto;
+void Gateway::FinishSync(Session* s, uint64_t from, uint64_t upto, bool has_more) {
+  // Complete: the client now holds everything after `from` (what it had, what the sync
+  // read, what came live). Partial: it continues from `upto` with another sync.
+  uint64_t through = has_more ? upto : std::max(upto, last_cursor_);
   json::JsonWriter w;
   w.BeginObject().Key("type").Str("sync_done").Key("cursor").Str(std::to_string(through))
       .Key("has_more").Bool(has_more).EndObject();
   s->syncing = false;
   s->synced_upto = upto;
+  if (!has_more) s->live_from = std::min(s->live_from, from);
   std::vector<Queued> held = std::move(s->held);
   s->held.clear();
   for (auto& q : held) s->out_bytes -= std::min(s->out_bytes, q.frame->size());
-  // Live events that arrived during the sync and are newer than what it read follow it;
-  // with has_more the client continues from `upto` and reads them in its next sync.
-  if (!has_more) {
-    for (auto& q : held) {
-      if (q.cursor > upto) Enqueue(s, q.frame, q.cursor);
-    }
+  // Live events that arrived during the sync follow what it read, in cursor order.
+  for (auto& q : held) {
+    if (q.cursor > upto) Enqueue(s, q.frame, q.cursor);
   }
   Enqueue(s, MakeTextFrame(w.View()), 0);
 }

@@ -26,6 +26,7 @@ struct Session {
   std::vector<Queued> held;  // live events held while a sync is running
   std::string rx;            // a message arriving in fragments
   uint64_t synced_upto = 0;  // live events at or below this cursor were sent by sync
+  uint64_t live_from = 0;    // every event after this cursor reaches the session live
   const char* close_reason = nullptr;
   uint16_t close_code = 0;
   uint8_t bad_frames = 0;

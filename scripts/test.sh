@@ -15,6 +15,7 @@ if [ "${CHATD_SKIP_SANITIZE:-0}" != "1" ]; then
   BUILD_DIR=build-asan BUILD_TYPE=Debug scripts/build.sh -DCHATD_SANITIZE=ON
   echo "== tests under ASan + UBSan"
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+     LSAN_OPTIONS=suppressions="$PWD/../tests/lsan.supp" \
      ctest --output-on-failure --timeout 600 -j2)
 fi
 echo "== all tests passed"

@@ -258,13 +258,14 @@ Result<std::vector<MessageRow>> Queries::History(uint64_t chat_id, uint64_t befo
   return out;
 }
 
-Result<std::vector<EnvelopeRow>> Queries::EnvelopesSince(uint64_t user_id, uint64_t cursor, int limit) {
+Result<std::vector<EnvelopeRow>> Queries::EnvelopesSince(uint64_t user_id, uint64_t cursor, int limit,
+                                                         uint64_t max_pos) {
   auto st = db_.Prepare(std::string("SELECT ") + kEnvelopeColumns +
-                        " FROM envelopes WHERE pos > ?1 AND (chat_id IN "
+                        " FROM envelopes WHERE pos > ?1 AND pos <= ?4 AND (chat_id IN "
                         "(SELECT chat_id FROM members WHERE user_id=?2) OR (chat_id=0 AND author=?2)) "
                         "ORDER BY pos LIMIT ?3");
   if (!st.ok()) return st.status();
-  st->Bind(1, cursor).Bind(2, user_id).Bind(3, limit);
+  st->Bind(1, cursor).Bind(2, user_id).Bind(3, limit).Bind(4, max_pos ? max_pos : static_cast<uint64_t>(INT64_MAX));
   std::vector<EnvelopeRow> out;
   for (;;) {
     auto r = st->Step();

@@ -108,9 +108,10 @@ class Queries {
   Result<std::optional<uint64_t>> MessageByClientKey(uint64_t sender_id, std::string_view key);
   // Newest first, ids < before_id (0 = from the newest), at most limit rows.
   Result<std::vector<MessageRow>> History(uint64_t chat_id, uint64_t before_id, int limit);
-  // Envelopes after `cursor` in chats the user belongs to (and the user's own system
-  // events), in log order, at most limit.
-  Result<std::vector<EnvelopeRow>> EnvelopesSince(uint64_t user_id, uint64_t cursor, int limit);
+  // Envelopes after `cursor` and at or below `max_pos` (0 = no bound) in chats the user
+  // belongs to (and the user's own system events), in log order, at most limit.
+  Result<std::vector<EnvelopeRow>> EnvelopesSince(uint64_t user_id, uint64_t cursor, int limit,
+                                                  uint64_t max_pos = 0);
   Result<std::vector<EnvelopeRow>> EnvelopesFrom(std::string_view origin, uint64_t after_seq, int limit);
   // Per member: (user_id, delivered_up_to, read_up_to); members without receipts get 0s.
   Result<std::vector<std::tuple<uint64_t, uint64_t, uint64_t>>> Receipts(uint64_t chat_id);

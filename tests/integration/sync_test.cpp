@@ -65,7 +65,9 @@ TEST_CASE("sync after a reconnect delivers exactly the missed messages, once", "
 
   WsSession back = MUST(Auth(*relay, alice.access_token));
   SyncResult sync = DoSync(back, cursor);
-  INFO("events: " << Types(sync.events));
+  std::string got;
+  for (const auto& e : sync.events) got += e.type() + " " + StrOf(At(e.root(), "message.message_id")) + "@" + Dump(e["cursor"]) + ", ";
+  INFO("auth_ok " << back.auth_ok.text() << "; sync from " << cursor << " gave: " << got << "then " << sync.done.text());
   // Exactly the five, in order, each once, nothing else (nothing else happened).
   CHECK(NewMessageIds(sync.events) == missed);
   CHECK(sync.events.size() == missed.size());
@@ -101,13 +103,14 @@ TEST_CASE("sync from the auth_ok cursor after the device vanished", "[integratio
 
   WsSession dev = MUST(Auth(*relay, alice.access_token));
   REQUIRE_FALSE(dev.last_cursor().empty());
-  // The fan-out of "old" may reach the gateway after auth_ok (REST answers once the
-  // message is durable, delivery follows): then it arrives live, with a later cursor.
-  // The device syncs from the last cursor it saw, as a client does.
+  // "old" is not necessarily covered by the auth_ok cursor: delivery follows the REST
+  // answer, so it may arrive live after auth_ok, or come with the next sync. Either way
+  // the device must get it at most once. It syncs from the last cursor it saw.
   REQUIRE(dev.Barrier().ok());
   std::string cursor = dev.last_cursor();
+  std::vector<Json> live(dev.pending().begin(), dev.pending().end());
   std::string seen_live;
-  for (const auto& ev : dev.pending()) seen_live += ev.text() + " ";
+  for (const auto& ev : live) seen_live += ev.text() + " ";
   INFO("auth_ok: " << dev.auth_ok.text() << "; seen live before vanishing: " << seen_live);
   // Vanish without a close frame (a phone losing its network).
   dev.ws().Abort();
@@ -122,9 +125,15 @@ TEST_CASE("sync from the auth_ok cursor after the device vanished", "[integratio
   for (const auto& e : sync.events) got += StrOf(At(e.root(), "message.message_id")) + "@" + Dump(e["cursor"]) + " ";
   INFO("sync from " << cursor << " gave: " << got << " then " << sync.done.text());
   auto ids = NewMessageIds(sync.events);
-  CHECK(ids == missed);
-  CHECK(std::count(ids.begin(), ids.end(), before) == 0);
-  CHECK(sync.events.size() == missed.size());
+  CHECK(sync.events.size() == ids.size());  // only messages happened
+  auto live_ids = NewMessageIds(live);
+  CHECK(std::count(live_ids.begin(), live_ids.end(), before) +
+            std::count(ids.begin(), ids.end(), before) <= 1);
+  std::vector<std::string> without_old;
+  for (const auto& id : ids) {
+    if (id != before) without_old.push_back(id);
+  }
+  CHECK(without_old == missed);  // each missed message once, in order
   CHECK_FALSE(sync.done["cursor"].IsNull());
 }
 

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -37,8 +38,11 @@ std::string TrimWs(std::string s) {
   return s.substr(b, e - b + 1);
 }
 
-// Child side of fork(): only async-signal-safe calls until exec.
-[[noreturn]] void ExecChild(const std::vector<char*>& argv, int out_fd, int err_fd) {
+// Child side of fork(): only async-signal-safe calls until exec. The child dies with the
+// thread that forked it (PR_SET_PDEATHSIG), so a killed test run leaves no chatd behind.
+[[noreturn]] void ExecChild(const std::vector<char*>& argv, int out_fd, int err_fd, pid_t parent) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) ::_exit(126);  // the parent died before prctl
   int devnull = ::open("/dev/null", O_RDONLY);
   if (devnull >= 0) ::dup2(devnull, 0);
   if (out_fd >= 0) ::dup2(out_fd, 1);
@@ -93,8 +97,9 @@ CommandResult RunCommand(const std::vector<std::string>& args, int timeout_ms) {
   int out_fd = ::mkstemp(out_tmpl);
   int err_fd = ::mkstemp(err_tmpl);
   std::vector<char*> argv = CArgv(args);
+  pid_t parent = ::getpid();
   pid_t pid = ::fork();
-  if (pid == 0) ExecChild(argv, out_fd, err_fd);
+  if (pid == 0) ExecChild(argv, out_fd, err_fd, parent);
   int wstatus = 0;
   if (pid < 0) {
     r.err = std::string("fork: ") + strerror(errno);
@@ -292,8 +297,9 @@ Status RelayProcess::Spawn() {
   }
   std::vector<std::string> args = {opts_.chatd_bin, "--config", config_path()};
   std::vector<char*> argv = CArgv(args);
+  pid_t parent = ::getpid();
   pid_t pid = ::fork();
-  if (pid == 0) ExecChild(argv, out_fd, log_fd);
+  if (pid == 0) ExecChild(argv, out_fd, log_fd, parent);
   ::close(log_fd);
   ::close(out_fd);
   if (pid < 0) return IoError(std::string("fork: ") + strerror(errno));

@@ -10,6 +10,8 @@
 // unless CHATD_KEEP_TEST_DIRS is set; if the current test failed (see
 // NoteTestFailure()), it prints the tail of chatd.log first.
 //
+// chatd is started with PR_SET_PDEATHSIG=SIGKILL: it dies with the thread that started
+// it, so call Start() from the test's main thread (not from a short-lived worker).
 // Not thread-safe: one test thread drives a RelayProcess; the accessors for ports are
 // safe to read from worker threads while the process is not being (re)started.
 #pragma once
