@@ -22,5 +22,6 @@ void RegisterInit(CLI::App& app, Globals& g);
 void RegisterStatus(CLI::App& app, Globals& g);
 void RegisterKeys(CLI::App& app, Globals& g);
 void RegisterConfig(CLI::App& app, Globals& g);
+void RegisterBench(CLI::App& app, Globals& g);
 
 }  // namespace chatd::cli

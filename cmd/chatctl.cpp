@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   chatd::cli::RegisterStatus(app, g);
   chatd::cli::RegisterKeys(app, g);
   chatd::cli::RegisterConfig(app, g);
+  chatd::cli::RegisterBench(app, g);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,287 @@
+// chatctl bench — the load generator: ingest, fanout, latency and idle scenarios against a
+// relay (or the trivial sink, to measure the generator itself). See chatctl-bench in
+// chatctl(1) and docs/BENCHMARKS.md.
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <memory>
+
+#include "cli/bench_idle.h"
+#include "cli/bench_proc.h"
+#include "cli/bench_report.h"
+#include "cli/bench_setup.h"
+#include "cli/bench_sink.h"
+#include "cli/bench_traffic.h"
+#include "cli/common.h"
+
+namespace chatd::cli {
+
+namespace {
+
+using namespace bench;  // NOLINT: this file only wires the bench modules together
+
+struct BenchOpts {
+  std::string relay_dir, api, gateway, sink, setup_file, relay_cpus, cpus;
+  int pid = 0, sources = 4, threads = 1, max_connecting = 256, setup_threads = 8;
+  bool setup_only = false, no_progress = false;
+  // Traffic.
+  int rooms = 10, members = 100, senders_per_room = 1, conns_per_user = 1, senders = 100, window = 1;
+  std::string rates = "1000";
+  double rate = 0, duration = 5, warmup = 1, drain = 5;
+  size_t size = 100;
+  bool all_steps = false;
+  // Idle.
+  int connections = 10000, users = 100;
+  double hold = 10, settle = 2;
+  // Sink.
+  std::string listen = "127.0.0.1:0", port_file;
+};
+
+void AddCommon(CLI::App* cmd, BenchOpts& o) {
+  cmd->option_defaults()->always_capture_default();
+  cmd->add_option("--relay-dir", o.relay_dir, "the relay's data directory: addresses and pid from its chatd.ports.json");
+  cmd->add_option("--api", o.api, "REST API HOST:PORT (overrides --relay-dir)");
+  cmd->add_option("--gateway", o.gateway, "WebSocket gateway HOST:PORT (overrides --relay-dir)");
+  cmd->add_option("--pid", o.pid, "the server's pid, for its CPU time and RSS (overrides --relay-dir)");
+  cmd->add_option("--sink", o.sink, "run against `chatctl bench sink` at HOST:PORT instead of a relay");
+  cmd->add_option("--sources", o.sources, "connect from 127.0.0.1 .. 127.0.0.N")->check(CLI::Range(1, 250));
+  cmd->add_option("--threads", o.threads, "generator threads (rooms are split between them)")->check(CLI::Range(1, 64));
+  cmd->add_option("--max-connecting", o.max_connecting, "connections opening at once")->check(CLI::Range(1, 100000));
+  cmd->add_option("--setup-file", o.setup_file, "load users and rooms from FILE if it exists, else save them there");
+  cmd->add_option("--setup-threads", o.setup_threads, "parallel registrations")->check(CLI::Range(1, 256));
+  cmd->add_flag("--setup-only", o.setup_only, "register users and create rooms, save them (--setup-file), and stop");
+  cmd->add_option("--relay-cpus", o.relay_cpus, "after setup, pin every server thread to these CPUs (\"0\")");
+  cmd->add_option("--cpus", o.cpus, "pin the generator to these CPUs (\"1\")");
+  cmd->add_flag("--no-progress", o.no_progress, "no progress line even on a terminal");
+}
+
+void AddTraffic(CLI::App* cmd, BenchOpts& o) {
+  cmd->add_option("--duration", o.duration, "measured seconds per step")->check(CLI::Range(0.1, 3600.0));
+  cmd->add_option("--warmup", o.warmup, "unmeasured seconds before each step")->check(CLI::Range(0.0, 600.0));
+  cmd->add_option("--drain", o.drain, "most seconds to wait for outstanding acks and deliveries after a step")
+      ->check(CLI::Range(0.0, 600.0));
+  cmd->add_option("--size", o.size, "message content bytes")->check(CLI::Range(24, 60000));
+}
+
+bool FileExists(const std::string& p) {
+  struct stat st {};
+  return !p.empty() && ::stat(p.c_str(), &st) == 0;
+}
+
+// Resolves the target, runs or loads the setup, pins. Returns false (exit code set) on failure.
+bool Prepare(const BenchOpts& o, Globals& g, const Plan& plan, Target* target, Setup* setup) {
+  auto t = ResolveTarget(o.relay_dir, o.api, o.gateway, o.pid, o.sink);
+  if (!t.ok()) {
+    PrintError(t.status());
+    g.exit_code = t.status().code() == Code::kBadRequest ? kUsage : kUnreachable;
+    return false;
+  }
+  *target = *t;
+  if (target->sink) {
+    *setup = SinkSetup(plan);
+  } else if (FileExists(o.setup_file)) {
+    auto s = LoadSetup(o.setup_file, plan);
+    if (!s.ok()) {
+      PrintError(s.status());
+      g.exit_code = kUsage;
+      return false;
+    }
+    *setup = std::move(*s);
+  } else {
+    bool progress = !o.no_progress && ProgressWanted();
+    Plan p = plan;
+    p.threads = o.setup_threads;
+    auto s = RunSetup(*target, p, [&](int done, int total) {
+      if (progress) ProgressLine("setup: " + std::to_string(done) + "/" + std::to_string(total) + " users registered");
+    });
+    if (progress) ProgressLine("");
+    if (!s.ok()) {
+      PrintError(s.status());
+      g.exit_code = s.status().code() == Code::kUnavailable ? kUnreachable : kFail;
+      return false;
+    }
+    *setup = std::move(*s);
+    if (!o.setup_file.empty()) {
+      if (Status st = SaveSetup(o.setup_file, plan, *setup); !st.ok()) {
+        PrintError(st);
+        g.exit_code = kFail;
+        return false;
+      }
+    }
+  }
+  if (o.setup_only) {
+    fprintf(stderr, "chatctl bench: setup ready (%zu rooms, %zu loose users)%s\n", setup->rooms.size(),
+            setup->loose.size(), o.setup_file.empty() ? "" : (" in " + o.setup_file).c_str());
+    return false;
+  }
+  if (!o.relay_cpus.empty()) {
+    Status s = target->pid ? PinProcess(target->pid, o.relay_cpus)
+                           : BadRequest("--relay-cpus needs the server's pid (--pid or --relay-dir)");
+    if (!s.ok()) {
+      PrintError(s);
+      g.exit_code = kUsage;
+      return false;
+    }
+  }
+  if (!o.cpus.empty()) {
+    if (Status s = PinProcess(0, o.cpus); !s.ok()) {
+      PrintError(s);
+      g.exit_code = kUsage;
+      return false;
+    }
+  }
+  return true;
+}
+
+Header MakeHeader(const BenchOpts& o, const Target& t, const std::string& scenario, const std::string& shape) {
+  Header h;
+  h.scenario = scenario;
+  h.shape = shape;
+  h.target = t;
+  h.machine = Machine();
+  h.sources = o.sources;
+  h.size = o.size;
+  h.threads = o.threads;
+  return h;
+}
+
+void RunTrafficCommand(const BenchOpts& o, Globals& g, const std::string& scenario) {
+  Plan plan;
+  TrafficConfig cfg;
+  cfg.scenario = scenario;
+  if (scenario == "ingest") {
+    plan.rooms = o.senders;
+    plan.senders_per_room = 1;
+    plan.receivers_per_room = 0;
+    cfg.rates = {o.rate};
+    cfg.window = o.window;
+  } else {
+    plan.rooms = o.rooms;
+    plan.senders_per_room = o.senders_per_room;
+    plan.receivers_per_room = o.members;
+    plan.conns_per_user = o.conns_per_user;
+    cfg.rates = scenario == "latency" ? std::vector<double>{o.rate} : ParseRates(o.rates);
+    if (cfg.rates.empty() || (scenario != "ingest" && cfg.rates[0] <= 0)) {
+      fprintf(stderr, "chatctl: --rates must be positive numbers: 1000,2000 or 1000:8000:x2 or 1000:5000:+1000\n");
+      g.exit_code = kUsage;
+      return;
+    }
+  }
+  cfg.warmup_s = o.warmup;
+  cfg.duration_s = o.duration;
+  cfg.drain_s = o.drain;
+  cfg.size = o.size;
+  cfg.threads = o.threads;
+  cfg.sources = o.sources;
+  cfg.max_connecting = o.max_connecting;
+  cfg.all_steps = o.all_steps;
+  cfg.progress = !o.no_progress && ProgressWanted();
+  Target target;
+  Setup setup;
+  if (!Prepare(o, g, plan, &target, &setup)) return;
+  auto r = RunTraffic(target, setup, cfg);
+  if (cfg.progress) ProgressLine("");
+  if (!r.ok()) {
+    PrintError(r.status());
+    g.exit_code = r.status().code() == Code::kUnavailable ? kUnreachable : kFail;
+    return;
+  }
+  std::string shape = scenario == "ingest"
+                          ? std::to_string(o.senders) + " senders, each in its own room, " +
+                                (o.rate > 0 ? "at " + Si(o.rate) + " msg/s" : "window " + std::to_string(o.window))
+                          : std::to_string(plan.rooms) + " rooms x " + std::to_string(plan.receivers_per_room) +
+                                " receivers + " + std::to_string(plan.senders_per_room) + " sender(s)";
+  PrintTraffic(MakeHeader(o, target, scenario, shape), cfg, *r, g.output == "json");
+  for (const auto& s : r->steps) {
+    if (s.lost || s.errors) g.exit_code = kFail;  // a relay that loses messages fails the run
+  }
+}
+
+void RunIdleCommand(const BenchOpts& o, Globals& g) {
+  Plan plan;
+  plan.loose_users = o.users;
+  Target target;
+  Setup setup;
+  if (!Prepare(o, g, plan, &target, &setup)) return;
+  IdleConfig cfg;
+  cfg.connections = o.connections;
+  cfg.hold_s = o.hold;
+  cfg.settle_s = o.settle;
+  cfg.sources = o.sources;
+  cfg.max_connecting = o.max_connecting;
+  cfg.progress = !o.no_progress && ProgressWanted();
+  auto r = RunIdle(target, setup, cfg);
+  if (!r.ok()) {
+    PrintError(r.status());
+    g.exit_code = kFail;
+    return;
+  }
+  std::string shape = std::to_string(o.connections) + " authenticated connections as " + std::to_string(o.users) + " users";
+  Header h = MakeHeader(o, target, "idle", shape);
+  h.size = 0;
+  PrintIdle(h, *r, g.output == "json");
+}
+
+}  // namespace
+
+void RegisterBench(CLI::App& app, Globals& g) {
+  CLI::App* bench = app.add_subcommand("bench", "load generator and benchmarks (see chatctl(1), BENCHMARKS.md)");
+  bench->require_subcommand(1);
+
+  auto oi = std::make_shared<BenchOpts>();
+  CLI::App* ingest = bench->add_subcommand("ingest", "N senders, each alone in a room: acknowledged messages/s");
+  AddCommon(ingest, *oi);
+  AddTraffic(ingest, *oi);
+  ingest->add_option("--senders", oi->senders, "concurrent senders")->check(CLI::Range(1, 100000));
+  ingest->add_option("--window", oi->window, "unacknowledged messages per sender (closed loop)")
+      ->check(CLI::Range(1, 10000));
+  ingest->add_option("--rate", oi->rate, "offered messages/s for all senders (0: as fast as acks allow)");
+  ingest->callback([oi, &g] { RunTrafficCommand(*oi, g, "ingest"); });
+
+  auto of = std::make_shared<BenchOpts>();
+  CLI::App* fanout = bench->add_subcommand("fanout", "rooms x members at rising rates: deliveries/s, latency, CPU");
+  AddCommon(fanout, *of);
+  AddTraffic(fanout, *of);
+  fanout->add_option("--rooms", of->rooms, "rooms (group chats)")->check(CLI::Range(1, 100000));
+  fanout->add_option("--members", of->members, "receiving connections per room")->check(CLI::Range(1, 100000));
+  fanout->add_option("--senders-per-room", of->senders_per_room, "sending connections per room")
+      ->check(CLI::Range(1, 1000));
+  fanout->add_option("--conns-per-user", of->conns_per_user, "receiving connections per receiving user")
+      ->check(CLI::Range(1, 1000));
+  fanout->add_option("--rates", of->rates, "offered messages/s per step: 1000,2000 or 1000:16000:x2 or 1000:5000:+1000");
+  fanout->add_flag("--all-steps", of->all_steps, "run every step, even after the relay saturates");
+  fanout->callback([of, &g] { RunTrafficCommand(*of, g, "fanout"); });
+
+  auto ol = std::make_shared<BenchOpts>();
+  ol->rooms = 1;
+  ol->members = 1;
+  ol->rate = 1000;
+  ol->duration = 10;
+  ol->warmup = 2;
+  CLI::App* latency = bench->add_subcommand("latency", "send-to-receive latency at a low fixed rate");
+  AddCommon(latency, *ol);
+  AddTraffic(latency, *ol);
+  latency->add_option("--rooms", ol->rooms, "rooms")->check(CLI::Range(1, 100000));
+  latency->add_option("--members", ol->members, "receiving connections per room")->check(CLI::Range(1, 100000));
+  latency->add_option("--rate", ol->rate, "messages/s for all rooms")->check(CLI::Range(0.001, 1e9));
+  latency->callback([ol, &g] { RunTrafficCommand(*ol, g, "latency"); });
+
+  auto od = std::make_shared<BenchOpts>();
+  CLI::App* idle = bench->add_subcommand("idle", "hold N authenticated connections: server RSS per connection, CPU");
+  AddCommon(idle, *od);
+  idle->add_option("--connections", od->connections, "connections to hold")->check(CLI::Range(1, 1000000));
+  idle->add_option("--users", od->users, "users they authenticate as (round-robin)")->check(CLI::Range(1, 100000));
+  idle->add_option("--hold", od->hold, "seconds to hold them, measuring CPU")->check(CLI::Range(0.0, 86400.0));
+  idle->add_option("--settle", od->settle, "seconds between the last auth_ok and the RSS sample")
+      ->check(CLI::Range(0.0, 600.0));
+  idle->callback([od, &g] { RunIdleCommand(*od, g); });
+
+  auto os = std::make_shared<BenchOpts>();
+  CLI::App* sink = bench->add_subcommand("sink", "a trivial gateway stand-in, to measure the generator's ceiling");
+  sink->option_defaults()->always_capture_default();
+  sink->add_option("--listen", os->listen, "HOST:PORT to listen on (port 0 picks one)");
+  sink->add_option("--port-file", os->port_file, "write \"HOST:PORT\\nPID\\n\" to FILE once listening");
+  sink->callback([os, &g] { g.exit_code = RunSink(os->listen, os->port_file); });
+}
+
+}  // namespace chatd::cli

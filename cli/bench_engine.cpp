@@ -1,0 +1,372 @@
+// The epoll WebSocket client engine. See bench_engine.h.
+#include "cli/bench_engine.h"
+
+#include <arpa/inet.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "cli/bench_ws.h"
+
+namespace chatd::cli::bench {
+
+namespace {
+
+constexpr size_t kScratch = 512 * 1024;
+constexpr int kMaxEvents = 1024;
+constexpr int kReadsPerWakeup = 4;
+
+}  // namespace
+
+Engine::Engine(EngineOptions opts, EngineHandler* handler)
+    : opts_(std::move(opts)), handler_(handler), scratch_(kScratch) {
+  ep_ = epoll_create1(EPOLL_CLOEXEC);
+}
+
+Engine::~Engine() {
+  for (auto& c : conns_) {
+    if (c->fd >= 0) close(c->fd);
+  }
+  if (ep_ >= 0) close(ep_);
+}
+
+Conn* Engine::Add(std::string token, int32_t room, int32_t role, uint32_t slot) {
+  auto c = std::make_unique<Conn>();
+  c->index = static_cast<uint32_t>(conns_.size());
+  c->token = std::move(token);
+  c->room = room;
+  c->role = role;
+  c->slot = slot;
+  conns_.push_back(std::move(c));
+  return conns_.back().get();
+}
+
+uint32_t Engine::NextMask() {
+  uint32_t x = mask_state_;
+  x ^= x << 13;
+  x ^= x >> 17;
+  x ^= x << 5;
+  mask_state_ = x;
+  return x;
+}
+
+void Engine::Touch(Conn* c) {
+  if (!c->dirty) {
+    c->dirty = true;
+    dirty_.push_back(c);
+  }
+}
+
+void Engine::SendText(Conn* c, std::string_view json) {
+  if (c->state == Conn::State::kClosed) return;
+  AppendFrame(&c->out, kWsText, json, NextMask());
+  Touch(c);
+}
+
+void Engine::SetWantOut(Conn* c, bool on) {
+  if (c->want_out == on || c->fd < 0) return;
+  epoll_event ev{};
+  ev.events = EPOLLIN | (on ? static_cast<uint32_t>(EPOLLOUT) : 0u);
+  ev.data.u64 = c->index;
+  epoll_ctl(ep_, EPOLL_CTL_MOD, c->fd, &ev);
+  c->want_out = on;
+}
+
+bool Engine::StartConnect(Conn* c) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    Fail(c, std::string("socket: ") + strerror(errno), false);
+    return false;
+  }
+  c->fd = fd;
+  open_++;
+  connecting_++;
+  c->state = Conn::State::kConnecting;
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (!opts_.sources.empty()) {
+    c->source = opts_.sources[next_source_++ % opts_.sources.size()];
+    // Pick the port at connect() time, per destination, not at bind() time.
+    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    sockaddr_in src{};
+    src.sin_family = AF_INET;
+    src.sin_addr.s_addr = c->source;
+    if (bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
+      Fail(c, std::string("bind: ") + strerror(errno), false);
+      return false;
+    }
+  }
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&opts_.gateway), sizeof opts_.gateway) != 0 &&
+      errno != EINPROGRESS) {
+    Fail(c, std::string("connect: ") + strerror(errno), false);
+    return false;
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT;
+  ev.data.u64 = c->index;
+  epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev);
+  c->want_out = true;
+  return true;
+}
+
+void Engine::OpenQueued() {
+  while (next_to_open_ < conns_.size() && connecting_ < static_cast<size_t>(opts_.max_connecting)) {
+    StartConnect(conns_[next_to_open_++].get());
+  }
+}
+
+void Engine::Fail(Conn* c, std::string_view why, bool by_server) {
+  if (c->state == Conn::State::kClosed) return;
+  if (c->state == Conn::State::kReady) {
+    ready_--;
+  } else if (c->state != Conn::State::kQueued) {
+    connecting_--;
+    counters_.connect_failures++;
+  } else {
+    counters_.connect_failures++;
+  }
+  if (by_server) counters_.closed_by_server++;
+  if (c->fd >= 0) {
+    close(c->fd);
+    c->fd = -1;
+    open_--;
+  }
+  c->state = Conn::State::kClosed;
+  c->out.clear();
+  c->out.shrink_to_fit();
+  c->out_off = 0;
+  c->token.clear();
+  c->token.shrink_to_fit();
+  if (handler_) handler_->OnClosed(c, why);
+}
+
+void Engine::Close(Conn* c) {
+  EngineHandler* h = handler_;
+  handler_ = nullptr;
+  Fail(c, "closed by us", false);
+  handler_ = h;
+}
+
+void Engine::Poll(int64_t until_ns) {
+  OpenQueued();
+  int64_t now = MonoNs();
+  timespec ts{0, 0};
+  if (dirty_.empty() && until_ns > now) {
+    int64_t d = until_ns - now;
+    ts.tv_sec = d / 1000000000;
+    ts.tv_nsec = d % 1000000000;
+  }
+  epoll_event evs[kMaxEvents];
+  int n = epoll_pwait2(ep_, evs, kMaxEvents, &ts, nullptr);
+  for (int i = 0; i < n; ++i) {
+    Conn* c = conns_[static_cast<size_t>(evs[i].data.u64)].get();
+    OnIo(c, evs[i].events);
+  }
+  for (Conn* c : dirty_) {
+    c->dirty = false;
+    Flush(c);
+  }
+  dirty_.clear();
+}
+
+void Engine::OnIo(Conn* c, uint32_t events) {
+  if (c->state == Conn::State::kClosed) return;
+  if (c->state == Conn::State::kConnecting) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) {
+      Fail(c, std::string("connect: ") + strerror(err), false);
+      return;
+    }
+    if (!(events & (EPOLLOUT | EPOLLIN))) return;
+    c->key = NewWsKey((static_cast<uint64_t>(c->index) << 20) ^ static_cast<uint64_t>(MonoNs()));
+    c->out = UpgradeRequest(opts_.host, opts_.path, c->key);
+    c->out_off = 0;
+    c->state = Conn::State::kUpgrading;
+    Flush(c);
+    return;
+  }
+  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) ReadAll(c);
+  if (c->state != Conn::State::kClosed && (events & EPOLLOUT)) Flush(c);
+}
+
+void Engine::ReadAll(Conn* c) {
+  for (int i = 0; i < kReadsPerWakeup && c->state != Conn::State::kClosed; ++i) {
+    ssize_t n = read(c->fd, scratch_.data(), scratch_.size());
+    if (n > 0) {
+      counters_.reads++;
+      counters_.bytes_in += static_cast<uint64_t>(n);
+      Input(c, scratch_.data(), static_cast<size_t>(n), MonoNs());
+      if (static_cast<size_t>(n) < scratch_.size()) return;
+      continue;
+    }
+    if (n == 0) {
+      Fail(c, "the server closed the connection", true);
+      return;
+    }
+    if (errno == EAGAIN || errno == EINTR) return;
+    Fail(c, std::string("read: ") + strerror(errno), true);
+    return;
+  }
+}
+
+void Engine::Input(Conn* c, char* data, size_t len, int64_t now) {
+  if (c->state == Conn::State::kUpgrading) {
+    c->rx.append(data, len);
+    size_t head_len = 0;
+    int status = 0;
+    std::string accept;
+    HttpHead h = ParseResponseHead(c->rx, &head_len, &status, &accept);
+    if (h == HttpHead::kNeedMore) return;
+    if (h == HttpHead::kError || status != 101) {
+      Fail(c, "upgrade refused: " + c->rx.substr(0, c->rx.find('\r')), true);
+      return;
+    }
+    if (accept != WsAccept(c->key)) {
+      Fail(c, "upgrade: wrong Sec-WebSocket-Accept", true);
+      return;
+    }
+    c->key.clear();
+    c->key.shrink_to_fit();
+    c->rx.erase(0, head_len);
+    c->state = Conn::State::kAuthing;
+    std::string auth = R"({"type":"auth","token":")" + c->token + "\"}";
+    c->token.clear();
+    c->token.shrink_to_fit();
+    SendText(c, auth);
+    if (c->rx.empty()) return;
+    std::string rest = std::move(c->rx);
+    c->rx.clear();
+    size_t used = Frames(c, rest.data(), rest.size(), now);
+    if (c->state != Conn::State::kClosed) c->rx.assign(rest, used, std::string::npos);
+    return;
+  }
+  if (c->rx.empty()) {
+    size_t used = Frames(c, data, len, now);
+    if (c->state != Conn::State::kClosed && used < len) c->rx.assign(data + used, len - used);
+  } else {
+    c->rx.append(data, len);
+    std::string buf = std::move(c->rx);
+    c->rx.clear();
+    size_t used = Frames(c, buf.data(), buf.size(), now);
+    if (c->state != Conn::State::kClosed && used < buf.size()) {
+      buf.erase(0, used);
+      c->rx = std::move(buf);
+    }
+  }
+  if (c->state == Conn::State::kClosed) {
+    c->rx.clear();
+    c->rx.shrink_to_fit();
+  }
+}
+
+size_t Engine::Frames(Conn* c, char* data, size_t len, int64_t now) {
+  size_t pos = 0;
+  while (pos < len && c->state != Conn::State::kClosed) {
+    WsFrame f;
+    size_t used = 0;
+    WsDecode d = DecodeFrame(data + pos, len - pos, /*expect_masked=*/false, opts_.max_frame, &f, &used);
+    if (d == WsDecode::kNeedMore) break;
+    if (d == WsDecode::kError) {
+      Fail(c, "malformed frame from the server", true);
+      break;
+    }
+    pos += used;
+    counters_.frames_in++;
+    if (f.opcode == kWsContinuation) {
+      c->frag.append(f.payload);
+      if (f.fin) {
+        std::string whole = std::move(c->frag);
+        c->frag.clear();
+        Frame(c, c->frag_opcode, whole, now);
+      }
+    } else if (!f.fin && f.opcode < 0x8) {
+      c->frag.assign(f.payload);
+      c->frag_opcode = f.opcode;
+    } else {
+      Frame(c, f.opcode, f.payload, now);
+    }
+  }
+  return pos;
+}
+
+void Engine::Frame(Conn* c, uint8_t opcode, std::string_view payload, int64_t now) {
+  switch (opcode) {
+    case kWsText:
+      Text(c, payload, now);
+      break;
+    case kWsPing:
+      counters_.pings++;
+      AppendFrame(&c->out, kWsPong, payload, NextMask());
+      Touch(c);
+      break;
+    case kWsClose: {
+      int code = payload.size() >= 2 ? (static_cast<unsigned char>(payload[0]) << 8) | static_cast<unsigned char>(payload[1]) : 1005;
+      std::string why = "closed by the server: " + std::to_string(code);
+      if (payload.size() > 2) why += " " + std::string(payload.substr(2));
+      std::string echo = payload.size() >= 2 ? std::string(payload.substr(0, 2)) : std::string();
+      AppendFrame(&c->out, kWsClose, echo, NextMask());
+      Flush(c);
+      Fail(c, why, true);
+      break;
+    }
+    default:
+      break;  // binary and pong: ignored
+  }
+}
+
+void Engine::Text(Conn* c, std::string_view payload, int64_t now) {
+  ForEachEvent(payload, [&](const ScannedEvent& ev) {
+    if (c->state == Conn::State::kReady) {
+      counters_.events++;
+      handler_->OnEvent(c, ev, now);
+    } else if (c->state == Conn::State::kAuthing) {
+      if (ev.type == "auth_ok") {
+        c->state = Conn::State::kReady;
+        connecting_--;
+        ready_++;
+        handler_->OnReady(c, now);
+      } else if (ev.type == "error") {
+        std::string_view msg;
+        FindStringField(ev.body, "message", &msg);
+        Fail(c, "auth refused: " + std::string(msg), true);
+      }
+    }
+  });
+}
+
+void Engine::Flush(Conn* c) {
+  if (c->state == Conn::State::kClosed || c->fd < 0) return;
+  while (c->out_off < c->out.size()) {
+    ssize_t n = send(c->fd, c->out.data() + c->out_off, c->out.size() - c->out_off, MSG_NOSIGNAL);
+    if (n > 0) {
+      counters_.writes++;
+      counters_.bytes_out += static_cast<uint64_t>(n);
+      c->out_off += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
+    Fail(c, std::string("write: ") + (n < 0 ? strerror(errno) : "no progress"), true);
+    return;
+  }
+  if (c->out_off >= c->out.size()) {
+    c->out.clear();
+    c->out_off = 0;
+    if (c->want_out && c->state != Conn::State::kConnecting) SetWantOut(c, false);
+    return;
+  }
+  if (c->out_off > (1u << 20)) {
+    c->out.erase(0, c->out_off);
+    c->out_off = 0;
+  }
+  if (c->out.size() - c->out_off > opts_.max_out) counters_.stuck++;
+  SetWantOut(c, true);
+}
+
+}  // namespace chatd::cli::bench

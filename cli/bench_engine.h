@@ -1,0 +1,128 @@
+// cli/bench_engine.h — the load generator's WebSocket client engine: many non-blocking
+// connections on one epoll loop, owned by one thread.
+//
+// Each connection binds to one of the configured source addresses (127.0.0.x) before
+// connecting, so a process can open more connections than one address has ephemeral ports,
+// then upgrades to a WebSocket, sends {"type":"auth","token":…} and becomes ready on
+// `auth_ok`. At most `max_connecting` connections are between connect() and auth_ok at a
+// time. Server events are handed to the handler with the monotonic time at which their
+// bytes were read. Writes are coalesced: SendText() only appends a masked frame to the
+// connection's buffer; Poll() writes every touched connection once at the end of its
+// iteration. Pings are answered, close frames echoed.
+//
+// Not thread-safe: an Engine, its Conns and its handler belong to the thread that calls
+// Poll(). Conn pointers stay valid for the Engine's lifetime (closed ones included).
+#pragma once
+
+#include <netinet/in.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/time.h"
+#include "cli/bench_scan.h"
+
+namespace chatd::cli::bench {
+
+struct EngineOptions {
+  sockaddr_in gateway{};            // where to connect
+  std::string host;                 // Host header, "127.0.0.1:PORT"
+  std::string path = "/ws";
+  std::vector<in_addr_t> sources;   // source addresses (network order); empty: the kernel picks
+  int max_connecting = 256;         // connections between connect() and auth_ok
+  size_t max_frame = 16u << 20;     // largest server frame accepted
+  size_t max_out = 64u << 20;       // bytes queued for one connection before it counts as stuck
+};
+
+struct Conn {
+  enum class State : uint8_t { kQueued, kConnecting, kUpgrading, kAuthing, kReady, kClosed };
+  State state = State::kQueued;
+  bool dirty = false;        // queued for this iteration's flush
+  bool want_out = false;     // EPOLLOUT armed
+  uint8_t frag_opcode = 0;
+  int fd = -1;
+  uint32_t index = 0;        // position in the engine
+  in_addr_t source = 0;
+  // Free for the driver.
+  int32_t room = -1;
+  int32_t role = 0;
+  uint32_t slot = 0;
+  std::string token;         // dropped after auth
+  std::string key;           // Sec-WebSocket-Key, dropped after the upgrade
+  std::string out;           // bytes not yet written, from out_off
+  size_t out_off = 0;
+  std::string rx;            // an incomplete frame (or HTTP head)
+  std::string frag;          // a fragmented message being assembled
+};
+
+class EngineHandler {
+ public:
+  virtual ~EngineHandler() = default;
+  virtual void OnReady(Conn* c, int64_t now_ns) = 0;
+  virtual void OnEvent(Conn* c, const ScannedEvent& ev, int64_t now_ns) = 0;
+  // The connection failed or was closed; `why` says by whom and why.
+  virtual void OnClosed(Conn* c, std::string_view why) = 0;
+};
+
+struct EngineCounters {
+  uint64_t bytes_in = 0, bytes_out = 0, frames_in = 0, reads = 0, writes = 0, events = 0;
+  uint64_t connect_failures = 0, closed_by_server = 0, stuck = 0, pings = 0;
+};
+
+class Engine {
+ public:
+  Engine(EngineOptions opts, EngineHandler* handler);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Queues a connection; Poll() opens it when a connecting slot is free.
+  Conn* Add(std::string token, int32_t room, int32_t role, uint32_t slot);
+  // Appends a masked text frame to the connection's buffer; written at the end of Poll().
+  void SendText(Conn* c, std::string_view json);
+  // Closes a connection from our side (no handler call).
+  void Close(Conn* c);
+  // Handles I/O until `until_ns` (absolute, MonoNs()) or until something happened, then
+  // flushes pending writes. Returns at once if anything is pending.
+  void Poll(int64_t until_ns);
+
+  size_t total() const { return conns_.size(); }
+  size_t ready() const { return ready_; }
+  size_t open() const { return open_; }
+  size_t connecting() const { return connecting_; }
+  size_t queued() const { return conns_.size() - next_to_open_; }
+  const EngineCounters& counters() const { return counters_; }
+  const std::vector<std::unique_ptr<Conn>>& conns() const { return conns_; }
+
+ private:
+  void OpenQueued();
+  bool StartConnect(Conn* c);
+  void OnIo(Conn* c, uint32_t events);
+  void ReadAll(Conn* c);
+  void Input(Conn* c, char* data, size_t len, int64_t now);
+  size_t Frames(Conn* c, char* data, size_t len, int64_t now);
+  void Frame(Conn* c, uint8_t opcode, std::string_view payload, int64_t now);
+  void Text(Conn* c, std::string_view payload, int64_t now);
+  void Flush(Conn* c);
+  void Fail(Conn* c, std::string_view why, bool by_server);
+  void Touch(Conn* c);
+  void SetWantOut(Conn* c, bool on);
+  uint32_t NextMask();
+
+  EngineOptions opts_;
+  EngineHandler* handler_;
+  int ep_ = -1;
+  std::vector<std::unique_ptr<Conn>> conns_;
+  std::vector<Conn*> dirty_;
+  std::vector<char> scratch_;
+  size_t next_to_open_ = 0;
+  size_t connecting_ = 0, ready_ = 0, open_ = 0;
+  size_t next_source_ = 0;
+  uint32_t mask_state_ = 0x9E3779B9u;
+  EngineCounters counters_;
+};
+
+}  // namespace chatd::cli::bench

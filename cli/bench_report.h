@@ -1,0 +1,50 @@
+// cli/bench_report.h — how `chatctl bench` shows its results: a one-line progress display
+// on a terminal (stderr), a table for people and JSON (`-o json`) for scripts (stdout).
+// Main thread only.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "cli/bench_proc.h"
+#include "cli/bench_setup.h"
+#include "cli/bench_traffic.h"
+
+namespace chatd::cli::bench {
+
+// "950", "12.3k", "1.25M".
+std::string Si(double v);
+std::string Fixed(double v, int decimals);
+// A duration in ns as "850us", "2.10ms", "1.20s".
+std::string Dur(int64_t ns);
+
+// Rewrites the progress line on stderr when stderr is a terminal; "" clears it.
+void ProgressLine(const std::string& line);
+bool ProgressWanted();
+
+// What every report starts with.
+struct Header {
+  std::string scenario;
+  std::string shape;  // "10 rooms x 100 receivers + 1 sender"
+  Target target;
+  MachineInfo machine;
+  int sources = 0;
+  size_t size = 0;
+  int threads = 1;
+};
+
+void PrintTraffic(const Header& h, const TrafficConfig& cfg, const TrafficResult& r, bool json);
+
+struct IdleResult {
+  int connections = 0, ready = 0;
+  double connect_s = 0, hold_s = 0;
+  long rss_before_kb = 0, rss_after_kb = 0, rss_end_kb = 0, hwm_kb = 0;
+  double server_cpu_s = 0, gen_cpu_s = 0, other_cpu_s = 0;
+  int server_threads = 0;
+  uint64_t pings = 0, closed_by_server = 0;
+  std::string first_close;
+};
+
+void PrintIdle(const Header& h, const IdleResult& r, bool json);
+
+}  // namespace chatd::cli::bench
