@@ -22,6 +22,8 @@ void RegisterInit(CLI::App& app, Globals& g);
 void RegisterStatus(CLI::App& app, Globals& g);
 void RegisterKeys(CLI::App& app, Globals& g);
 void RegisterConfig(CLI::App& app, Globals& g);
+void RegisterPeers(CLI::App& app, Globals& g);       // cli/peers.cpp
+void RegisterFederation(CLI::App& app, Globals& g);  // cli/peers.cpp
 void RegisterBench(CLI::App& app, Globals& g);
 
 }  // namespace chatd::cli

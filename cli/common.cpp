@@ -2,6 +2,9 @@
 
 #include <httplib.h>
 
+#include <signal.h>
+
+#include <climits>
 #include <cstdio>
 
 #include "base/json.h"
@@ -38,7 +41,9 @@ std::string AdminBase(const conf::Config& cfg) {
   return "http://" + cfg.admin.ToString();
 }
 
-Result<std::string> AdminGet(const conf::Config& cfg, const std::string& path) {
+namespace {
+
+Result<std::string> AdminCall(const conf::Config& cfg, const std::string& method, const std::string& path) {
   auto token = ReadSmallFile(cfg.data_dir + "/" + Relay::kAdminTokenFile, 1024);
   if (!token.ok()) return token.status();
   std::string t = *token;
@@ -46,7 +51,9 @@ Result<std::string> AdminGet(const conf::Config& cfg, const std::string& path) {
   httplib::Client client(AdminBase(cfg));
   client.set_connection_timeout(3, 0);
   client.set_read_timeout(10, 0);
-  auto res = client.Get(path.c_str(), {{"Authorization", "Bearer " + t}});
+  httplib::Headers headers = {{"Authorization", "Bearer " + t}};
+  auto res = method == "POST" ? client.Post(path.c_str(), headers, "", "application/json")
+                              : client.Get(path.c_str(), headers);
   if (!res) return Status(Code::kUnavailable, "the relay is not reachable at " + AdminBase(cfg));
   json::Doc doc;
   if (!json::Parse(res->body, &doc).ok()) return Internal("the admin API answered with malformed JSON");
@@ -65,6 +72,20 @@ Result<std::string> AdminGet(const conf::Config& cfg, const std::string& path) {
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
   data->value.Accept(w);
   return std::string(buf.GetString(), buf.GetSize());
+}
+
+}  // namespace
+
+Result<std::string> AdminGet(const conf::Config& cfg, const std::string& path) { return AdminCall(cfg, "GET", path); }
+Result<std::string> AdminPost(const conf::Config& cfg, const std::string& path) { return AdminCall(cfg, "POST", path); }
+
+bool RelayRunning(const conf::Config& cfg) {
+  auto ports = ReadSmallFile(cfg.data_dir + "/" + Relay::kPortsFile, 4096);
+  if (!ports.ok()) return false;
+  json::Doc doc;
+  if (!json::Parse(*ports, &doc).ok()) return false;
+  auto pid = json::GetInt(doc, "pid", 1, INT32_MAX);
+  return pid.ok() && kill(static_cast<pid_t>(*pid), 0) == 0;
 }
 
 }  // namespace chatd::cli

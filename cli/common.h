@@ -17,6 +17,10 @@ Result<conf::Config> LoadRelayConfig(Globals& g);
 std::string AdminBase(const conf::Config& cfg);
 // Performs an admin API GET; returns the parsed "data" JSON text.
 Result<std::string> AdminGet(const conf::Config& cfg, const std::string& path);
+// Performs an admin API POST (empty body); returns the "data" JSON text.
+Result<std::string> AdminPost(const conf::Config& cfg, const std::string& path);
+// True when the relay's ports file names a live process (the relay is running).
+bool RelayRunning(const conf::Config& cfg);
 // Prints an error on stderr.
 void PrintError(const Status& s);
 

@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
   chatd::cli::RegisterStatus(app, g);
   chatd::cli::RegisterKeys(app, g);
   chatd::cli::RegisterConfig(app, g);
+  chatd::cli::RegisterPeers(app, g);
+  chatd::cli::RegisterFederation(app, g);
   chatd::cli::RegisterBench(app, g);
   try {
     app.parse(argc, argv);

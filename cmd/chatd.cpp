@@ -58,7 +58,8 @@ int main(int argc, char** argv) {
         chatd::log::Error("config reload failed; keeping the running config", {{"error", next.status().message()}});
         continue;
       }
-      (*relay)->Reload(next.value());
+      chatd::Status rs = (*relay)->Reload(next.value());
+      if (!rs.ok()) chatd::log::Error("config reload failed", {{"error", rs.message()}});
       continue;
     }
     chatd::log::Info("signal received; draining", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});

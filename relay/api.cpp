@@ -209,6 +209,16 @@ void Api::RegisterAdminRoutes() {
     }
     return true;
   };
+  s.Get("/admin/v1/federation", [this, authorized](const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(req, res)) return;
+    api::Ok(res, 200, d_.gateway->FederationStatus());
+  });
+  s.Post("/admin/v1/reload", [this, authorized](const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(req, res)) return;
+    Status st = d_.reload ? d_.reload() : Internal("reload is not available");
+    if (!st.ok()) return api::Fail(res, st);
+    api::Ok(res, 200, "{\"reloaded\":true}");
+  });
   s.Get("/admin/v1/status", [this, authorized](const httplib::Request& req, httplib::Response& res) {
     if (!authorized(req, res)) return;
     auto lease = d_.store->readers().Acquire();

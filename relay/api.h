@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -40,6 +41,7 @@ struct ApiDeps {
   const std::atomic<bool>* ready;
   std::string admin_token;   // the admin API's bearer token
   std::string gateway_url;   // what GET /api/v1/gateway returns
+  std::function<Status()> reload;  // re-reads chatd.toml (admin POST /admin/v1/reload)
 };
 
 class Api {

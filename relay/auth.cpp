@@ -15,6 +15,19 @@ void TokenService::AddRelayKey(const std::string& relay, const crypto::PublicKey
   keys_[relay] = key;
 }
 
+void TokenService::RemoveRelayKey(const std::string& relay) {
+  if (relay == relay_) return;  // never our own
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  keys_.erase(relay);
+}
+
+std::optional<crypto::PublicKey> TokenService::KeyOf(const std::string& relay) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  auto it = keys_.find(relay);
+  if (it == keys_.end()) return std::nullopt;
+  return it->second;
+}
+
 std::string TokenService::Issue(uint64_t user_id, uint64_t device_id) const {
   int64_t now = clock_->NowMs();
   json::JsonWriter p;

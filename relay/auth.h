@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
@@ -35,7 +36,11 @@ class TokenService {
   TokenService(std::string relay, const crypto::KeyPair& key, int ttl_s, const Clock* clock = &SystemClock::Get());
   std::string Issue(uint64_t user_id, uint64_t device_id) const;
   Result<Claims> Verify(std::string_view token) const;
+  // The key ring: this relay's key plus every pinned peer's (federation verifies peers'
+  // envelopes and tokens with it). Thread-safe.
   void AddRelayKey(const std::string& relay, const crypto::PublicKey& key);
+  void RemoveRelayKey(const std::string& relay);
+  std::optional<crypto::PublicKey> KeyOf(const std::string& relay) const;
   int ttl_s() const { return ttl_s_; }
 
  private:

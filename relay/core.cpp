@@ -31,6 +31,10 @@ Status Core::LoadState() {
   hlc_.Observe(st->U64(0));
   members_.clear();
   users_.clear();
+  {
+    std::lock_guard<std::mutex> lock(snapshot_mu_);
+    vector_snapshot_ = vector_;
+  }
   return Status::Ok();
 }
 
@@ -126,6 +130,10 @@ void Core::RunBatch() {
     for (auto& cb : callbacks) cb(ok);
     if (!pending_.empty() && sink_) sink_->Deliver(std::move(pending_));
     pending_.clear();
+    {
+      std::lock_guard<std::mutex> lock(snapshot_mu_);
+      vector_snapshot_ = vector_;
+    }
   }
   if (stopping) {
     // Anything posted while we ran this batch is taken too before the loop exits.
@@ -165,6 +173,7 @@ Result<uint64_t> Core::Emit(crypto::Envelope& env) {
                              [](const auto& p, const std::string& o) { return p.first < o; });
   if (it != vector_.end() && it->first == env.origin) it->second = env.seq;
   else vector_.insert(it, {env.origin, env.seq});
+  Replicate(env);
   std::lock_guard<std::mutex> lock(stats_mu_);
   stats_.envelopes++;
   return pos;

@@ -13,7 +13,10 @@
 
 #include <event2/event.h>
 
+#include <atomic>
 #include <functional>
+#include <map>
+#include <set>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -41,13 +44,14 @@ struct Actor {
 
 // One item for the gateway: a frame for one session, or for every session of some users.
 struct Delivery {
-  enum class Type : uint8_t { kSession, kUsers, kCloseUserDevice };
+  enum class Type : uint8_t { kSession, kUsers, kCloseUserDevice, kReplicate };
   Type type = Type::kUsers;
   uint64_t session_id = 0;       // kSession: the target; kUsers: a session to skip (0 = none)
   std::shared_ptr<const std::vector<uint64_t>> users;  // kUsers
   Frame frame;
   uint64_t cursor = 0;           // log position of a durable event (0 for acks, ephemeral)
   uint64_t user_id = 0, device_id = 0;  // kCloseUserDevice
+  std::shared_ptr<const crypto::Envelope> envelope;  // kReplicate: a newly applied envelope
 };
 
 // Receives committed deliveries in commit order. Implemented by the gateway.
@@ -82,6 +86,8 @@ struct ChatResult {
 
 struct CoreStats {
   uint64_t batches = 0, commands = 0, envelopes = 0, commit_failures = 0;
+  uint64_t remote_applied = 0, remote_duplicates = 0, remote_buffered = 0, remote_invalid = 0,
+           equivocations = 0, remote_dropped = 0;
 };
 
 class Core {
@@ -144,8 +150,21 @@ class Core {
   Status OpReceipt(const Actor& actor, uint64_t chat_id, uint64_t up_to, bool read);
   Status OpTyping(const Actor& actor, uint64_t chat_id, bool start, uint64_t skip_session);
 
+  // Federation (relay/ops_remote.cpp). An envelope from a peer whose signature has been
+  // verified by the caller: applied in causal order, buffered until its predecessors and
+  // deps are here, a no-op if known, refused (and its origin quarantined) on equivocation.
+  void OpApplyRemote(crypto::Envelope env);
+  // When on, every applied envelope is also handed to the gateway for the peer links.
+  void SetReplicate(bool on) { replicate_ = on; }
+  std::vector<std::pair<std::string, uint64_t>> VectorSnapshot();  // thread-safe copy
+  std::vector<std::string> Quarantined();                           // thread-safe copy
+
   CoreStats stats() const;
   const conf::Config& config() const { return cfg_; }
+  // Signs with the relay key (federation handshakes). Thread-safe.
+  std::array<uint8_t, 64> Sign(std::string_view msg) const {
+    return key_.Sign({reinterpret_cast<const uint8_t*>(msg.data()), msg.size()});
+  }
 
  private:
   static void OnWake(evutil_socket_t, short, void* arg);
@@ -177,6 +196,19 @@ class Core {
   std::vector<std::function<void(bool)>> after_commit_;
   std::unordered_map<uint64_t, std::shared_ptr<const std::vector<uint64_t>>> members_;
   std::unordered_map<uint64_t, store::UserRow> users_;
+  // Federation state (core thread; the snapshots below are for other threads).
+  std::atomic<bool> replicate_{false};
+  std::map<std::string, std::map<uint64_t, crypto::Envelope>> remote_buffer_;
+  size_t remote_buffered_ = 0;
+  std::set<std::string> quarantined_;
+  mutable std::mutex snapshot_mu_;
+  std::vector<std::pair<std::string, uint64_t>> vector_snapshot_;  // guarded by snapshot_mu_
+  std::vector<std::string> quarantined_snapshot_;                 // guarded by snapshot_mu_
+  bool AppliedDeps(const crypto::Envelope& env) const;
+  uint64_t AppliedOf(const std::string& origin) const;
+  bool ValidRemote(const crypto::Envelope& env);
+  void ApplyBuffered(const std::string& origin);
+  void Replicate(const crypto::Envelope& env);
   mutable std::mutex stats_mu_;
   CoreStats stats_;
 };

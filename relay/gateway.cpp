@@ -39,20 +39,15 @@ lws_protocols g_protocols[] = {
     {nullptr, nullptr, 0, 0, 0, nullptr, 0},
 };
 
-// Federation peer links (DESIGN.md §4) arrive in a later release: until then the listener
-// is up (so operators can open it in firewalls) and refuses every link with a reason.
+// Federation links go to the gateway's Federation object (relay/federation.cpp).
 int FederationCallback(lws* wsi, lws_callback_reasons reason, void* user, void* in, size_t len) {
-  if (reason == LWS_CALLBACK_ESTABLISHED) {
-    static const char kReason[] = "federation is not enabled on this relay yet";
-    lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
-                     reinterpret_cast<unsigned char*>(const_cast<char*>(kReason)), sizeof kReason - 1);
-    return -1;
-  }
-  return lws_callback_http_dummy(wsi, reason, user, in, len);
+  auto* gw = static_cast<Gateway*>(lws_context_user(lws_get_context(wsi)));
+  if (!gw) return lws_callback_http_dummy(wsi, reason, user, in, len);
+  return gw->FederationCallback(wsi, static_cast<int>(reason), in, len);
 }
 
 lws_protocols g_fed_protocols[] = {
-    {"chatd-federation", FederationCallback, 0, 1024, 0, nullptr, 0},
+    {"chatd-federation", FederationCallback, 0, 65536, 0, nullptr, 0},
     {nullptr, nullptr, 0, 0, 0, nullptr, 0},
 };
 
@@ -95,9 +90,26 @@ Status Gateway::CreateVhost(const char* name, const conf::HostPort& hp, lws_prot
   return Status::Ok();
 }
 
-Gateway::Gateway(const conf::Config& cfg, Core& core, const TokenService& tokens, Workers& workers,
+Gateway::Gateway(const conf::Config& cfg, Core& core, TokenService& tokens, Workers& workers,
                  uint64_t initial_cursor)
-    : cfg_(cfg), core_(core), tokens_(tokens), workers_(workers), last_cursor_(initial_cursor) {}
+    : cfg_(cfg), core_(core), tokens_(tokens), workers_(workers), last_cursor_(initial_cursor), keys_(tokens) {
+  initial_peers_ = cfg.peers;
+}
+
+void Gateway::SetPeers(std::vector<conf::Peer> peers) {
+  auto shared = std::make_shared<std::vector<conf::Peer>>(std::move(peers));
+  Post([this, shared] {
+    if (federation_) federation_->SetPeers(*shared);
+  });
+}
+
+std::string Gateway::FederationStatus() {
+  auto p = std::make_shared<std::promise<std::string>>();
+  auto f = p->get_future();
+  Post([this, p] { p->set_value(federation_ ? federation_->StatusJson() : "{}"); });
+  if (f.wait_for(std::chrono::seconds(5)) != std::future_status::ready) return "{}";
+  return f.get();
+}
 
 Gateway::~Gateway() { Stop(); }
 
@@ -194,6 +206,11 @@ void Gateway::Run(std::promise<Status>* started) {
     started->set_value(s);
     return;
   }
+  federation_ = std::make_unique<Federation>(cfg_, core_, keys_, workers_, [this](std::function<void()> fn) {
+    Post(std::move(fn));
+  });
+  federation_->SetPeers(initial_peers_);
+  federation_->Start(context_, fed_vhost_, &loop_);
   started->set_value(Status::Ok());
   while (!exit_loop_) uv_run(&loop_, UV_RUN_DEFAULT);
   exit_promise_.set_value();
@@ -202,6 +219,7 @@ void Gateway::Run(std::promise<Status>* started) {
   by_user_.clear();
   lws_context_destroy(context_);
   context_ = nullptr;
+  federation_.reset();
   // Let lws' handles finish closing, then release the loop.
   for (int i = 0; i < 1000 && uv_loop_close(&loop_) == UV_EBUSY; ++i) uv_run(&loop_, UV_RUN_NOWAIT);
 }
@@ -252,6 +270,9 @@ void Gateway::ApplyDeliveries(std::vector<Delivery>& batch) {
             if (s->id != d.session_id) Enqueue(s, d.frame, d.cursor);
           }
         }
+        break;
+      case Delivery::Type::kReplicate:
+        if (federation_) federation_->Offer(d.envelope);
         break;
       case Delivery::Type::kCloseUserDevice: {
         auto it = by_user_.find(d.user_id);
@@ -360,6 +381,7 @@ void Gateway::Stop() {
   Post([this] {
     draining_ = true;
     closing_all_ = true;
+    if (federation_) federation_->Stop();
     for (auto& [id, s] : sessions_) {
       s->close_after_flush = true;
       CloseSession(s, 1001, "server shutting down");

@@ -29,6 +29,7 @@
 #include "conf/config.h"
 #include "relay/auth.h"
 #include "relay/core.h"
+#include "relay/federation.h"
 #include "relay/workers.h"
 
 struct lws;
@@ -48,7 +49,7 @@ struct GatewayStats {
 
 class Gateway final : public DeliverySink {
  public:
-  Gateway(const conf::Config& cfg, Core& core, const TokenService& tokens, Workers& workers,
+  Gateway(const conf::Config& cfg, Core& core, TokenService& tokens, Workers& workers,
           uint64_t initial_cursor);
   ~Gateway() override;
 
@@ -63,9 +64,16 @@ class Gateway final : public DeliverySink {
   // Thread-safe: flush queues, close every session with 1001 and a reason, stop the thread.
   void Stop();
   const GatewayStats& stats() const { return stats_; }
+  // Thread-safe: replace the pinned peers (federation links follow).
+  void SetPeers(std::vector<conf::Peer> peers);
+  // Thread-safe: the federation status as JSON (waits for the gateway thread).
+  std::string FederationStatus();
 
   // ---- gateway thread only (used by the lws callback and session handlers) ----
   static int Callback(lws* wsi, int reason, void* user, void* in, size_t len);
+  int FederationCallback(lws* wsi, int reason, void* in, size_t len) {
+    return federation_ ? federation_->Callback(wsi, reason, in, len) : 0;
+  }
 
  private:
   using Task = std::function<void()>;
@@ -125,6 +133,9 @@ class Gateway final : public DeliverySink {
   std::unordered_map<uint64_t, Session*> sessions_;
   std::unordered_map<uint64_t, std::vector<Session*>> by_user_;
   std::vector<unsigned char> scratch_;
+  std::unique_ptr<Federation> federation_;
+  std::vector<conf::Peer> initial_peers_;
+  TokenService& keys_;
 };
 
 }  // namespace chatd

@@ -103,7 +103,10 @@ Status Relay::Start() {
   log::Level level;
   if (log::ParseLevel(cfg_.log_level, &level)) log::SetLevel(level);
   tokens_ = std::make_unique<TokenService>(cfg_.relay_name, key_, cfg_.access_token_ttl_s);
+  Status ks = ApplyPeerKeys(cfg_.peers);
+  if (!ks.ok()) return ks;
   core_ = std::make_unique<Core>(cfg_, *store_, key_);
+  core_->SetReplicate(!cfg_.peers.empty());
   Status s = core_->Start();
   if (!s.ok()) return s;
   workers_ = std::make_unique<Workers>(store_->readers(), 2);
@@ -113,8 +116,13 @@ Status Relay::Start() {
   core_->SetSink(gateway_.get());
   s = gateway_->Start();
   if (!s.ok()) return s;
-  ApiDeps deps{&cfg_, core_.get(), store_.get(), tokens_.get(), gateway_.get(), &ready_, admin_token_, ""};
+  ApiDeps deps{&cfg_, core_.get(), store_.get(), tokens_.get(), gateway_.get(), &ready_, admin_token_, "", {}};
   deps.gateway_url = gateway_url();
+  deps.reload = [this] {
+    auto next = conf::LoadConfig(cfg_.config_path);
+    if (!next.ok()) return next.status();
+    return Reload(next.value());
+  };
   api_ = std::make_unique<Api>(deps);
   s = api_->Start();
   if (!s.ok()) return s;
@@ -140,15 +148,37 @@ void Relay::Drain() {
   log::Info("drained; bye");
 }
 
-void Relay::Reload(const conf::Config& next) {
-  log::Level level;
-  if (log::ParseLevel(next.log_level, &level)) {
-    log::SetLevel(level);
-    log::Info("config reloaded", {{"log_level", next.log_level}});
+Status Relay::ApplyPeerKeys(const std::vector<conf::Peer>& peers) {
+  std::vector<std::pair<std::string, crypto::PublicKey>> keys;
+  for (const conf::Peer& p : peers) {
+    auto k = crypto::ParsePublicKey(p.key);
+    if (!k.ok()) return BadRequest("peer '" + p.name + "': " + k.status().message());
+    keys.emplace_back(p.name, *k);
   }
+  for (const std::string& old : peer_names_) tokens_->RemoveRelayKey(old);
+  peer_names_.clear();
+  for (auto& [name, key] : keys) {
+    tokens_->AddRelayKey(name, key);
+    peer_names_.push_back(name);
+  }
+  return Status::Ok();
+}
+
+Status Relay::Reload(const conf::Config& next) {
+  std::lock_guard<std::mutex> lock(reload_mu_);
+  log::Level level;
+  if (log::ParseLevel(next.log_level, &level)) log::SetLevel(level);
+  if (tokens_ && gateway_) {
+    Status s = ApplyPeerKeys(next.peers);
+    if (!s.ok()) return s;
+    if (!next.peers.empty()) core_->SetReplicate(true);
+    gateway_->SetPeers(next.peers);
+  }
+  log::Info("config reloaded", {{"log_level", next.log_level}, {"peers", static_cast<int64_t>(next.peers.size())}});
   for (auto key : conf::RestartRequired(cfg_, next)) {
     log::Warn("config change needs a restart", {{"key", std::string(key)}});
   }
+  return Status::Ok();
 }
 
 int Relay::api_port() const { return api_ ? api_->api_port() : 0; }

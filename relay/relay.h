@@ -9,6 +9,8 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
+#include <vector>
 #include <string>
 
 #include "base/status.h"
@@ -40,8 +42,8 @@ class Relay {
   Status Start();
   // Graceful stop: stop accepting, finish the core's queue, close sessions with a reason.
   void Drain();
-  // Applies reloadable keys of a new config (log level).
-  void Reload(const conf::Config& next);
+  // Applies reloadable keys of a new config (log level, peers). Thread-safe.
+  Status Reload(const conf::Config& next);
 
   std::string api_url() const;
   std::string gateway_url() const;
@@ -52,6 +54,7 @@ class Relay {
  private:
   Relay(conf::Config cfg, crypto::KeyPair key);
   Status WritePortsFile();
+  Status ApplyPeerKeys(const std::vector<conf::Peer>& peers);
 
   conf::Config cfg_;
   crypto::KeyPair key_;
@@ -64,6 +67,8 @@ class Relay {
   std::unique_ptr<Gateway> gateway_;
   std::unique_ptr<Api> api_;
   bool drained_ = false;
+  std::mutex reload_mu_;
+  std::vector<std::string> peer_names_;  // guarded by reload_mu_ after Start
 };
 
 // Reads a whole small file (keys, tokens); kNotFound if missing.

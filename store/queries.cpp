@@ -307,6 +307,12 @@ Result<std::vector<std::tuple<uint64_t, uint64_t, uint64_t>>> Queries::Receipts(
   return out;
 }
 
+Result<std::optional<std::string>> Queries::HeaderHashAt(std::string_view origin, uint64_t seq) {
+  return One<std::string>(db_, "SELECT header_hash FROM envelopes WHERE origin=? AND seq=?",
+                          [&](Stmt& s) { s.Bind(1, origin).Bind(2, seq); },
+                          +[](const Stmt& s) { return s.Blob(0); });
+}
+
 Result<uint64_t> Queries::MaxPos() {
   auto st = db_.Prepare("SELECT COALESCE(max(pos), 0) FROM envelopes");
   if (!st.ok()) return st.status();

@@ -116,6 +116,8 @@ class Queries {
   // Per member: (user_id, delivered_up_to, read_up_to); members without receipts get 0s.
   Result<std::vector<std::tuple<uint64_t, uint64_t, uint64_t>>> Receipts(uint64_t chat_id);
   Result<uint64_t> MaxPos();
+  // The stored header hash of (origin, seq), to tell a duplicate from equivocation.
+  Result<std::optional<std::string>> HeaderHashAt(std::string_view origin, uint64_t seq);
   Result<VersionVector> Vector();
   Result<uint64_t> CountEnvelopes();
   Result<std::optional<std::string>> Meta(std::string_view key);
@@ -136,7 +138,7 @@ class Writer : public Queries {
 
   // Appends a sealed envelope to the log and applies it to the views. Returns its log
   // position (the client cursor). A duplicate (origin, seq) is kConflict.
-  Result<uint64_t> Append(const crypto::Envelope& env);
+  Result<uint64_t> Append(const crypto::Envelope& env, bool apply_views = true);
   Status PutCredentials(uint64_t user_id, std::string_view email, std::string_view password_hash);
   Status PutRefreshToken(std::string_view token_hash, uint64_t user_id, uint64_t device_id,
                          int64_t now_ms, int64_t expires_at_ms);

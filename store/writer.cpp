@@ -4,7 +4,7 @@
 
 namespace chatd::store {
 
-Result<uint64_t> Writer::Append(const crypto::Envelope& env) {
+Result<uint64_t> Writer::Append(const crypto::Envelope& env, bool apply_views) {
   auto hh = crypto::HeaderHash(env);
   auto st = db_.Prepare(
       "INSERT INTO envelopes(origin, seq, id, chat_id, author, device, kind, created_at, deps, "
@@ -22,8 +22,10 @@ Result<uint64_t> Writer::Append(const crypto::Envelope& env) {
   Status s = st->Run();
   if (!s.ok()) return s;
   uint64_t pos = static_cast<uint64_t>(sqlite3_last_insert_rowid(db_.raw()));
-  s = ApplyToViews(db_, env, pos);
-  if (!s.ok()) return s;
+  if (apply_views) {
+    s = ApplyToViews(db_, env, pos);
+    if (!s.ok()) return s;
+  }
   return pos;
 }
 

@@ -1,0 +1,205 @@
+// Federation on the core thread: applying peers' envelopes in causal order.
+//
+// Apply rule (DESIGN.md §4): envelope (O, s) is applied when applied[O] == s-1 and every
+// dep is applied; otherwise it waits in a bounded buffer (a peer link re-sends what was
+// dropped when its acks show the gap). A known (O, s) is a no-op when its header hash
+// matches and equivocation when it does not: the origin is quarantined and an alert logged.
+// Every signed envelope of an origin goes into the log so all logs stay identical; one
+// that is not valid against its causal past (a post by a non-member, say) is kept in the
+// log but changes no view, on every relay alike.
+#include <algorithm>
+
+#include "base/json.h"
+#include "base/log.h"
+#include "crypto/bytes.h"
+#include "relay/core.h"
+
+namespace chatd {
+
+namespace {
+
+constexpr size_t kMaxBuffered = 200000;
+
+bool ChatScoped(crypto::Kind k) {
+  switch (k) {
+    case crypto::Kind::kChatUpdate:
+    case crypto::Kind::kMemberAdd:
+    case crypto::Kind::kMemberRemove:
+    case crypto::Kind::kMemberRole:
+    case crypto::Kind::kMsgPost:
+    case crypto::Kind::kMsgEdit:
+    case crypto::Kind::kMsgDelete:
+    case crypto::Kind::kReaction:
+    case crypto::Kind::kReceipt:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+uint64_t Core::AppliedOf(const std::string& origin) const {
+  auto it = std::lower_bound(vector_.begin(), vector_.end(), origin,
+                             [](const auto& p, const std::string& o) { return p.first < o; });
+  return (it != vector_.end() && it->first == origin) ? it->second : 0;
+}
+
+bool Core::AppliedDeps(const crypto::Envelope& env) const {
+  for (const auto& [origin, seq] : env.deps) {
+    if (origin == env.origin) continue;  // its own predecessor is the seq rule
+    if (AppliedOf(origin) < seq) return false;
+  }
+  return true;
+}
+
+bool Core::ValidRemote(const crypto::Envelope& env) {
+  auto& w = store_.writer();
+  if (env.kind == crypto::Kind::kUserCreate) return env.author == env.id && env.chat_id == 0;
+  if (env.kind == crypto::Kind::kChatCreate) {
+    if (env.chat_id != env.id) return false;
+    auto u = w.UserById(env.author);
+    return u.ok() && u.value().has_value();
+  }
+  if (!ChatScoped(env.kind)) return true;
+  auto role = w.RoleOf(env.chat_id, env.author);
+  if (!role.ok() || !role.value()) return false;
+  if (env.kind == crypto::Kind::kMsgEdit || env.kind == crypto::Kind::kMsgDelete) {
+    json::Doc body;
+    if (!json::Parse(env.body, &body).ok()) return false;
+    auto mid = json::GetId(body, "message_id");
+    if (!mid.ok()) return false;
+    auto m = w.Message(*mid);
+    if (!m.ok() || !m.value() || m.value()->chat_id != env.chat_id) return false;
+    if (env.kind == crypto::Kind::kMsgEdit) return m.value()->sender_id == env.author;
+    return m.value()->sender_id == env.author || *role.value() == "admin";
+  }
+  return true;
+}
+
+void Core::Replicate(const crypto::Envelope& env) {
+  if (!replicate_) return;
+  Delivery d;
+  d.type = Delivery::Type::kReplicate;
+  d.envelope = std::make_shared<const crypto::Envelope>(env);
+  pending_.push_back(std::move(d));
+}
+
+void Core::OpApplyRemote(crypto::Envelope env) {
+  if (env.origin == cfg_.relay_name) return;  // our own, echoed back by gossip
+  if (quarantined_.count(env.origin)) return;
+  uint64_t applied = AppliedOf(env.origin);
+  auto hh = crypto::HeaderHash(env);
+  std::string hash(reinterpret_cast<const char*>(hh.data()), hh.size());
+  if (env.seq <= applied) {
+    auto stored = store_.writer().HeaderHashAt(env.origin, env.seq);
+    if (stored.ok() && stored.value() && *stored.value() != hash) {
+      quarantined_.insert(env.origin);
+      {
+        std::lock_guard<std::mutex> lock(snapshot_mu_);
+        quarantined_snapshot_.assign(quarantined_.begin(), quarantined_.end());
+      }
+      log::Error("ALERT: equivocation: origin signed two different envelopes with one seq; origin quarantined",
+                 {{"origin", env.origin}, {"seq", env.seq}});
+      std::lock_guard<std::mutex> lock(stats_mu_);
+      stats_.equivocations++;
+      return;
+    }
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    stats_.remote_duplicates++;
+    return;
+  }
+  auto& buf = remote_buffer_[env.origin];
+  auto existing = buf.find(env.seq);
+  if (existing != buf.end()) {
+    if (crypto::HeaderHash(existing->second) != hh) {
+      quarantined_.insert(env.origin);
+      buf.clear();
+      log::Error("ALERT: equivocation: two different envelopes for one seq; origin quarantined",
+                 {{"origin", env.origin}, {"seq", env.seq}});
+      std::lock_guard<std::mutex> lock(stats_mu_);
+      stats_.equivocations++;
+    }
+    return;
+  }
+  if (remote_buffered_ >= kMaxBuffered) {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    stats_.remote_dropped++;  // the link re-sends it when our acks show the gap
+    return;
+  }
+  std::string origin = env.origin;
+  buf.emplace(env.seq, std::move(env));
+  ++remote_buffered_;
+  ApplyBuffered(origin);
+}
+
+void Core::ApplyBuffered(const std::string& first_origin) {
+  // Applying one origin's envelope can satisfy the deps of another origin's: sweep until
+  // nothing moves.
+  bool progress = true;
+  std::string hint = first_origin;
+  while (progress) {
+    progress = false;
+    for (auto it = remote_buffer_.begin(); it != remote_buffer_.end();) {
+      auto& [origin, buf] = *it;
+      while (!buf.empty()) {
+        auto head = buf.begin();
+        uint64_t applied = AppliedOf(origin);
+        if (head->first <= applied) {  // raced with a duplicate; drop it
+          buf.erase(head);
+          --remote_buffered_;
+          continue;
+        }
+        if (head->first != applied + 1 || !AppliedDeps(head->second)) break;
+        crypto::Envelope env = std::move(head->second);
+        buf.erase(head);
+        --remote_buffered_;
+        bool valid = ValidRemote(env);
+        auto pos = store_.writer().Append(env, valid);
+        if (!pos.ok()) {
+          batch_failed_ = true;
+          log::Error("federation: cannot append a remote envelope", {{"origin", origin}, {"error", pos.status().message()}});
+          return;
+        }
+        hlc_.Observe(env.id);
+        auto vit = std::lower_bound(vector_.begin(), vector_.end(), origin,
+                                    [](const auto& p, const std::string& o) { return p.first < o; });
+        if (vit != vector_.end() && vit->first == origin) vit->second = env.seq;
+        else vector_.insert(vit, {origin, env.seq});
+        if (valid) {
+          if (env.kind == crypto::Kind::kChatCreate || env.kind == crypto::Kind::kMemberAdd ||
+              env.kind == crypto::Kind::kMemberRemove) {
+            InvalidateMembers(env.chat_id);
+          }
+          if (env.kind == crypto::Kind::kUserProfile) users_.erase(env.author);
+          uint64_t extra = 0;
+          if (env.kind == crypto::Kind::kMemberRemove) {
+            json::Doc body;
+            if (json::Parse(env.body, &body).ok()) extra = json::GetId(body, "user_id").ok() ? *json::GetId(body, "user_id") : 0;
+          }
+          Publish(env, *pos, 0, extra);
+        }
+        Replicate(env);
+        progress = true;
+        std::lock_guard<std::mutex> lock(stats_mu_);
+        stats_.remote_applied++;
+        if (!valid) stats_.remote_invalid++;
+      }
+      it = buf.empty() ? remote_buffer_.erase(it) : std::next(it);
+    }
+  }
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  stats_.remote_buffered = remote_buffered_;
+}
+
+std::vector<std::pair<std::string, uint64_t>> Core::VectorSnapshot() {
+  std::lock_guard<std::mutex> lock(snapshot_mu_);
+  return vector_snapshot_;
+}
+
+std::vector<std::string> Core::Quarantined() {
+  std::lock_guard<std::mutex> lock(snapshot_mu_);
+  return quarantined_snapshot_;
+}
+
+}  // namespace chatd
