@@ -15,7 +15,11 @@ int main(int argc, char** argv) {
   std::string config_path;
   app.add_option("-c,--config", config_path, "path of chatd.toml")->required()->envname("CHATD_CONFIG");
   app.set_version_flag("--version", "chatd 0.1.0");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // usage errors exit 2, like config errors
+  }
 
   umask(077);  // the store, its WAL and every file we write are the operator's alone
 

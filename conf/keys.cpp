@@ -90,7 +90,7 @@ std::vector<KeySpec> BuildTable() {
       // [auth]
       {.key = "auth.access_token_ttl", .type = K::kSeconds, .field = &Config::access_token_ttl_s,
        .def = "3600", .min = 60, .max = 86400,
-       .doc = "Lifetime of access tokens.."},
+       .doc = "Lifetime of access tokens."},
       {.key = "auth.refresh_token_ttl", .type = K::kSeconds,
        .field = &Config::refresh_token_ttl_s, .def = "2592000", .min = 300, .max = 31536000,
        .doc = "Lifetime of refresh tokens: a client that does not refresh within it must\n"
@@ -118,8 +118,8 @@ std::vector<KeySpec> BuildTable() {
        .doc = "Most members a group chat may have."},
       {.key = "limits.max_frame_bytes", .type = K::kInt, .field = &Config::max_frame_bytes,
        .def = "65536", .min = 1024, .max = 16777216,
-       .doc = "Largest WebSocket message a client or peer may send; a larger one closes\n"
-              "the connection. Must exceed limits.max_content_bytes."},
+       .doc = "Largest WebSocket message a client may send; a larger one is answered with a\n"
+              "too_large error and the session stays open. Must exceed limits.max_content_bytes."},
       {.key = "limits.max_body_bytes", .type = K::kInt, .field = &Config::max_body_bytes,
        .def = "1048576", .min = 1024, .max = 67108864,
        .doc = "Largest REST request body; a larger one gets too_large (413)."},
@@ -155,7 +155,8 @@ std::vector<KeySpec> BuildTable() {
       // [store]
       {.key = "store.commit_max_batch", .type = K::kInt, .field = &Config::commit_max_batch,
        .def = "4096", .min = 1, .max = 100000,
-       .doc = "Most envelopes written in one transaction (group commit)."},
+       .doc = "Most queued commands (each writes zero or more envelopes) in one transaction\n"
+              "(group commit)."},
       {.key = "store.read_connections", .type = K::kInt, .field = &Config::read_connections,
        .def = "4", .min = 1, .max = 64,
        .doc = "SQLite read connections shared by the REST handlers."},

@@ -160,7 +160,7 @@ void Api::RegisterRoutes() {
   s.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
     bool ready = d_.ready->load();
     res.status = ready ? 200 : 503;
-    res.set_content(ready ? "{\"status\":\"ready\"}" : "{\"status\":\"starting\"}", "application/json");
+    res.set_content(ready ? "{\"status\":\"ready\"}" : "{\"status\":\"not ready\"}", "application/json");
   });
   s.Get("/api/v1/gateway", [this, ctx](const httplib::Request& req, httplib::Response& res) {
     auto claims = api::Authenticate(*ctx, req);

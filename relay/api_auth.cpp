@@ -144,6 +144,7 @@ void RegisterAuthRoutes(httplib::Server& s, Ctx& ctx) {
     // Verify against a dummy hash when there is no such account, so timing reveals nothing.
     bool good = crypto::VerifyPassword(cred ? cred->password_hash : *c->dummy_hash, *pw) && cred.has_value();
     if (!good) return Fail(res, Unauthorized("wrong username or password"));
+    c->limiter->Reset("login-acct:" + handle);  // only failed attempts count against the account
     uint64_t uid = user->user_id;
     auto grant = c->d.core->Call<TokenGrant>([=]() { return c->d.core->OpNewDevice(uid); });
     if (!grant.ok()) return Fail(res, grant.status());

@@ -206,6 +206,14 @@ void RegisterChatRoutes(httplib::Server& s, Ctx& ctx) {
     for (const Status* e : {&type.status(), &content.status(), &reply.status(), &file.status(), &client.status()}) {
       if (!e->ok()) return Fail(res, *e);
     }
+    // Not built yet: refuse rather than send something other than what was asked.
+    if (doc.HasMember("send_at") && !doc["send_at"].IsNull()) {
+      return Fail(res, Status(Code::kUnsupported, "scheduled messages (send_at) are not supported yet"));
+    }
+    if (doc.HasMember("forward_from") && !doc["forward_from"].IsNull()) {
+      return Fail(res, Status(Code::kUnsupported, "forwarding (forward_from) is not supported yet"));
+    }
+    if (file.value()) return Fail(res, NotFound("no such file_id (file uploads are not supported yet)"));
     SendRequest sr;
     sr.chat_id = *id;
     sr.message_type = type.value() ? std::string(**type) : "text";
@@ -384,6 +392,9 @@ void RegisterChatRoutes(httplib::Server& s, Ctx& ctx) {
     if (!lease.ok()) return Fail(res, lease.status());
     store::Queries& q = (*lease)->q();
     if (Status st = RequireMember(q, *id, claims->user_id); !st.ok()) return Fail(res, st);
+    auto msg = q.Message(*mid);
+    if (!msg.ok()) return Fail(res, msg.status());
+    if (!msg.value() || msg.value()->chat_id != *id) return Fail(res, NotFound("no such message in this chat"));
     auto receipts = q.Receipts(*id);
     if (!receipts.ok()) return Fail(res, receipts.status());
     json::JsonWriter w;

@@ -29,6 +29,10 @@ Status Core::LoadState() {
   auto r = st->Step();
   if (!r.ok()) return r.status();
   hlc_.Observe(st->U64(0));
+  auto max_pos = w.MaxPos();
+  if (!max_pos.ok()) return max_pos.status();
+  batch_max_pos_ = *max_pos;
+  committed_pos_ = *max_pos;
   members_.clear();
   users_.clear();
   {
@@ -113,6 +117,7 @@ void Core::RunBatch() {
         ok = false;
       }
     }
+    if (ok) committed_pos_.store(batch_max_pos_, std::memory_order_release);
     if (!ok) {
       (void)w.Rollback();
       Status ls = LoadState();
@@ -169,6 +174,7 @@ Result<uint64_t> Core::Emit(crypto::Envelope& env) {
     return pos.status();
   }
   seq_ = env.seq;
+  batch_max_pos_ = std::max(batch_max_pos_, *pos);
   auto it = std::lower_bound(vector_.begin(), vector_.end(), env.origin,
                              [](const auto& p, const std::string& o) { return p.first < o; });
   if (it != vector_.end() && it->first == env.origin) it->second = env.seq;

@@ -161,6 +161,8 @@ class Core {
 
   CoreStats stats() const;
   const conf::Config& config() const { return cfg_; }
+  // The newest durable log position (the client cursor). Thread-safe.
+  uint64_t CommittedPos() const { return committed_pos_.load(std::memory_order_acquire); }
   // Signs with the relay key (federation handshakes). Thread-safe.
   std::array<uint8_t, 64> Sign(std::string_view msg) const {
     return key_.Sign({reinterpret_cast<const uint8_t*>(msg.data()), msg.size()});
@@ -198,6 +200,8 @@ class Core {
   std::unordered_map<uint64_t, store::UserRow> users_;
   // Federation state (core thread; the snapshots below are for other threads).
   std::atomic<bool> replicate_{false};
+  std::atomic<uint64_t> committed_pos_{0};
+  uint64_t batch_max_pos_ = 0;
   std::map<std::string, std::map<uint64_t, crypto::Envelope>> remote_buffer_;
   size_t remote_buffered_ = 0;
   std::set<std::string> quarantined_;

@@ -288,7 +288,9 @@ void Gateway::ApplyDeliveries(std::vector<Delivery>& batch) {
 
 void Gateway::Enqueue(Session* s, const Frame& frame, uint64_t cursor) {
   if (s->close_code) return;
-  if (cursor && cursor <= s->synced_upto) return;  // already sent by a sync
+  // Durable events at or below live_from are fetched by sync, not sent live; those at or
+  // below synced_upto were sent by a sync already.
+  if (cursor && (cursor <= s->live_from || cursor <= s->synced_upto)) return;
   size_t cap = static_cast<size_t>(cfg_.session_queue_bytes);
   if (s->syncing && cursor) {
     s->held.push_back({frame, cursor});
@@ -357,6 +359,10 @@ int Gateway::OnWriteable(Session* s) {
     s->out_head = 0;
   }
   if (s->out_head < s->out.size() || s->close_code) RequestWrite(s);
+  if (s->sync_waiting && s->out_bytes < static_cast<size_t>(cfg_.session_queue_bytes) / 4) {
+    s->sync_waiting = false;
+    RequestSyncPage(s);
+  }
   return 0;
 }
 

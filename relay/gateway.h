@@ -98,6 +98,7 @@ class Gateway final : public DeliverySink {
   void SendError(Session* s, const Status& st, std::string_view ref);
   void CloseSession(Session* s, int code, const char* reason);
   void StartSync(Session* s, uint64_t cursor);
+  void RequestSyncPage(Session* s);
   void FinishSync(Session* s, uint64_t from, uint64_t upto, bool has_more);
   // Runs `op` on the core thread; sends its reply frame (built on the core thread) to the
   // session after the batch commits.

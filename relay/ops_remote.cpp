@@ -162,6 +162,7 @@ void Core::ApplyBuffered(const std::string& first_origin) {
           return;
         }
         hlc_.Observe(env.id);
+        batch_max_pos_ = std::max(batch_max_pos_, *pos);
         auto vit = std::lower_bound(vector_.begin(), vector_.end(), origin,
                                     [](const auto& p, const std::string& o) { return p.first < o; });
         if (vit != vector_.end() && vit->first == origin) vit->second = env.seq;

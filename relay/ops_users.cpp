@@ -96,7 +96,16 @@ Status Core::OpLogout(const Actor& actor) {
       "UPDATE refresh_tokens SET revoked_at=? WHERE user_id=? AND device_id=? AND revoked_at=0");
   if (!st.ok()) return st.status();
   Status s = st->Bind(1, clock_->NowMs()).Bind(2, actor.user_id).Bind(3, actor.device_id).Run();
-  if (!s.ok()) batch_failed_ = true;
+  if (!s.ok()) {
+    batch_failed_ = true;
+    return s;
+  }
+  // The device's open WebSocket sessions end too (close 1008 "logged out").
+  Delivery d;
+  d.type = Delivery::Type::kCloseUserDevice;
+  d.user_id = actor.user_id;
+  d.device_id = actor.device_id;
+  QueueDelivery(std::move(d));
   return s;
 }
 

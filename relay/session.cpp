@@ -134,6 +134,7 @@ void Gateway::HandleFrame(Session* s, std::string_view text) {
   }
   std::string_view type = json::TypeOf(doc);
   std::string type_ref(type.substr(0, 32));
+  s->bad_frames = 0;  // only consecutive bad frames close a session
   if (!s->authed) {
     if (type != "auth") {
       SendJson(s, events::ErrorEvent(Unauthorized("the first frame must be auth"), type_ref));
@@ -165,6 +166,7 @@ void Gateway::HandleFrame(Session* s, std::string_view text) {
         return;
       }
     }
+    if (file.value()) return SendError(s, NotFound("no such file_id (file uploads are not supported yet)"), ref);
     SendRequest req;
     req.chat_id = *chat;
     req.message_type = mtype.value() ? std::string(**mtype) : "text";
@@ -299,7 +301,9 @@ void Gateway::HandleAuth(Session* s, const json::Value& v) {
     return;
   }
   s->authed = true;
-  s->live_from = last_cursor_;
+  // Events up to the newest commit are the client's to fetch with sync; later ones come
+  // live. Deliveries for commits at or below it that are still on their way are dropped.
+  s->live_from = std::max(core_.CommittedPos(), last_cursor_);
   s->user_id = claims->user_id;
   s->device_id = claims->device_id;
   by_user_[s->user_id].push_back(s);
@@ -307,57 +311,61 @@ void Gateway::HandleAuth(Session* s, const json::Value& v) {
   lws_set_timeout(s->wsi, NO_PENDING_TIMEOUT, 0);
   json::JsonWriter w;
   w.BeginObject().Key("type").Str("auth_ok").Key("user_id").Id(s->user_id).Key("relay").Str(claims->relay)
-      .Key("device_id").Id(s->device_id).Key("cursor").Str(std::to_string(last_cursor_)).EndObject();
+      .Key("device_id").Id(s->device_id).Key("cursor").Str(std::to_string(s->live_from)).EndObject();
   SendJson(s, w.View());
 }
 
 void Gateway::StartSync(Session* s, uint64_t cursor) {
   // Everything after live_from reaches this session live, so a sync only reads the gap
   // (cursor, live_from]; reading further would hand the client events twice.
-  uint64_t upper = s->live_from;
   s->syncing = true;
   s->synced_upto = 0;
-  if (cursor >= upper) {
+  s->sync_from = s->sync_at = cursor;
+  s->sync_upper = s->live_from;
+  s->sync_sent = 0;
+  s->sync_waiting = false;
+  if (cursor >= s->sync_upper) {
     FinishSync(s, cursor, cursor, false);
     return;
   }
-  uint64_t sid = s->id, user = s->user_id;
-  workers_.Submit([this, sid, user, cursor, upper](store::Queries& q) {
-    uint64_t at = cursor;
-    int sent = 0;
-    for (;;) {
-      auto rows = q.EnvelopesSince(user, at, kSyncPage, upper);
-      if (!rows.ok()) {
-        log::Error("sync: read failed", {{"error", rows.status().message()}});
-        Post([this, sid, cursor, at] {
-          auto it = sessions_.find(sid);
-          if (it != sessions_.end()) FinishSync(it->second, cursor, at, true);
-        });
-        return;
-      }
-      auto frames = std::make_shared<std::vector<Queued>>();
+  RequestSyncPage(s);
+}
+
+void Gateway::RequestSyncPage(Session* s) {
+  uint64_t sid = s->id, user = s->user_id, at = s->sync_at, upper = s->sync_upper;
+  workers_.Submit([this, sid, user, at, upper](store::Queries& q) {
+    auto rows = q.EnvelopesSince(user, at, kSyncPage, upper);
+    auto frames = std::make_shared<std::vector<Queued>>();
+    uint64_t next_at = at;
+    bool failed = !rows.ok();
+    if (failed) {
+      log::Error("sync: read failed", {{"error", rows.status().message()}});
+    } else {
       for (const auto& row : *rows) {
         std::string ev = events::EventFor(row, q);
-        at = row.pos;
+        next_at = row.pos;
         if (!ev.empty()) frames->push_back({MakeTextFrame(ev), row.pos});
       }
-      sent += static_cast<int>(rows->size());
-      bool last = static_cast<int>(rows->size()) < kSyncPage;
-      bool more = !last && sent >= kSyncMaxEvents;
-      uint64_t upto = at;
-      Post([this, sid, frames, cursor, upto, last, more] {
-        auto it = sessions_.find(sid);
-        if (it == sessions_.end()) return;
-        Session* s2 = it->second;
-        for (const auto& f : *frames) {
-          s2->out.push_back(f);
-          s2->out_bytes += f.frame->size();
-        }
-        if (!frames->empty()) RequestWrite(s2);
-        if (last || more) FinishSync(s2, cursor, upto, more);
-      });
-      if (last || more) break;
     }
+    size_t n = failed ? 0 : rows->size();
+    Post([this, sid, frames, next_at, n, failed] {
+      auto it = sessions_.find(sid);
+      if (it == sessions_.end()) return;
+      Session* s2 = it->second;
+      for (const auto& f : *frames) {
+        s2->out.push_back(f);
+        s2->out_bytes += f.frame->size();
+      }
+      if (!frames->empty()) RequestWrite(s2);
+      s2->sync_at = next_at;
+      s2->sync_sent += static_cast<int>(n);
+      bool last = static_cast<int>(n) < kSyncPage;
+      bool more = failed || (!last && s2->sync_sent >= kSyncMaxEvents);
+      if (last || more) return FinishSync(s2, s2->sync_from, next_at, more);
+      // Pace the reads by the socket: the next page waits until the queue has drained.
+      if (s2->out_bytes < static_cast<size_t>(cfg_.session_queue_bytes) / 2) RequestSyncPage(s2);
+      else s2->sync_waiting = true;
+    });
   });
 }
 
@@ -370,7 +378,6 @@ void Gateway::FinishSync(Session* s, uint64_t from, uint64_t upto, bool has_more
       .Key("has_more").Bool(has_more).EndObject();
   s->syncing = false;
   s->synced_upto = upto;
-  if (!has_more) s->live_from = std::min(s->live_from, from);
   std::vector<Queued> held = std::move(s->held);
   s->held.clear();
   for (auto& q : held) s->out_bytes -= std::min(s->out_bytes, q.frame->size());

@@ -27,6 +27,10 @@ struct Session {
   std::string rx;            // a message arriving in fragments
   uint64_t synced_upto = 0;  // live events at or below this cursor were sent by sync
   uint64_t live_from = 0;    // every event after this cursor reaches the session live
+  // A running sync reads (sync_from, sync_upper] a page at a time, paced by the queue.
+  uint64_t sync_from = 0, sync_upper = 0, sync_at = 0;
+  int sync_sent = 0;
+  bool sync_waiting = false;  // the next page waits for the queue to drain
   const char* close_reason = nullptr;
   uint16_t close_code = 0;
   uint8_t bad_frames = 0;

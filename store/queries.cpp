@@ -214,8 +214,36 @@ Result<std::optional<uint64_t>> Queries::DirectChat(std::string_view direct_key)
 }
 
 Result<std::optional<MessageRow>> Queries::Message(uint64_t message_id) {
-  return One<MessageRow>(db_, std::string("SELECT ") + kMessageCols + " FROM messages m WHERE message_id=?",
-                         [&](Stmt& s) { s.Bind(1, message_id); }, ReadMessage);
+  auto st = db_.Prepare(std::string("SELECT ") + kMessageCols +
+                        ", u.username, u.relay, u.profile_picture_url FROM messages m "
+                        "LEFT JOIN users u ON u.user_id = m.sender_id WHERE m.message_id=?");
+  if (!st.ok()) return st.status();
+  st->Bind(1, message_id);
+  auto r = st->Step();
+  if (!r.ok()) return r.status();
+  if (!r.value()) return std::optional<MessageRow>();
+  MessageRow m = ReadMessage(*st);
+  m.sender_username = st->Text(11);
+  m.sender_relay = st->Text(12);
+  m.sender_picture = st->Text(13);
+  if (Status s = FillReactions(m); !s.ok()) return s;
+  return std::optional<MessageRow>(std::move(m));
+}
+
+Status Queries::FillReactions(MessageRow& m) {
+  auto rs = db_.Prepare("SELECT reaction_type, user_id FROM reactions WHERE message_id=? ORDER BY reaction_type, id");
+  if (!rs.ok()) return rs.status();
+  rs->Bind(1, m.message_id);
+  m.reactions.clear();
+  for (;;) {
+    auto r = rs->Step();
+    if (!r.ok()) return r.status();
+    if (!r.value()) break;
+    std::string type = rs->Text(0);
+    if (m.reactions.empty() || m.reactions.back().reaction_type != type) m.reactions.push_back({type, {}});
+    m.reactions.back().users.push_back(rs->U64(1));
+  }
+  return Status::Ok();
 }
 
 Result<std::optional<uint64_t>> Queries::MessageByClientKey(uint64_t sender_id, std::string_view key) {
@@ -243,17 +271,7 @@ Result<std::vector<MessageRow>> Queries::History(uint64_t chat_id, uint64_t befo
     out.push_back(std::move(m));
   }
   for (MessageRow& m : out) {
-    auto rs = db_.Prepare("SELECT reaction_type, user_id FROM reactions WHERE message_id=? ORDER BY reaction_type, id");
-    if (!rs.ok()) return rs.status();
-    rs->Bind(1, m.message_id);
-    for (;;) {
-      auto r = rs->Step();
-      if (!r.ok()) return r.status();
-      if (!r.value()) break;
-      std::string type = rs->Text(0);
-      if (m.reactions.empty() || m.reactions.back().reaction_type != type) m.reactions.push_back({type, {}});
-      m.reactions.back().users.push_back(rs->U64(1));
-    }
+    if (Status st2 = FillReactions(m); !st2.ok()) return st2;
   }
   return out;
 }

@@ -123,6 +123,7 @@ class Queries {
   Result<std::optional<std::string>> Meta(std::string_view key);
 
  protected:
+  Status FillReactions(MessageRow& m);
   Db& db_;
 };
 
