@@ -25,13 +25,13 @@ sink_runs() {
   for n in $(seq 1 "$REPEATS"); do
     wait_quiet
     rm -f "$WORK/sink.port"
-    taskset -c "$RELAY_CPU" "$CHATCTL" bench sink --listen 127.0.0.1:0 --port-file "$WORK/sink.port" \
+    nice -n "$NICE" taskset -c "$RELAY_CPU" "$CHATCTL" bench sink --listen 127.0.0.1:0 --port-file "$WORK/sink.port" \
         >/dev/null 2>"$WORK/sink.log" &
     SINK_PID=$!
     for _ in $(seq 1 100); do [ -s "$WORK/sink.port" ] && break; sleep 0.05; done
     [ -s "$WORK/sink.port" ] || { log "the sink did not start"; cat "$WORK/sink.log" >&2; exit 1; }
     log "$name run $n/$REPEATS"
-    taskset -c "$GEN_CPU" "$CHATCTL" -o json bench fanout "$@" --sink "$(head -1 "$WORK/sink.port")" \
+    nice -n "$NICE" taskset -c "$GEN_CPU" "$CHATCTL" -o json bench fanout "$@" --sink "$(head -1 "$WORK/sink.port")" \
         --pid "$SINK_PID" --no-progress >"$OUT/$name/run-$n.json" || log "$name run $n: exit $?"
     stop_sink
   done

@@ -9,7 +9,9 @@
 #
 # Environment: REPEATS (5), RELAY_CPU (0), GEN_CPU (1), OUT (results directory, default
 # bench/results/<script>-<timestamp>), CHATD, CHATCTL (binaries, default build/bin/…),
-# QUIET_WAIT (most seconds to wait for other processes to calm down before a run, 300).
+# QUIET_WAIT (most seconds to wait for other processes to calm down before a run, 300),
+# NICE (scheduling priority of chatd and the generator, default -10 when root so that
+# other work on a shared machine disturbs the runs less; 0 to leave it).
 
 set -euo pipefail
 
@@ -20,6 +22,7 @@ REPEATS="${REPEATS:-5}"
 RELAY_CPU="${RELAY_CPU:-0}"
 GEN_CPU="${GEN_CPU:-1}"
 QUIET_WAIT="${QUIET_WAIT:-300}"
+if [ "$(id -u)" -eq 0 ]; then NICE="${NICE:--10}"; else NICE="${NICE:-0}"; fi
 SCRIPT_NAME="$(basename "$0" .sh)"
 OUT="${OUT:-$ROOT/bench/results/$SCRIPT_NAME-$(date +%Y%m%d-%H%M%S)}"
 
@@ -64,7 +67,7 @@ start_relay() {
   local dir=$1 cpu=${2:-}
   rm -f "$dir/chatd.ports.json"
   if [ -n "$cpu" ]; then
-    taskset -c "$cpu" "$CHATD" --config "$dir/chatd.toml" >"$dir/stdout.log" 2>"$dir/chatd.log" &
+    nice -n "$NICE" taskset -c "$cpu" "$CHATD" --config "$dir/chatd.toml" >"$dir/stdout.log" 2>"$dir/chatd.log" &
   else
     "$CHATD" --config "$dir/chatd.toml" >"$dir/stdout.log" 2>"$dir/chatd.log" &
   fi
@@ -143,7 +146,7 @@ run_once() {
   start_relay "$dir" "$RELAY_CPU"
   log "$name run $n/$REPEATS: chatctl bench $*"
   local rc=0
-  taskset -c "$GEN_CPU" "$CHATCTL" -o json bench "$@" --relay-dir "$dir" --setup-file "$dir/setup.json" \
+  nice -n "$NICE" taskset -c "$GEN_CPU" "$CHATCTL" -o json bench "$@" --relay-dir "$dir" --setup-file "$dir/setup.json" \
       --no-progress >"$OUT/$name/run-$n.json" || rc=$?
   stop_relay
   rm -rf "$dir"

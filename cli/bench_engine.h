@@ -122,6 +122,7 @@ class Engine {
   size_t connecting_ = 0, ready_ = 0, open_ = 0;
   size_t next_source_ = 0;
   uint32_t mask_state_ = 0x9E3779B9u;
+  bool no_pwait2_ = false;  // epoll_pwait2 unavailable: epoll_wait with ms timeouts
   EngineCounters counters_;
 };
 

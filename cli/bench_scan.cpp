@@ -1,6 +1,7 @@
 // Field scanning and the message content codec. See bench_scan.h.
 #include "cli/bench_scan.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace chatd::cli::bench {
@@ -27,18 +28,17 @@ namespace {
 
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-// Appends a decimal number; returns false on overflow or no digits.
+// Parses a decimal number of at most 19 digits (which cannot overflow 64 bits, so no
+// per-digit overflow check); false on no digits or more than 19.
 bool ParseU64(std::string_view s, size_t* i, uint64_t* out) {
   uint64_t v = 0;
-  size_t start = *i;
-  while (*i < s.size() && s[*i] >= '0' && s[*i] <= '9') {
-    uint64_t d = static_cast<uint64_t>(s[*i] - '0');
-    if (v > (UINT64_MAX - d) / 10) return false;
-    v = v * 10 + d;
+  size_t start = *i, end = std::min(s.size(), start + 20);
+  while (*i < end && static_cast<unsigned char>(s[*i] - '0') < 10) {
+    v = v * 10 + static_cast<uint64_t>(s[*i] - '0');
     ++*i;
   }
   *out = v;
-  return *i > start;
+  return *i > start && *i - start <= 19;
 }
 
 char* PutU64(char* p, uint64_t v) {
@@ -55,6 +55,14 @@ char* PutU64(char* p, uint64_t v) {
 }  // namespace
 
 bool FindStringField(std::string_view body, std::string_view key, std::string_view* value) {
+  // Fast path: chatd writes "type" first, so most lookups of it end here.
+  if (key == "type" && body.size() > 9 && memcmp(body.data(), "{\"type\":\"", 9) == 0) {
+    const void* q = memchr(body.data() + 9, '"', body.size() - 9);
+    if (q && static_cast<const char*>(q)[-1] != '\\') {
+      *value = body.substr(9, static_cast<size_t>(static_cast<const char*>(q) - body.data()) - 9);
+      return true;
+    }
+  }
   // Search for "key" and require: optional spaces, ':', optional spaces, '"'.
   char pat[64];
   if (key.size() + 2 > sizeof pat) return false;
