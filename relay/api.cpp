@@ -192,6 +192,33 @@ void Api::RegisterRoutes() {
     metric("chatd_envelopes_total", "counter", "Envelopes appended to the log.", c.envelopes);
     metric("chatd_commit_failures_total", "counter", "Batches that failed to commit.", c.commit_failures);
     metric("chatd_http_requests_total", "counter", "REST requests.", requests_.load());
+    metric("chatd_federation_applied_total", "counter", "Envelopes from peers applied.", c.remote_applied);
+    metric("chatd_federation_duplicates_total", "counter", "Envelopes from peers already known.", c.remote_duplicates);
+    metric("chatd_federation_buffered", "gauge", "Envelopes from peers waiting for predecessors.", c.remote_buffered);
+    metric("chatd_federation_invalid_total", "counter", "Envelopes logged but invalid for the views.", c.remote_invalid);
+    metric("chatd_federation_equivocations_total", "counter", "Equivocating envelopes refused.", c.equivocations);
+    // Per peer, from the gateway's federation state.
+    json::Doc fed;
+    if (json::Parse(d_.gateway->FederationStatus(), &fed).ok() && fed.HasMember("peers") && fed["peers"].IsArray()) {
+      if (fed.HasMember("refused_envelopes") && fed["refused_envelopes"].IsInt64()) {
+        metric("chatd_federation_refused_total", "counter", "Envelopes refused (bad signature, unknown origin).",
+               static_cast<uint64_t>(fed["refused_envelopes"].GetInt64()));
+      }
+      std::string up = "# HELP chatd_federation_peer_connected 1 if the link to the peer is up.\n"
+                       "# TYPE chatd_federation_peer_connected gauge\n";
+      std::string lag = "# HELP chatd_federation_peer_lag_envelopes Envelopes the peer lacks.\n"
+                        "# TYPE chatd_federation_peer_lag_envelopes gauge\n";
+      std::string lag_s = "# HELP chatd_federation_peer_lag_seconds Seconds since the peer last had everything.\n"
+                          "# TYPE chatd_federation_peer_lag_seconds gauge\n";
+      for (const auto& p : fed["peers"].GetArray()) {
+        if (!p.IsObject() || !p.HasMember("name") || !p["name"].IsString()) continue;
+        std::string label = std::string("{peer=\"") + p["name"].GetString() + "\"} ";
+        up += "chatd_federation_peer_connected" + label + (p["connected"].IsTrue() ? "1" : "0") + "\n";
+        lag += "chatd_federation_peer_lag_envelopes" + label + std::to_string(p["lag_envelopes"].GetInt64()) + "\n";
+        lag_s += "chatd_federation_peer_lag_seconds" + label + std::to_string(p["lag_seconds"].GetInt64()) + "\n";
+      }
+      out += up + lag + lag_s;
+    }
     res.set_content(out, "text/plain; version=0.0.4");
   });
   api::RegisterAuthRoutes(s, *ctx);

@@ -44,7 +44,7 @@ struct Actor {
 
 // One item for the gateway: a frame for one session, or for every session of some users.
 struct Delivery {
-  enum class Type : uint8_t { kSession, kUsers, kCloseUserDevice, kReplicate };
+  enum class Type : uint8_t { kSession, kUsers, kCloseUserDevice, kReplicate, kEphemeral };
   Type type = Type::kUsers;
   uint64_t session_id = 0;       // kSession: the target; kUsers: a session to skip (0 = none)
   std::shared_ptr<const std::vector<uint64_t>> users;  // kUsers
@@ -52,6 +52,10 @@ struct Delivery {
   uint64_t cursor = 0;           // log position of a durable event (0 for acks, ephemeral)
   uint64_t user_id = 0, device_id = 0;  // kCloseUserDevice
   std::shared_ptr<const crypto::Envelope> envelope;  // kReplicate: a newly applied envelope
+  // kEphemeral: typing/presence for the peer links; `frame_json` is the client event,
+  // scoped to the members of chat_id (if set) or to everyone sharing a chat with user_id.
+  std::string frame_json;
+  uint64_t chat_id = 0;
 };
 
 // Receives committed deliveries in commit order. Implemented by the gateway.
@@ -149,6 +153,10 @@ class Core {
   Status OpReact(const Actor& actor, uint64_t chat_id, uint64_t message_id, const std::string& reaction, bool add);
   Status OpReceipt(const Actor& actor, uint64_t chat_id, uint64_t up_to, bool read);
   Status OpTyping(const Actor& actor, uint64_t chat_id, bool start, uint64_t skip_session);
+  // presence_update to everyone who shares a chat with the user; forwarded to peers.
+  Status OpPresence(uint64_t user_id, const std::string& status, uint64_t skip_session);
+  // An ephemeral event from a peer: deliver it locally (never stored).
+  void OpRemoteEphemeral(uint64_t chat_id, uint64_t user_id, const std::string& event_json);
 
   // Federation (relay/ops_remote.cpp). An envelope from a peer whose signature has been
   // verified by the caller: applied in causal order, buffered until its predecessors and
@@ -213,6 +221,8 @@ class Core {
   bool ValidRemote(const crypto::Envelope& env);
   void ApplyBuffered(const std::string& origin);
   void Replicate(const crypto::Envelope& env);
+  std::shared_ptr<const std::vector<uint64_t>> CoMembersOf(uint64_t user_id);
+  void ForwardEphemeral(uint64_t chat_id, uint64_t user_id, std::string event_json);
   mutable std::mutex stats_mu_;
   CoreStats stats_;
 };

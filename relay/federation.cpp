@@ -339,7 +339,44 @@ void Federation::OnText(Link* l, std::string_view text) {
     for (auto& [o, nx] : l->next) Pump(l, o);
     return;
   }
+  if (type == "ephemeral") {
+    auto id = json::GetString(doc, "id", 64);
+    if (!id.ok()) return;
+    std::string key(*id);
+    if (seen_ephemeral_.count(key)) return;
+    if (seen_ephemeral_.size() > 10000) seen_ephemeral_.clear();
+    seen_ephemeral_[key] = MonoMs();
+    auto chat = json::GetOptId(doc, "chat_id");
+    auto user = json::GetOptId(doc, "user_id");
+    auto ev = doc.FindMember("event");
+    if (!chat.ok() || !user.ok() || ev == doc.MemberEnd() || !ev->value.IsObject()) return;
+    rapidjson::StringBuffer b;
+    rapidjson::Writer<rapidjson::StringBuffer> wr(b);
+    ev->value.Accept(wr);
+    std::string event(b.GetString(), b.GetSize());
+    uint64_t chat_id = chat.value().value_or(0), user_id = user.value().value_or(0);
+    core_.Post([this, chat_id, user_id, event] { core_.OpRemoteEphemeral(chat_id, user_id, event); });
+    RelayEphemeral(l, std::string(text));
+    return;
+  }
   CloseLink(l, "unknown control frame");
+}
+
+void Federation::RelayEphemeral(Link* from, const std::string& json_text) {
+  for (auto& [id, l] : by_id_) {
+    if (l != from && l->verified && !l->closing) SendControl(l, json_text);
+  }
+}
+
+void Federation::SendEphemeral(uint64_t chat_id, uint64_t user_id, const std::string& event_json) {
+  std::string id = crypto::Base64UrlEncode(crypto::RandomBytes(12));
+  seen_ephemeral_[id] = MonoMs();
+  json::JsonWriter w;
+  w.BeginObject().Key("type").Str("ephemeral").Key("id").Str(id);
+  if (chat_id) w.Key("chat_id").Id(chat_id);
+  if (user_id) w.Key("user_id").Id(user_id);
+  w.Key("event").Raw(event_json).EndObject();
+  RelayEphemeral(nullptr, w.Take());
 }
 
 void Federation::LinkReady(Link* l) {

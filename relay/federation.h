@@ -57,6 +57,8 @@ class Federation {
 
   void SetPeers(const std::vector<conf::Peer>& peers);
   void Offer(const std::shared_ptr<const crypto::Envelope>& env);  // a newly applied envelope
+  // Typing/presence: sent to every link, forwarded once by each relay, never stored.
+  void SendEphemeral(uint64_t chat_id, uint64_t user_id, const std::string& event_json);
   int Callback(lws* wsi, int reason, void* in, size_t len);
   std::string StatusJson();  // for the admin API and chatctl federation status
 
@@ -103,7 +105,9 @@ class Federation {
   std::map<std::string, PeerState> peers_;
   std::unordered_map<lws*, Link*> by_wsi_;
   std::unordered_map<uint64_t, Link*> by_id_;
-  std::atomic<uint64_t> refused_{0};  // envelopes refused (bad signature, unknown origin)
+  std::atomic<uint64_t> refused_{0};
+  std::unordered_map<std::string, int64_t> seen_ephemeral_;  // id -> first seen (ms), bounded
+  void RelayEphemeral(Link* from, const std::string& json_text);  // envelopes refused (bad signature, unknown origin)
 };
 
 }  // namespace chatd

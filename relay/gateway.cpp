@@ -274,6 +274,9 @@ void Gateway::ApplyDeliveries(std::vector<Delivery>& batch) {
       case Delivery::Type::kReplicate:
         if (federation_) federation_->Offer(d.envelope);
         break;
+      case Delivery::Type::kEphemeral:
+        if (federation_) federation_->SendEphemeral(d.chat_id, d.user_id, d.frame_json);
+        break;
       case Delivery::Type::kCloseUserDevice: {
         auto it = by_user_.find(d.user_id);
         if (it == by_user_.end()) break;

@@ -198,7 +198,56 @@ Status Core::OpTyping(const Actor& actor, uint64_t chat_id, bool start, uint64_t
   d.users = members;
   d.frame = MakeTextFrame(w.View());
   QueueDelivery(std::move(d));
+  ForwardEphemeral(chat_id, 0, w.Take());
   return Status::Ok();
+}
+
+std::shared_ptr<const std::vector<uint64_t>> Core::CoMembersOf(uint64_t user_id) {
+  auto list = std::make_shared<std::vector<uint64_t>>();
+  auto st = store_.writer().db().Prepare(
+      "SELECT DISTINCT m2.user_id FROM members m1 JOIN members m2 ON m2.chat_id = m1.chat_id "
+      "WHERE m1.user_id = ?1 AND m2.user_id <> ?1");
+  if (st.ok()) {
+    st->Bind(1, user_id);
+    for (;;) {
+      auto r = st->Step();
+      if (!r.ok() || !r.value()) break;
+      list->push_back(st->U64(0));
+    }
+  }
+  return list;
+}
+
+void Core::ForwardEphemeral(uint64_t chat_id, uint64_t user_id, std::string event_json) {
+  if (!replicate_) return;
+  Delivery d;
+  d.type = Delivery::Type::kEphemeral;
+  d.chat_id = chat_id;
+  d.user_id = user_id;
+  d.frame_json = std::move(event_json);
+  QueueDelivery(std::move(d));
+}
+
+Status Core::OpPresence(uint64_t user_id, const std::string& status, uint64_t skip_session) {
+  json::JsonWriter w;
+  w.BeginObject().Key("type").Str("presence_update").Key("user_id").Id(user_id).Key("status").Str(status)
+      .Key("last_seen").Time(clock_->NowMs()).EndObject();
+  Delivery d;
+  d.type = Delivery::Type::kUsers;
+  d.session_id = skip_session;
+  d.users = CoMembersOf(user_id);
+  d.frame = MakeTextFrame(w.View());
+  QueueDelivery(std::move(d));
+  ForwardEphemeral(0, user_id, w.Take());
+  return Status::Ok();
+}
+
+void Core::OpRemoteEphemeral(uint64_t chat_id, uint64_t user_id, const std::string& event_json) {
+  Delivery d;
+  d.type = Delivery::Type::kUsers;
+  d.users = chat_id ? MembersOf(chat_id) : CoMembersOf(user_id);
+  d.frame = MakeTextFrame(event_json);
+  QueueDelivery(std::move(d));
 }
 
 }  // namespace chatd

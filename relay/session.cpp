@@ -50,7 +50,11 @@ void Gateway::OnClosed(Session* s) {
     if (it != by_user_.end()) {
       auto& v = it->second;
       v.erase(std::remove(v.begin(), v.end(), s), v.end());
-      if (v.empty()) by_user_.erase(it);
+      if (v.empty()) {  // the user's last session: offline
+        by_user_.erase(it);
+        uint64_t uid = s->user_id;
+        if (!closing_all_) core_.Post([this, uid] { (void)core_.OpPresence(uid, "offline", 0); });
+      }
     }
     stats_.authenticated--;
   }
@@ -280,7 +284,12 @@ void Gateway::HandleFrame(Session* s, std::string_view text) {
     if (*status != "online" && *status != "away" && *status != "busy") {
       return SendError(s, BadRequest("field 'status' must be online, away or busy"), type_ref);
     }
-    SendJson(s, R"({"type":"presence_ok"})");
+    std::string presence(*status);
+    uint64_t uid = s->user_id, sid = s->id;
+    CoreRequest(s, [uid, presence, sid](Core& core) {
+      Status r = core.OpPresence(uid, presence, sid);
+      return r.ok() ? std::string(R"({"type":"presence_ok"})") : events::ErrorEvent(r, "presence");
+    });
   } else if (type == "auth") {
     SendError(s, Status(Code::kConflict, "already authenticated"), type_ref);
   } else {
@@ -306,7 +315,12 @@ void Gateway::HandleAuth(Session* s, const json::Value& v) {
   s->live_from = std::max(core_.CommittedPos(), last_cursor_);
   s->user_id = claims->user_id;
   s->device_id = claims->device_id;
-  by_user_[s->user_id].push_back(s);
+  auto& mine = by_user_[s->user_id];
+  mine.push_back(s);
+  if (mine.size() == 1) {  // the user's first session: online
+    uint64_t uid = s->user_id;
+    core_.Post([this, uid] { (void)core_.OpPresence(uid, "online", 0); });
+  }
   stats_.authenticated++;
   lws_set_timeout(s->wsi, NO_PENDING_TIMEOUT, 0);
   json::JsonWriter w;
