@@ -75,6 +75,11 @@ Result<Claims> TokenService::Verify(std::string_view token) const {
   c.relay = std::string(*iss);
   if (!ParseRfc3339Ms(*exp, &c.expires_at_ms)) return Unauthorized("malformed token claims");
   if (c.expires_at_ms <= clock_->NowMs()) return Unauthorized("token expired");
+  if (c.relay != relay_) {
+    // Only the user's home relay may vouch for the user.
+    auto home = home_of_ ? home_of_(c.user_id) : std::nullopt;
+    if (!home || *home != c.relay) return Unauthorized("token not issued by the user's home relay");
+  }
   return c;
 }
 

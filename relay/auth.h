@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <mutex>
@@ -41,6 +42,9 @@ class TokenService {
   void AddRelayKey(const std::string& relay, const crypto::PublicKey& key);
   void RemoveRelayKey(const std::string& relay);
   std::optional<crypto::PublicKey> KeyOf(const std::string& relay) const;
+  // Looks up a user's home relay (from the replicated directory). Set once before use:
+  // a token issued by another relay is accepted only for that relay's own users.
+  void SetHomeLookup(std::function<std::optional<std::string>(uint64_t user_id)> fn) { home_of_ = std::move(fn); }
   int ttl_s() const { return ttl_s_; }
 
  private:
@@ -50,6 +54,7 @@ class TokenService {
   const Clock* clock_;
   mutable std::shared_mutex mu_;
   std::map<std::string, crypto::PublicKey> keys_;  // guarded by mu_
+  std::function<std::optional<std::string>(uint64_t)> home_of_;
 };
 
 class RateLimiter {

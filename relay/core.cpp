@@ -28,7 +28,7 @@ Status Core::LoadState() {
   if (!st.ok()) return st.status();
   auto r = st->Step();
   if (!r.ok()) return r.status();
-  hlc_.Observe(st->U64(0));
+  hlc_.Observe(st->U64(0), clock_->NowMs());
   auto max_pos = w.MaxPos();
   if (!max_pos.ok()) return max_pos.status();
   batch_max_pos_ = *max_pos;
@@ -162,7 +162,7 @@ Result<uint64_t> Core::Emit(crypto::Envelope& env) {
   env.seq = seq_ + 1;
   if (env.id == 0) env.id = hlc_.Next(now);
   env.deps = vector_;
-  env.created_at = now;
+  if (env.created_at == 0) env.created_at = now;  // an op may fix it to the time it validated
   Status s = crypto::Seal(env, key_);
   if (!s.ok()) {
     batch_failed_ = true;

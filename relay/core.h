@@ -219,6 +219,7 @@ class Core {
   bool AppliedDeps(const crypto::Envelope& env) const;
   uint64_t AppliedOf(const std::string& origin) const;
   bool ValidRemote(const crypto::Envelope& env);
+  std::string RoleAsOf(const crypto::Envelope& env);
   void ApplyBuffered(const std::string& origin);
   void Replicate(const crypto::Envelope& env);
   std::shared_ptr<const std::vector<uint64_t>> CoMembersOf(uint64_t user_id);

@@ -13,6 +13,7 @@ namespace chatd {
 class Hlc {
  public:
   static constexpr int64_t kEpochMs = 1704067200000;  // 2024-01-01T00:00:00Z
+  static constexpr int64_t kMaxMs = (int64_t{1} << 41) - 1;
   explicit Hlc(uint32_t node) : node_(node & 0x3ff) {}
 
   uint64_t Next(int64_t wall_ms) {
@@ -25,9 +26,18 @@ class Hlc {
       ++last_ms_;  // borrow from the future rather than repeat an id
       counter_ = 0;
     }
+    if (last_ms_ > kMaxMs) last_ms_ = kMaxMs;  // never leave the 41-bit range
     return Compose(last_ms_, counter_, node_);
   }
 
+  // Moves the clock past a received id, unless that id claims a time more than
+  // kMaxSkewMs ahead of our wall clock (a peer with a broken or hostile clock must not
+  // drag our ids toward the end of the id space).
+  static constexpr int64_t kMaxSkewMs = 10 * 60 * 1000;
+  void Observe(uint64_t id, int64_t wall_ms) {
+    if (static_cast<int64_t>(id >> 22) > wall_ms - kEpochMs + kMaxSkewMs) return;
+    Observe(id);
+  }
   void Observe(uint64_t id) {
     int64_t ms = static_cast<int64_t>(id >> 22);
     uint32_t c = static_cast<uint32_t>((id >> 10) & 0xfff);

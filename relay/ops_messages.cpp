@@ -113,12 +113,14 @@ Result<store::MessageRow> Core::OpEdit(const Actor& actor, uint64_t chat_id, uin
   if (!m.value() || m.value()->chat_id != chat_id) return NotFound("no such message in this chat");
   if (m.value()->sender_id != actor.user_id) return Forbidden("only the author can edit a message");
   if (m.value()->deleted) return NotFound("the message was deleted");
-  if (clock_->NowMs() - m.value()->created_at > kEditWindowMs) {
+  int64_t now = clock_->NowMs();
+  if (now - m.value()->created_at > kEditWindowMs) {
     return Forbidden("messages can be edited for 5 minutes after sending", "edit_window_closed");
   }
   json::JsonWriter body;
   body.BeginObject().Key("message_id").Id(message_id).Key("content").Str(content).EndObject();
   crypto::Envelope env = ChatEnvelope(crypto::Kind::kMsgEdit, actor, chat_id, body.Take());
+  env.created_at = now;  // peers check the window against this same time
   auto pos = Emit(env);
   if (!pos.ok()) return pos.status();
   Publish(env, *pos, 0);
@@ -243,10 +245,35 @@ Status Core::OpPresence(uint64_t user_id, const std::string& status, uint64_t sk
 }
 
 void Core::OpRemoteEphemeral(uint64_t chat_id, uint64_t user_id, const std::string& event_json) {
+  // Only typing (by a member of the chat) and presence (to that user's co-members) are
+  // accepted from peers; the event is rebuilt from checked fields, never passed through.
+  json::Doc ev;
+  if (!json::Parse(event_json, &ev).ok()) return;
+  std::string_view type = json::TypeOf(ev);
+  auto uid = json::GetId(ev, "user_id");
+  if (!uid.ok()) return;
+  json::JsonWriter w;
   Delivery d;
   d.type = Delivery::Type::kUsers;
-  d.users = chat_id ? MembersOf(chat_id) : CoMembersOf(user_id);
-  d.frame = MakeTextFrame(event_json);
+  if (type == "user_typing") {
+    auto cid = json::GetId(ev, "chat_id");
+    auto state = json::GetString(ev, "state", 8);
+    if (!cid.ok() || *cid != chat_id || !state.ok() || (*state != "start" && *state != "stop")) return;
+    d.users = MembersOf(chat_id);
+    if (std::find(d.users->begin(), d.users->end(), *uid) == d.users->end()) return;
+    w.BeginObject().Key("type").Str("user_typing").Key("chat_id").Id(chat_id).Key("user_id").Id(*uid)
+        .Key("state").Str(*state).EndObject();
+  } else if (type == "presence_update") {
+    auto status = json::GetString(ev, "status", 16);
+    if (chat_id || *uid != user_id || !status.ok()) return;
+    if (*status != "online" && *status != "away" && *status != "busy" && *status != "offline") return;
+    d.users = CoMembersOf(user_id);
+    w.BeginObject().Key("type").Str("presence_update").Key("user_id").Id(user_id).Key("status").Str(*status)
+        .Key("last_seen").Time(clock_->NowMs()).EndObject();
+  } else {
+    return;
+  }
+  d.frame = MakeTextFrame(w.View());
   QueueDelivery(std::move(d));
 }
 

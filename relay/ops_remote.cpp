@@ -53,6 +53,40 @@ bool Core::AppliedDeps(const crypto::Envelope& env) const {
   return true;
 }
 
+namespace {
+
+// Whether (origin, seq) is in env's causal past: an earlier envelope of env's own origin,
+// or one its origin had applied when it created env (env.deps).
+bool InCausalPast(const crypto::Envelope& env, const std::string& origin, uint64_t seq) {
+  if (origin.empty()) return true;  // history carried over from before the log recorded it
+  if (origin == env.origin) return seq < env.seq;
+  for (const auto& [o, s] : env.deps) {
+    if (o == origin) return seq <= s;
+  }
+  return false;
+}
+
+constexpr int64_t kEditWindowMs = 5 * 60 * 1000;
+
+}  // namespace
+
+// The author's role in the chat as of env's causal past, or "" if not a member then.
+std::string Core::RoleAsOf(const crypto::Envelope& env) {
+  auto events = store_.writer().MemberEvents(env.chat_id, env.author);
+  if (!events.ok()) return {};
+  std::string role;
+  for (const auto& e : *events) {  // newest first
+    if (!InCausalPast(env, e.origin, e.seq)) continue;
+    if (e.op == "role") {
+      if (role.empty()) role = e.role;
+      continue;
+    }
+    if (e.op != "add") return {};
+    return role.empty() ? e.role : role;
+  }
+  return {};
+}
+
 bool Core::ValidRemote(const crypto::Envelope& env) {
   auto& w = store_.writer();
   if (env.kind == crypto::Kind::kUserCreate) return env.author == env.id && env.chat_id == 0;
@@ -62,8 +96,8 @@ bool Core::ValidRemote(const crypto::Envelope& env) {
     return u.ok() && u.value().has_value();
   }
   if (!ChatScoped(env.kind)) return true;
-  auto role = w.RoleOf(env.chat_id, env.author);
-  if (!role.ok() || !role.value()) return false;
+  std::string role = RoleAsOf(env);
+  if (role.empty()) return false;
   if (env.kind == crypto::Kind::kMsgEdit || env.kind == crypto::Kind::kMsgDelete) {
     json::Doc body;
     if (!json::Parse(env.body, &body).ok()) return false;
@@ -71,8 +105,10 @@ bool Core::ValidRemote(const crypto::Envelope& env) {
     if (!mid.ok()) return false;
     auto m = w.Message(*mid);
     if (!m.ok() || !m.value() || m.value()->chat_id != env.chat_id) return false;
-    if (env.kind == crypto::Kind::kMsgEdit) return m.value()->sender_id == env.author;
-    return m.value()->sender_id == env.author || *role.value() == "admin";
+    if (env.kind == crypto::Kind::kMsgEdit) {
+      return m.value()->sender_id == env.author && env.created_at - m.value()->created_at <= kEditWindowMs;
+    }
+    return m.value()->sender_id == env.author || role == "admin";
   }
   return true;
 }
@@ -114,6 +150,10 @@ void Core::OpApplyRemote(crypto::Envelope env) {
   if (existing != buf.end()) {
     if (crypto::HeaderHash(existing->second) != hh) {
       quarantined_.insert(env.origin);
+      {
+        std::lock_guard<std::mutex> lock(snapshot_mu_);
+        quarantined_snapshot_.assign(quarantined_.begin(), quarantined_.end());
+      }
       buf.clear();
       log::Error("ALERT: equivocation: two different envelopes for one seq; origin quarantined",
                  {{"origin", env.origin}, {"seq", env.seq}});
@@ -155,13 +195,25 @@ void Core::ApplyBuffered(const std::string& first_origin) {
         buf.erase(head);
         --remote_buffered_;
         bool valid = ValidRemote(env);
-        auto pos = store_.writer().Append(env, valid);
+        auto& w = store_.writer();
+        (void)w.Savepoint();
+        auto pos = w.Append(env, valid);
+        if (!pos.ok() && valid) {
+          // Signed but not applicable to the views (a malformed body): keep it in the log
+          // only, like any invalid envelope, rather than fail the whole batch.
+          (void)w.RollbackToSavepoint();
+          (void)w.Savepoint();
+          valid = false;
+          pos = w.Append(env, false);
+        }
+        if (pos.ok()) (void)w.Release();
+        else (void)w.RollbackToSavepoint();
         if (!pos.ok()) {
           batch_failed_ = true;
           log::Error("federation: cannot append a remote envelope", {{"origin", origin}, {"error", pos.status().message()}});
           return;
         }
-        hlc_.Observe(env.id);
+        hlc_.Observe(env.id, clock_->NowMs());
         batch_max_pos_ = std::max(batch_max_pos_, *pos);
         auto vit = std::lower_bound(vector_.begin(), vector_.end(), origin,
                                     [](const auto& p, const std::string& o) { return p.first < o; });

@@ -103,6 +103,13 @@ Status Relay::Start() {
   log::Level level;
   if (log::ParseLevel(cfg_.log_level, &level)) log::SetLevel(level);
   tokens_ = std::make_unique<TokenService>(cfg_.relay_name, key_, cfg_.access_token_ttl_s);
+  tokens_->SetHomeLookup([this](uint64_t user_id) -> std::optional<std::string> {
+    auto lease = store_->readers().Acquire();
+    if (!lease.ok()) return std::nullopt;
+    auto u = (*lease)->q().UserById(user_id);
+    if (!u.ok() || !u.value()) return std::nullopt;
+    return u.value()->relay;
+  });
   Status ks = ApplyPeerKeys(cfg_.peers);
   if (!ks.ok()) return ks;
   core_ = std::make_unique<Core>(cfg_, *store_, key_);

@@ -207,6 +207,21 @@ Result<std::optional<std::string>> Queries::RoleOf(uint64_t chat_id, uint64_t us
                           +[](const Stmt& s) { return s.Text(0); });
 }
 
+Result<std::vector<MemberEventRow>> Queries::MemberEvents(uint64_t chat_id, uint64_t user_id) {
+  auto st = db_.Prepare(
+      "SELECT id, origin, seq, op, role FROM member_events WHERE chat_id=? AND user_id=? ORDER BY id DESC");
+  if (!st.ok()) return st.status();
+  st->Bind(1, chat_id).Bind(2, user_id);
+  std::vector<MemberEventRow> out;
+  for (;;) {
+    auto r = st->Step();
+    if (!r.ok()) return r.status();
+    if (!r.value()) break;
+    out.push_back(MemberEventRow{st->U64(0), st->Text(1), st->U64(2), st->Text(3), st->Text(4)});
+  }
+  return out;
+}
+
 Result<std::optional<uint64_t>> Queries::DirectChat(std::string_view direct_key) {
   return One<uint64_t>(db_, "SELECT chat_id FROM chats WHERE direct_key=?",
                        [&](Stmt& s) { s.Bind(1, direct_key); },
@@ -231,7 +246,8 @@ Result<std::optional<MessageRow>> Queries::Message(uint64_t message_id) {
 }
 
 Status Queries::FillReactions(MessageRow& m) {
-  auto rs = db_.Prepare("SELECT reaction_type, user_id FROM reactions WHERE message_id=? ORDER BY reaction_type, id");
+  auto rs = db_.Prepare(
+      "SELECT reaction_type, user_id FROM reactions WHERE message_id=? AND removed=0 ORDER BY reaction_type, id");
   if (!rs.ok()) return rs.status();
   rs->Bind(1, m.message_id);
   m.reactions.clear();

@@ -105,6 +105,23 @@ CREATE TABLE refresh_tokens(
   revoked_at INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
 CREATE INDEX refresh_tokens_user ON refresh_tokens(user_id);
 )sql",
+    // 2: membership history (views and causal validity independent of arrival order),
+    // reaction tombstones (last writer wins by envelope id).
+    R"sql(
+CREATE TABLE member_events(
+  chat_id INTEGER NOT NULL,
+  user_id INTEGER NOT NULL,
+  id INTEGER NOT NULL,
+  origin TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  op TEXT NOT NULL,
+  role TEXT NOT NULL DEFAULT '',
+  at INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(chat_id, user_id, id)) WITHOUT ROWID;
+INSERT INTO member_events(chat_id, user_id, id, origin, seq, op, role, at)
+  SELECT chat_id, user_id, 0, '', 0, 'add', role, joined_at FROM members;
+ALTER TABLE reactions ADD COLUMN removed INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 }  // namespace

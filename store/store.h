@@ -77,6 +77,13 @@ struct MessageRow {
   std::vector<ReactionAgg> reactions;
 };
 
+struct MemberEventRow {
+  uint64_t id = 0;
+  std::string origin;
+  uint64_t seq = 0;
+  std::string op, role;  // op: "add" | "remove" | "role"
+};
+
 struct ChatSummary {
   ChatRow chat;
   std::optional<MessageRow> last_message;
@@ -103,6 +110,8 @@ class Queries {
   Result<std::optional<ChatRow>> Chat(uint64_t chat_id, bool with_members);
   Result<std::vector<ChatSummary>> ChatsOf(uint64_t user_id);
   Result<std::optional<std::string>> RoleOf(uint64_t chat_id, uint64_t user_id);
+  // A user's membership history in a chat, newest first.
+  Result<std::vector<MemberEventRow>> MemberEvents(uint64_t chat_id, uint64_t user_id);
   Result<std::optional<uint64_t>> DirectChat(std::string_view direct_key);
   Result<std::optional<MessageRow>> Message(uint64_t message_id);
   Result<std::optional<uint64_t>> MessageByClientKey(uint64_t sender_id, std::string_view key);

@@ -48,12 +48,52 @@ Status ApplyUserProfile(Db& db, const crypto::Envelope& env, const Value& b) {
   return Status::Ok();
 }
 
-Status AddMember(Db& db, uint64_t chat_id, uint64_t user_id, std::string_view role, int64_t at) {
-  auto st = db.Prepare(
-      "INSERT INTO members(chat_id, user_id, role, joined_at) VALUES(?,?,?,?) "
-      "ON CONFLICT(chat_id, user_id) DO NOTHING");
+// Membership is derived from its history: the latest add/remove by envelope id decides
+// whether the user is a member, the latest role change after that add decides the role.
+// So concurrent changes give the same result on every relay, whatever the arrival order.
+Status RecomputeMember(Db& db, uint64_t chat_id, uint64_t user_id) {
+  auto st = db.Prepare("SELECT op, role, at FROM member_events WHERE chat_id=? AND user_id=? ORDER BY id DESC");
   if (!st.ok()) return st.status();
-  return st->Bind(1, chat_id).Bind(2, user_id).Bind(3, role).Bind(4, at).Run();
+  st->Bind(1, chat_id).Bind(2, user_id);
+  std::string role;
+  bool member = false;
+  int64_t at = 0;
+  for (;;) {
+    auto r = st->Step();
+    if (!r.ok()) return r.status();
+    if (!r.value()) break;
+    std::string op = st->Text(0);
+    if (op == "role") {
+      if (role.empty()) role = st->Text(1);
+      continue;
+    }
+    member = op == "add";
+    if (member && role.empty()) role = st->Text(1);
+    at = st->Int(2);
+    break;
+  }
+  if (!member) {
+    auto del = db.Prepare("DELETE FROM members WHERE chat_id=? AND user_id=?");
+    if (!del.ok()) return del.status();
+    return del->Bind(1, chat_id).Bind(2, user_id).Run();
+  }
+  auto up = db.Prepare(
+      "INSERT INTO members(chat_id, user_id, role, joined_at) VALUES(?,?,?,?) "
+      "ON CONFLICT(chat_id, user_id) DO UPDATE SET role=excluded.role");
+  if (!up.ok()) return up.status();
+  return up->Bind(1, chat_id).Bind(2, user_id).Bind(3, role).Bind(4, at).Run();
+}
+
+Status MemberEvent(Db& db, const crypto::Envelope& env, uint64_t user_id, std::string_view op,
+                   std::string_view role) {
+  auto st = db.Prepare(
+      "INSERT OR IGNORE INTO member_events(chat_id, user_id, id, origin, seq, op, role, at) "
+      "VALUES(?,?,?,?,?,?,?,?)");
+  if (!st.ok()) return st.status();
+  Status s = st->Bind(1, env.chat_id).Bind(2, user_id).Bind(3, env.id).Bind(4, env.origin).Bind(5, env.seq)
+                 .Bind(6, op).Bind(7, role).Bind(8, env.created_at).Run();
+  if (!s.ok()) return s;
+  return RecomputeMember(db, env.chat_id, user_id);
 }
 
 Status ApplyChatCreate(Db& db, const crypto::Envelope& env, const Value& b) {
@@ -73,7 +113,7 @@ Status ApplyChatCreate(Db& db, const crypto::Envelope& env, const Value& b) {
     uint64_t uid = Id(m, "user_id");
     std::string_view role = Str(m, "role");
     if (!uid || role.empty()) continue;
-    s = AddMember(db, env.chat_id, uid, role, env.created_at);
+    s = MemberEvent(db, env, uid, "add", role);
     if (!s.ok()) return s;
   }
   return Status::Ok();
@@ -85,22 +125,18 @@ Status ApplyMemberAdd(Db& db, const crypto::Envelope& env, const Value& b) {
   for (const auto& v : it->value.GetArray()) {
     auto uid = json::IdFromValue(v);
     if (!uid) continue;
-    Status s = AddMember(db, env.chat_id, *uid, "member", env.created_at);
+    Status s = MemberEvent(db, env, *uid, "add", "member");
     if (!s.ok()) return s;
   }
   return Status::Ok();
 }
 
 Status ApplyMemberRemove(Db& db, const crypto::Envelope& env, const Value& b) {
-  auto st = db.Prepare("DELETE FROM members WHERE chat_id=? AND user_id=?");
-  if (!st.ok()) return st.status();
-  return st->Bind(1, env.chat_id).Bind(2, Id(b, "user_id")).Run();
+  return MemberEvent(db, env, Id(b, "user_id"), "remove", "");
 }
 
 Status ApplyMemberRole(Db& db, const crypto::Envelope& env, const Value& b) {
-  auto st = db.Prepare("UPDATE members SET role=? WHERE chat_id=? AND user_id=?");
-  if (!st.ok()) return st.status();
-  return st->Bind(1, Str(b, "role")).Bind(2, env.chat_id).Bind(3, Id(b, "user_id")).Run();
+  return MemberEvent(db, env, Id(b, "user_id"), "role", Str(b, "role"));
 }
 
 Status ApplyChatUpdate(Db& db, const crypto::Envelope& env, const Value& b) {
@@ -140,8 +176,8 @@ Status ApplyPost(Db& db, const crypto::Envelope& env, const Value& b, uint64_t p
 
 Status ApplyEdit(Db& db, const crypto::Envelope& env, const Value& b) {
   auto st = db.Prepare(
-      "UPDATE messages SET content=?, edit_id=?, edited_at=? WHERE message_id=? AND chat_id=? "
-      "AND edit_id < ? AND deleted=0");
+      "UPDATE messages SET content=CASE WHEN deleted THEN '' ELSE ?1 END, edit_id=?2, edited_at=?3 "
+      "WHERE message_id=?4 AND chat_id=?5 AND edit_id < ?6");
   if (!st.ok()) return st.status();
   return st->Bind(1, Str(b, "content")).Bind(2, env.id).Bind(3, env.created_at)
       .Bind(4, Id(b, "message_id")).Bind(5, env.chat_id).Bind(6, env.id).Run();
@@ -154,14 +190,15 @@ Status ApplyDelete(Db& db, const crypto::Envelope& env, const Value& b) {
 }
 
 Status ApplyReaction(Db& db, const crypto::Envelope& env, const Value& b) {
+  // A keyed set with tombstones: the newest add or remove (by envelope id) wins.
   bool remove = Str(b, "op") == "remove";
-  auto st = remove ? db.Prepare("DELETE FROM reactions WHERE message_id=? AND user_id=? AND reaction_type=?")
-                   : db.Prepare("INSERT OR IGNORE INTO reactions(message_id, user_id, reaction_type, id) "
-                                "VALUES(?,?,?,?)");
+  auto st = db.Prepare(
+      "INSERT INTO reactions(message_id, user_id, reaction_type, id, removed) VALUES(?,?,?,?,?) "
+      "ON CONFLICT(message_id, user_id, reaction_type) DO UPDATE SET id=excluded.id, "
+      "removed=excluded.removed WHERE excluded.id > reactions.id");
   if (!st.ok()) return st.status();
-  st->Bind(1, Id(b, "message_id")).Bind(2, env.author).Bind(3, Str(b, "reaction_type"));
-  if (!remove) st->Bind(4, env.id);
-  return st->Run();
+  return st->Bind(1, Id(b, "message_id")).Bind(2, env.author).Bind(3, Str(b, "reaction_type"))
+      .Bind(4, env.id).Bind(5, remove ? 1 : 0).Run();
 }
 
 Status ApplyReceipt(Db& db, const crypto::Envelope& env, const Value& b) {

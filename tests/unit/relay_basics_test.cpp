@@ -42,6 +42,19 @@ TEST_CASE("hlc: ids are strictly increasing, carry the node and survive a clock 
   CHECK(Hlc::UnixMsOf(last) >= wall);
 }
 
+TEST_CASE("hlc: an id from far in the future is not observed; ids never leave 63 bits", "[relay]") {
+  Hlc hlc(3);
+  int64_t wall = 1795000000000;
+  uint64_t far = Hlc::Compose(Hlc::kMaxMs, 0xfff, 1);  // the end of the id space
+  hlc.Observe(far, wall);
+  uint64_t next = hlc.Next(wall);
+  CHECK(Hlc::UnixMsOf(next) <= wall + 1);
+  hlc.Observe(far);  // unchecked observe: still never overflows
+  uint64_t a = hlc.Next(wall), b = hlc.Next(wall);
+  CHECK(a < (uint64_t{1} << 63));
+  CHECK(b < (uint64_t{1} << 63));
+}
+
 TEST_CASE("hlc: observing a remote id moves the clock past it", "[relay]") {
   Hlc a(1), b(2);
   int64_t wall = 1795000000000;
@@ -128,9 +141,18 @@ TEST_CASE("tokens: issued tokens verify; expired, foreign and tampered ones do n
   auto unknown = tokens.Verify(stranger.Issue(1, 1));
   REQUIRE_FALSE(unknown.ok());
   CHECK(unknown.status().message() == "token signed by an unknown relay");
-  // Once its key is pinned, it verifies.
+  // Once its key is pinned, it verifies, but only for us9's own users.
   tokens.AddRelayKey("us9", other.public_key());
+  tokens.SetHomeLookup([](uint64_t user) -> std::optional<std::string> {
+    if (user == 1) return std::string("us9");
+    if (user == 42) return std::string("eu1");
+    return std::nullopt;
+  });
   CHECK(tokens.Verify(stranger.Issue(1, 1)).ok());
+  auto not_home = tokens.Verify(stranger.Issue(42, 1));  // us9 vouching for an eu1 user
+  REQUIRE_FALSE(not_home.ok());
+  CHECK(not_home.status().message() == "token not issued by the user's home relay");
+  CHECK_FALSE(tokens.Verify(stranger.Issue(77, 1)).ok());  // a user nobody knows
 
   clock.now += 3600 * 1000;
   auto expired = tokens.Verify(t);
