@@ -154,7 +154,12 @@ void Core::OpApplyRemote(crypto::Envelope env) {
         std::lock_guard<std::mutex> lock(snapshot_mu_);
         quarantined_snapshot_.assign(quarantined_.begin(), quarantined_.end());
       }
+      remote_buffered_ -= std::min(remote_buffered_, buf.size());
       buf.clear();
+      {
+        std::lock_guard<std::mutex> lock(stats_mu_);
+        stats_.remote_buffered = remote_buffered_;
+      }
       log::Error("ALERT: equivocation: two different envelopes for one seq; origin quarantined",
                  {{"origin", env.origin}, {"seq", env.seq}});
       std::lock_guard<std::mutex> lock(stats_mu_);

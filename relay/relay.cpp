@@ -114,6 +114,7 @@ Status Relay::Start() {
   if (!ks.ok()) return ks;
   core_ = std::make_unique<Core>(cfg_, *store_, key_);
   core_->SetReplicate(!cfg_.peers.empty());
+  store_->StartCheckpointer();
   Status s = core_->Start();
   if (!s.ok()) return s;
   workers_ = std::make_unique<Workers>(store_->readers(), 2);
@@ -151,6 +152,7 @@ void Relay::Drain() {
   if (core_) core_->Stop();        // runs and commits everything queued; acks go to the gateway
   if (gateway_) gateway_->Stop();  // flushes the acks, closes sessions with 1001
   if (workers_) workers_->Stop();
+  if (store_) store_->StopCheckpointer();
   unlink((cfg_.data_dir + "/" + kPortsFile).c_str());
   log::Info("drained; bye");
 }

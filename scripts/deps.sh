@@ -5,7 +5,7 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config
       libcli11-dev libtoml11-dev catch2 libwebsockets-dev libwebsockets-evlib-uv libevent-dev
       libsodium-dev libsqlite3-dev libcpp-httplib-dev rapidjson-dev libuv1-dev
-      sqlite3 curl python3 python3-websockets)
+      sqlite3 curl python3 python3-websockets iproute2)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -18,4 +18,6 @@ if [ "${CHATD_SKIP_SANITIZE:-0}" != "1" ]; then
      LSAN_OPTIONS=suppressions="$PWD/../tests/lsan.supp" \
      ctest --output-on-failure --timeout 600 -j2)
 fi
+echo "== regions: three relays in network namespaces with 40 ms delay and 1% loss"
+bash tests/netns/regions.sh
 echo "== all tests passed"

@@ -73,6 +73,10 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool create, bool 
   sqlite3_busy_timeout(raw, 5000);
   sqlite3_extended_result_codes(raw, 1);
   if (!read_only) {
+    // Small pages: a commit writes every page it dirtied to the WAL, and a message dirties a
+    // few scattered index pages (its chat, its sender); 1 KiB pages write 4x less than 4 KiB.
+    // Only takes effect when the file is created.
+    if (create) (void)db->Exec("PRAGMA page_size=1024;");
     Status s = db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
     if (!s.ok()) return s;
   } else {

@@ -164,10 +164,11 @@ Result<std::optional<ChatRow>> Queries::Chat(uint64_t chat_id, bool with_members
 
 Result<std::vector<ChatSummary>> Queries::ChatsOf(uint64_t user_id) {
   auto st = db_.Prepare(
-      "SELECT c.chat_id, c.last_message_id, COALESCE(r.read_up_to, 0) FROM members mb "
+      "SELECT c.chat_id, COALESCE((SELECT max(message_id) FROM messages m WHERE m.chat_id = c.chat_id), 0) AS last, "
+      "COALESCE(r.read_up_to, 0) FROM members mb "
       "JOIN chats c ON c.chat_id = mb.chat_id "
       "LEFT JOIN receipts r ON r.chat_id = mb.chat_id AND r.user_id = mb.user_id "
-      "WHERE mb.user_id=? ORDER BY c.last_message_id DESC, c.chat_id DESC");
+      "WHERE mb.user_id=? ORDER BY last DESC, c.chat_id DESC");
   if (!st.ok()) return st.status();
   st->Bind(1, user_id);
   std::vector<std::tuple<uint64_t, uint64_t, uint64_t>> ids;

@@ -9,9 +9,39 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& data_dir, int read
   Status s = Migrate(**db);
   if (!s.ok()) return s;
   auto store = std::unique_ptr<Store>(new Store());
+  store->path_ = path;
   store->writer_ = std::make_unique<Writer>(std::move(db.value()));
   store->readers_ = std::make_unique<ReaderPool>(path, read_connections);
   return store;
+}
+
+void Store::StartCheckpointer() {
+  if (checkpointer_.joinable()) return;
+  (void)writer_->db().Exec("PRAGMA wal_autocheckpoint=0;");
+  checkpointer_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "chatd-ckpt");
+    auto db = Db::Open(path_, false, false);
+    if (!db.ok()) return;
+    std::unique_lock<std::mutex> lock(ck_mu_);
+    while (!ck_stop_) {
+      ck_cv_.wait_for(lock, std::chrono::milliseconds(200));
+      lock.unlock();
+      sqlite3_wal_checkpoint_v2((*db)->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      lock.lock();
+    }
+    lock.unlock();
+    sqlite3_wal_checkpoint_v2((*db)->raw(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+  });
+}
+
+void Store::StopCheckpointer() {
+  if (!checkpointer_.joinable()) return;
+  {
+    std::lock_guard<std::mutex> lock(ck_mu_);
+    ck_stop_ = true;
+  }
+  ck_cv_.notify_all();
+  checkpointer_.join();
 }
 
 Result<std::unique_ptr<ReaderPool::Lease>> ReaderPool::Acquire() {

@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -200,8 +201,19 @@ class Store {
                                              bool create);
   Writer& writer() { return *writer_; }
   ReaderPool& readers() { return *readers_; }
+  // Moves WAL checkpoints off the writer: the writer stops auto-checkpointing and a
+  // background thread checkpoints (PASSIVE) every 200 ms. StopCheckpointer() runs a final
+  // full checkpoint. Both are called by the daemon's main thread.
+  void StartCheckpointer();
+  void StopCheckpointer();
+  ~Store() { StopCheckpointer(); }
 
  private:
+  std::string path_;
+  std::thread checkpointer_;
+  std::mutex ck_mu_;
+  std::condition_variable ck_cv_;
+  bool ck_stop_ = false;
   std::unique_ptr<Writer> writer_;
   std::unique_ptr<ReaderPool> readers_;
 };

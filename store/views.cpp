@@ -168,10 +168,7 @@ Status ApplyPost(Db& db, const crypto::Envelope& env, const Value& b, uint64_t p
                  .Bind(4, Str(b, "message_type")).Bind(5, Str(b, "content"))
                  .Bind(6, Id(b, "reply_to_message_id")).Bind(7, Id(b, "file_id"))
                  .BindOpt(8, client_key).Bind(9, env.created_at).Bind(10, pos).Run();
-  if (!s.ok()) return s;
-  auto up = db.Prepare("UPDATE chats SET last_message_id=max(last_message_id, ?) WHERE chat_id=?");
-  if (!up.ok()) return up.status();
-  return up->Bind(1, env.id).Bind(2, env.chat_id).Run();
+  return s;
 }
 
 Status ApplyEdit(Db& db, const crypto::Envelope& env, const Value& b) {
