@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "base/json.h"
+#include "crypto/keys.h"
 #include "cli/common.h"
 #include "relay/relay.h"
 
@@ -101,6 +102,12 @@ void RegisterPeers(CLI::App& app, Globals& g) {
     }
     if (add_opts->name == cfg->relay_name) {
       PrintError(BadRequest("a relay cannot peer with itself"));
+      g.exit_code = kUsage;
+      return;
+    }
+    auto own = crypto::KeyPair::LoadFile(cfg->data_dir + "/" + Relay::kKeyFile);
+    if (own.ok() && own->public_key().ToString() == add_opts->key) {
+      PrintError(BadRequest("that is this relay's own key; a peer has its own (chatctl keys show on the peer)"));
       g.exit_code = kUsage;
       return;
     }

@@ -35,9 +35,21 @@ Status Core::LoadState() {
   committed_pos_ = *max_pos;
   members_.clear();
   users_.clear();
+  quarantined_.clear();
+  auto q = w.Meta("quarantined");
+  if (q.ok() && q.value()) {
+    std::string_view rest = *q.value();
+    while (!rest.empty()) {
+      size_t comma = rest.find(',');
+      quarantined_.insert(std::string(rest.substr(0, comma)));
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+  }
   {
     std::lock_guard<std::mutex> lock(snapshot_mu_);
     vector_snapshot_ = vector_;
+    quarantined_snapshot_.assign(quarantined_.begin(), quarantined_.end());
   }
   return Status::Ok();
 }

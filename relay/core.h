@@ -220,6 +220,7 @@ class Core {
   uint64_t AppliedOf(const std::string& origin) const;
   bool ValidRemote(const crypto::Envelope& env);
   std::string RoleAsOf(const crypto::Envelope& env);
+  void Quarantine(const std::string& origin);
   void ApplyBuffered(const std::string& origin);
   void Replicate(const crypto::Envelope& env);
   std::shared_ptr<const std::vector<uint64_t>> CoMembersOf(uint64_t user_id);

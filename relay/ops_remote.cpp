@@ -121,6 +121,15 @@ void Core::Replicate(const crypto::Envelope& env) {
   pending_.push_back(std::move(d));
 }
 
+void Core::Quarantine(const std::string& origin) {
+  quarantined_.insert(origin);
+  std::string list;
+  for (const auto& q : quarantined_) list += (list.empty() ? "" : ",") + q;
+  (void)store_.writer().SetMeta("quarantined", list);  // kept across restarts
+  std::lock_guard<std::mutex> lock(snapshot_mu_);
+  quarantined_snapshot_.assign(quarantined_.begin(), quarantined_.end());
+}
+
 void Core::OpApplyRemote(crypto::Envelope env) {
   if (env.origin == cfg_.relay_name) return;  // our own, echoed back by gossip
   if (quarantined_.count(env.origin)) return;
@@ -130,11 +139,7 @@ void Core::OpApplyRemote(crypto::Envelope env) {
   if (env.seq <= applied) {
     auto stored = store_.writer().HeaderHashAt(env.origin, env.seq);
     if (stored.ok() && stored.value() && *stored.value() != hash) {
-      quarantined_.insert(env.origin);
-      {
-        std::lock_guard<std::mutex> lock(snapshot_mu_);
-        quarantined_snapshot_.assign(quarantined_.begin(), quarantined_.end());
-      }
+      Quarantine(env.origin);
       log::Error("ALERT: equivocation: origin signed two different envelopes with one seq; origin quarantined",
                  {{"origin", env.origin}, {"seq", env.seq}});
       std::lock_guard<std::mutex> lock(stats_mu_);
@@ -149,11 +154,7 @@ void Core::OpApplyRemote(crypto::Envelope env) {
   auto existing = buf.find(env.seq);
   if (existing != buf.end()) {
     if (crypto::HeaderHash(existing->second) != hh) {
-      quarantined_.insert(env.origin);
-      {
-        std::lock_guard<std::mutex> lock(snapshot_mu_);
-        quarantined_snapshot_.assign(quarantined_.begin(), quarantined_.end());
-      }
+      Quarantine(env.origin);
       remote_buffered_ -= std::min(remote_buffered_, buf.size());
       buf.clear();
       {

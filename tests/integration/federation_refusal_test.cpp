@@ -234,6 +234,16 @@ TEST_CASE("federation refusals: forged, altered, unknown-origin, replayed and eq
   INFO(alert_line);
   CHECK(alert_line.find("\"level\":\"error\"") != std::string::npos);
   CHECK(alert_line.find("\"origin\":\"evil\"") != std::string::npos);
+
+  // The quarantine survives a restart.
+  CHECK(MUST(A.Stop()) == 0);
+  MUST(A.Start());
+  Json after = MUST(FederationStatus(P.chatctl, A));
+  INFO("after restart: " << after.text());
+  REQUIRE(after["quarantined"].IsArray());
+  bool still = false;
+  for (const auto& q : after["quarantined"].GetArray()) still = still || StrOf(q) == "evil";
+  CHECK(still);
 }
 
 TEST_CASE("federation refusals: tokens from an unknown relay or forged under a known kid are refused",
