@@ -200,6 +200,10 @@ TEST_CASE("logout revokes that device's refresh token only", "[integration][auth
   HttpResponse login = Login(relay->api(), "alice", alice.password);
   REQUIRE(login.status == 200);
   std::string refresh_dev2 = StrOf(Get(login.data(), "refresh_token"));
+  std::string access_dev2 = StrOf(Get(login.data(), "access_token"));
+  // A WebSocket session on each device.
+  WsSession ws1 = MUST(Auth(*relay, alice.access_token));
+  WsSession ws2 = MUST(Auth(*relay, access_dev2));
 
   // Without a token: 401, nothing revoked.
   CheckRestError(ApiPost(relay->api(), "/auth/logout", ""), 401, "unauthorized");
@@ -213,6 +217,17 @@ TEST_CASE("logout revokes that device's refresh token only", "[integration][auth
   // The other device is still logged in.
   HttpResponse r2 = Refresh(relay->api(), refresh_dev2);
   CHECK(r2.status == 200);
+
+  // The logged-out device's session is closed with 1008 "logged out"; the other stays.
+  Result<Json> ev = Json();
+  do {
+    ev = ws1.Next(5000);
+  } while (ev.ok());
+  INFO(ev.status().message());
+  CHECK(ws1.ws().last_error() == WsError::kClosed);
+  CHECK(ws1.ws().last_close_code() == 1008);
+  CHECK(ws1.ws().last_close_reason() == "logged out");
+  CHECK(ws2.Barrier(5000).ok());
 }
 
 TEST_CASE("login attempts are rate limited per account", "[integration][auth]") {
