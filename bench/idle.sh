@@ -2,7 +2,7 @@
 # bench/idle.sh — what idle connections cost: opens CONNECTIONS (10,000) WebSocket
 # connections from several 127.0.0.x source addresses, authenticates them all (as USERS
 # users, round-robin), lets them settle, and reports chatd's RSS growth per connection
-# and its CPU while they sit idle (pings answered).
+# and its CPU while they sit idle for HOLD seconds (65: two rounds of the 30 s pings).
 # Target: <= 4 KB of chatd RSS per authenticated connection at 10,000 connections.
 #
 # chatd runs pinned to CPU RELAY_CPU, the generator to GEN_CPU; REPEATS fresh relays (see
@@ -13,7 +13,7 @@
 source "$(dirname "$0")/lib.sh"
 CONNECTIONS="${CONNECTIONS:-10000}"
 USERS="${USERS:-100}"
-HOLD="${HOLD:-10}"
+HOLD="${HOLD:-65}"
 
 repeat_runs "idle-$CONNECTIONS" idle --connections "$CONNECTIONS" --users "$USERS" --hold "$HOLD" --settle 3 --sources 4
 log "results in $OUT"

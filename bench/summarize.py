@@ -69,7 +69,8 @@ def summarize_traffic(runs):
             "p99_us": stats([s[lat]["p99_us"] for s in steps]),
             "p999_us": stats([s[lat]["p999_us"] for s in steps]),
             "ack_p99_us": stats([s["ack_latency"]["p99_us"] for s in steps]),
-            "lost": stats([s["lost"] for s in steps]),
+            "undelivered": stats([s.get("undelivered", s.get("lost")) for s in steps]),
+            "drain_timeouts": sum(1 for s in steps if s.get("drain_timed_out")),
             "duplicates": stats([s["duplicates"] for s in steps]),
             "reordered": stats([s["reordered"] for s in steps]),
             "server_cpu_pct": stats([s["server_cpu_pct"] for s in steps]),
@@ -93,7 +94,8 @@ def print_traffic(out, fan):
         print(f"    {'p99.9':<14} {fmt(s['p999_us'], ' ms', 1e-3, 2)}")
         if fan:
             print(f"    {'ack p99':<14} {fmt(s['ack_p99_us'], ' ms', 1e-3, 2)}")
-        print(f"    {'lost/dup/ooo':<14} {fmt(s['lost'])} / {fmt(s['duplicates'])} / {fmt(s['reordered'])}")
+        print(f"    {'undeliv/dup/ooo':<14} {fmt(s['undelivered'])} / {fmt(s['duplicates'])} / {fmt(s['reordered'])}"
+              + (f"  (drain timed out in {s['drain_timeouts']} runs: still queued)" if s['drain_timeouts'] else ""))
         per = "us/delivery" if fan else "us/message"
         print(f"    {'server CPU':<14} {fmt(s['server_cpu_pct'], '%')}, {fmt(s['server_us_per'], ' ' + per, 1, 2)}")
         print(f"    {'generator CPU':<14} {fmt(s['generator_cpu_pct'], '%')}; other processes {fmt(s['other_cpu_pct'], '%')}")
@@ -111,6 +113,8 @@ def summarize_idle(runs):
         "generator_cpu_pct": stats([r["generator_cpu_pct"] for r in runs]),
         "other_cpu_pct": stats([r.get("other_processes_cpu_pct") for r in runs]),
         "connect_s": stats([r["connect_s"] for r in runs]),
+        "kernel_slab_per_connection": stats([r.get("kernel", {}).get("slab_bytes_per_connection_both_ends")
+                                             for r in runs]),
     }
 
 
@@ -121,6 +125,7 @@ def print_idle(out):
           f"{fmt(out['rss_after_kb'], ' MB', 1 / 1024, 1)}")
     print(f"  server CPU while idle      {fmt(out['server_cpu_pct'], '%', 1, 2)}")
     print(f"  connect + auth time        {fmt(out['connect_s'], ' s', 1, 1)}")
+    print(f"  kernel slab per connection {fmt(out['kernel_slab_per_connection'], ' bytes')} (both ends on this machine)")
     print(f"  generator / other CPU      {fmt(out['generator_cpu_pct'], '%', 1, 2)} / {fmt(out['other_cpu_pct'], '%')}")
 
 

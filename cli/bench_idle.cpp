@@ -60,6 +60,7 @@ Result<IdleResult> RunIdle(const Target& target, const Setup& setup, const IdleC
   r.connections = cfg.connections;
   ProcSample before = SampleProc(target.pid);
   r.rss_before_kb = before.rss_kb;
+  r.kernel_before = SampleKernelMemory();
   for (int i = 0; i < cfg.connections; ++i) {
     engine.Add(setup.loose[static_cast<size_t>(i) % setup.loose.size()].token, -1, 0, static_cast<uint32_t>(i));
   }
@@ -83,6 +84,7 @@ Result<IdleResult> RunIdle(const Target& target, const Setup& setup, const IdleC
   }
   PollUntil(engine, MonoNs() + static_cast<int64_t>(cfg.settle_s * 1e9), cfg.progress, "idle: settling", target.pid);
   ProcSample after = SampleProc(target.pid);
+  r.kernel_after = SampleKernelMemory();
   double g0 = SelfCpuSeconds();
   double m0 = MachineBusySeconds();
   int64_t h0 = MonoNs();

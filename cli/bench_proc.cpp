@@ -123,6 +123,19 @@ std::vector<in_addr_t> LoopbackSources(int count) {
   return out;
 }
 
+KernelMemory SampleKernelMemory() {
+  KernelMemory k;
+  k.slab_kb = StatusField(ReadAll("/proc/meminfo"), "Slab:");
+  std::string sockstat = ReadAll("/proc/net/sockstat");
+  size_t at = sockstat.find("TCP: inuse ");
+  if (at != std::string::npos) {
+    k.tcp_sockets = strtol(sockstat.c_str() + at + 11, nullptr, 10);
+    size_t mem = sockstat.find(" mem ", at);
+    if (mem != std::string::npos) k.tcp_buffers_kb = strtol(sockstat.c_str() + mem + 5, nullptr, 10) * (sysconf(_SC_PAGESIZE) / 1024);
+  }
+  return k;
+}
+
 MachineInfo Machine() {
   MachineInfo m;
   m.nproc = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));

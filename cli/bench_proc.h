@@ -34,6 +34,15 @@ Status PinProcess(int pid, const std::string& list);
 // `count` loopback source addresses 127.0.0.1, 127.0.0.2, … (network order), count ≤ 250.
 std::vector<in_addr_t> LoopbackSources(int count);
 
+// Kernel memory in kB: slab caches (sockets, epoll items, dentries...) from /proc/meminfo
+// and TCP buffer memory from /proc/net/sockstat.
+struct KernelMemory {
+  long slab_kb = 0;
+  long tcp_buffers_kb = 0;
+  long tcp_sockets = 0;  // TCP sockets in use
+};
+KernelMemory SampleKernelMemory();
+
 struct MachineInfo {
   int nproc = 0;
   std::string cpu_model;

@@ -143,7 +143,8 @@ void PrintTraffic(const Header& h, const TrafficConfig& cfg, const TrafficResult
       Kv(w, "errors", s.errors);
       Kv(w, "deliveries_expected", s.expected);
       Kv(w, "deliveries_unique", s.delivered);
-      Kv(w, "lost", s.lost);
+      Kv(w, "undelivered", s.undelivered);
+      Kv(w, "drain_timed_out", s.drain_timed_out);
       Kv(w, "duplicates", s.duplicates);
       Kv(w, "reordered", s.late);
       WriteHist(w, "delivery_latency", s.delivery);
@@ -187,7 +188,7 @@ void PrintTraffic(const Header& h, const TrafficConfig& cfg, const TrafficResult
   printf("  %d connections ready in %.1fs; server RSS before %.1f MB\n\n", r.connections, r.connect_s,
          r.server_rss_before_kb / 1024.0);
   printf("%-9s %9s %9s %9s %7s %8s %8s %8s %6s %4s %4s %6s %8s %5s %6s %7s %s\n", "offered", "sent/s", "acked/s",
-         "deliv/s", fan ? "p50" : "ack p50", "p99", "p99.9", "max", "lost", "dup", "ooo", "srv%",
+         "deliv/s", fan ? "p50" : "ack p50", "p99", "p99.9", "max", "undeliv", "dup", "ooo", "srv%",
          fan ? "us/deliv" : "us/msg", "gen%", "other%", "rss MB", "ok");
   double best = 0;
   for (const StepResult& s : r.steps) {
@@ -201,7 +202,7 @@ void PrintTraffic(const Header& h, const TrafficConfig& cfg, const TrafficResult
     printf("%-9s %9s %9s %9s %7s %8s %8s %8s %6llu %4llu %4llu %6s %8s %5s %6s %7s %s\n", offered.c_str(),
            Si(static_cast<double>(s.sent_in_window) / s.seconds).c_str(), Si(acks).c_str(), fan ? Si(deliv).c_str() : "-",
            Dur(hist.Percentile(0.5)).c_str(), Dur(hist.Percentile(0.99)).c_str(), Dur(hist.Percentile(0.999)).c_str(),
-           Dur(hist.max()).c_str(), static_cast<unsigned long long>(s.lost),
+           Dur(hist.max()).c_str(), static_cast<unsigned long long>(s.undelivered),
            static_cast<unsigned long long>(s.duplicates), static_cast<unsigned long long>(s.late),
            Fixed(100 * s.server_cpu_s / s.seconds, 0).c_str(), Fixed(per, 2).c_str(),
            Fixed(100 * s.gen_cpu_s / s.seconds, 0).c_str(), Fixed(100 * s.other_cpu_s / s.seconds, 0).c_str(),
@@ -241,6 +242,16 @@ void PrintIdle(const Header& h, const IdleResult& r, bool json) {
     Kv(w, "pings_answered", r.pings);
     Kv(w, "closed_by_server", r.closed_by_server);
     Kv(w, "first_close", r.first_close);
+    w.Key("kernel");
+    w.StartObject();
+    Kv(w, "slab_before_kb", static_cast<int64_t>(r.kernel_before.slab_kb));
+    Kv(w, "slab_after_kb", static_cast<int64_t>(r.kernel_after.slab_kb));
+    Kv(w, "tcp_buffers_before_kb", static_cast<int64_t>(r.kernel_before.tcp_buffers_kb));
+    Kv(w, "tcp_buffers_after_kb", static_cast<int64_t>(r.kernel_after.tcp_buffers_kb));
+    Kv(w, "tcp_sockets_before", static_cast<int64_t>(r.kernel_before.tcp_sockets));
+    Kv(w, "tcp_sockets_after", static_cast<int64_t>(r.kernel_after.tcp_sockets));
+    Kv(w, "slab_bytes_per_connection_both_ends", r.ready ? (r.kernel_after.slab_kb - r.kernel_before.slab_kb) * 1024.0 / r.ready : 0.0);
+    w.EndObject();
     w.EndObject();
     printf("%s\n", buf.GetString());
     return;
@@ -250,6 +261,10 @@ void PrintIdle(const Header& h, const IdleResult& r, bool json) {
   printf("  server RSS   %.1f MB before, %.1f MB after, %.1f MB at the end (peak %.1f MB)\n", r.rss_before_kb / 1024.0,
          r.rss_after_kb / 1024.0, r.rss_end_kb / 1024.0, r.hwm_kb / 1024.0);
   printf("  per connection  %.0f bytes (%.2f KB)\n", per, per / 1024.0);
+  printf("  kernel slab     %+.1f MB (%.0f bytes per connection, both ends on this machine); TCP buffers %+ld kB\n",
+         (r.kernel_after.slab_kb - r.kernel_before.slab_kb) / 1024.0,
+         r.ready ? (r.kernel_after.slab_kb - r.kernel_before.slab_kb) * 1024.0 / r.ready : 0.0,
+         r.kernel_after.tcp_buffers_kb - r.kernel_before.tcp_buffers_kb);
   double hold = r.hold_s > 0 ? r.hold_s : 1;
   printf("  held %.0fs: server CPU %.2f%%, generator CPU %.2f%%, other processes %.0f%%, %llu pings answered\n",
          r.hold_s, 100 * r.server_cpu_s / hold, 100 * r.gen_cpu_s / hold, 100 * r.other_cpu_s / hold,

@@ -42,6 +42,7 @@ struct IdleResult {
   double server_cpu_s = 0, gen_cpu_s = 0, other_cpu_s = 0;
   int server_threads = 0;
   uint64_t pings = 0, closed_by_server = 0;
+  KernelMemory kernel_before, kernel_after;  // both ends of every connection are counted
   std::string first_close;
 };
 

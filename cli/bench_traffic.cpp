@@ -226,7 +226,10 @@ Result<TrafficResult> RunTraffic(const Target& target, const Setup& setup, const
     for (;;) {
       Totals t = Sum(shards);
       if (t.acked + t.errors >= t.sent && t.delivered >= t.expected) break;
-      if (MonoNs() - d0 > static_cast<int64_t>(cfg.drain_s * 1e9)) break;
+      if (MonoNs() - d0 > static_cast<int64_t>(cfg.drain_s * 1e9)) {
+        sr.drain_timed_out = true;
+        break;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     sr.drain_s = static_cast<double>(MonoNs() - d0) / 1e9;
@@ -258,7 +261,7 @@ Result<TrafficResult> RunTraffic(const Target& target, const Setup& setup, const
       sr.delivery.Merge(st.delivery);
       sr.ack.Merge(st.ack);
     }
-    sr.lost = sr.expected > sr.delivered ? sr.expected - sr.delivered : 0;
+    sr.undelivered = sr.expected > sr.delivered ? sr.expected - sr.delivered : 0;
   }
   return res;
 }

@@ -37,7 +37,7 @@ struct TrafficConfig {
   std::string scenario = "fanout";
   std::vector<double> rates;  // messages/s offered per step, all rooms together; 0 = closed loop
   int window = 1;             // closed loop: unacknowledged messages per sender
-  double warmup_s = 1, duration_s = 5, drain_s = 5;
+  double warmup_s = 1, duration_s = 5, drain_s = 10;
   size_t size = 100;          // content bytes
   int threads = 1;
   int sources = 4;            // 127.0.0.1 .. 127.0.0.N
@@ -52,7 +52,11 @@ struct StepResult {
   double seconds = 0;         // measured window
   uint64_t sent = 0, acked = 0, errors = 0;   // messages of this step
   uint64_t expected = 0, delivered = 0;       // deliveries owed and unique ones received
-  uint64_t duplicates = 0, late = 0, lost = 0;
+  uint64_t duplicates = 0, late = 0;
+  // Owed deliveries not received when the drain ended. With drain_timed_out and no
+  // connection closed by the server, they were still queued (late, not lost).
+  uint64_t undelivered = 0;
+  bool drain_timed_out = false;
   uint64_t arrivals = 0;      // deliveries received inside the window
   uint64_t acks_in_window = 0;
   uint64_t sent_in_window = 0;  // messages due inside the window
