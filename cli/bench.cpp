@@ -39,7 +39,8 @@ struct BenchOpts {
 
 void AddCommon(CLI::App* cmd, BenchOpts& o) {
   cmd->option_defaults()->always_capture_default();
-  cmd->add_option("--relay-dir", o.relay_dir, "the relay's data directory: addresses and pid from its chatd.ports.json");
+  cmd->add_option("--relay-dir", o.relay_dir,
+                  "the relay's data directory: addresses and pid from its chatd.ports.json");
   cmd->add_option("--api", o.api, "REST API HOST:PORT (overrides --relay-dir)");
   cmd->add_option("--gateway", o.gateway, "WebSocket gateway HOST:PORT (overrides --relay-dir)");
   cmd->add_option("--pid", o.pid, "the server's pid, for its CPU time and RSS (overrides --relay-dir)");
@@ -219,7 +220,8 @@ void RunIdleCommand(const BenchOpts& o, Globals& g) {
     g.exit_code = kFail;
     return;
   }
-  std::string shape = std::to_string(o.connections) + " authenticated connections as " + std::to_string(o.users) + " users";
+  std::string shape =
+      std::to_string(o.connections) + " authenticated connections as " + std::to_string(o.users) + " users";
   Header h = MakeHeader(o, target, "idle", shape);
   h.size = 0;
   PrintIdle(h, *r, g.output == "json");
@@ -251,7 +253,8 @@ void RegisterBench(CLI::App& app, Globals& g) {
       ->check(CLI::Range(1, 1000));
   fanout->add_option("--conns-per-user", of->conns_per_user, "receiving connections per receiving user")
       ->check(CLI::Range(1, 1000));
-  fanout->add_option("--rates", of->rates, "offered messages/s per step: 1000,2000 or 1000:16000:x2 or 1000:5000:+1000");
+  fanout->add_option("--rates", of->rates,
+                     "offered messages/s per step: 1000,2000 or 1000:16000:x2 or 1000:5000:+1000");
   fanout->add_flag("--all-steps", of->all_steps, "run every step, even after the relay saturates");
   fanout->callback([of, &g] { RunTrafficCommand(*of, g, "fanout"); });
 

@@ -318,7 +318,9 @@ void Engine::Frame(Conn* c, uint8_t opcode, std::string_view payload, int64_t no
       Touch(c);
       break;
     case kWsClose: {
-      int code = payload.size() >= 2 ? (static_cast<unsigned char>(payload[0]) << 8) | static_cast<unsigned char>(payload[1]) : 1005;
+      int code = payload.size() >= 2
+                     ? (static_cast<unsigned char>(payload[0]) << 8) | static_cast<unsigned char>(payload[1])
+                     : 1005;
       std::string why = "closed by the server: " + std::to_string(code);
       if (payload.size() > 2) why += " " + std::string(payload.substr(2));
       std::string echo = payload.size() >= 2 ? std::string(payload.substr(0, 2)) : std::string();

@@ -28,34 +28,34 @@
 namespace chatd::cli::bench {
 
 struct EngineOptions {
-  sockaddr_in gateway{};            // where to connect
-  std::string host;                 // Host header, "127.0.0.1:PORT"
+  sockaddr_in gateway{};  // where to connect
+  std::string host;       // Host header, "127.0.0.1:PORT"
   std::string path = "/ws";
-  std::vector<in_addr_t> sources;   // source addresses (network order); empty: the kernel picks
-  int max_connecting = 256;         // connections between connect() and auth_ok
-  size_t max_frame = 16u << 20;     // largest server frame accepted
-  size_t max_out = 64u << 20;       // bytes queued for one connection before it counts as stuck
+  std::vector<in_addr_t> sources;  // source addresses (network order); empty: the kernel picks
+  int max_connecting = 256;        // connections between connect() and auth_ok
+  size_t max_frame = 16u << 20;    // largest server frame accepted
+  size_t max_out = 64u << 20;      // bytes queued for one connection before it counts as stuck
 };
 
 struct Conn {
   enum class State : uint8_t { kQueued, kConnecting, kUpgrading, kAuthing, kReady, kClosed };
   State state = State::kQueued;
-  bool dirty = false;        // queued for this iteration's flush
-  bool want_out = false;     // EPOLLOUT armed
+  bool dirty = false;     // queued for this iteration's flush
+  bool want_out = false;  // EPOLLOUT armed
   uint8_t frag_opcode = 0;
   int fd = -1;
-  uint32_t index = 0;        // position in the engine
+  uint32_t index = 0;  // position in the engine
   in_addr_t source = 0;
   // Free for the driver.
   int32_t room = -1;
   int32_t role = 0;
   uint32_t slot = 0;
-  std::string token;         // dropped after auth
-  std::string key;           // Sec-WebSocket-Key, dropped after the upgrade
-  std::string out;           // bytes not yet written, from out_off
+  std::string token;  // dropped after auth
+  std::string key;    // Sec-WebSocket-Key, dropped after the upgrade
+  std::string out;    // bytes not yet written, from out_off
   size_t out_off = 0;
-  std::string rx;            // an incomplete frame (or HTTP head)
-  std::string frag;          // a fragmented message being assembled
+  std::string rx;    // an incomplete frame (or HTTP head)
+  std::string frag;  // a fragmented message being assembled
 };
 
 class EngineHandler {

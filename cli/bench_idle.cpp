@@ -49,7 +49,8 @@ Result<IdleResult> RunIdle(const Target& target, const Setup& setup, const IdleC
   if (!ParseHostPort(target.gateway, &host, &port)) return BadRequest("bad gateway address " + target.gateway);
   eo.gateway.sin_family = AF_INET;
   eo.gateway.sin_port = htons(static_cast<uint16_t>(port));
-  if (inet_pton(AF_INET, host.c_str(), &eo.gateway.sin_addr) != 1) return BadRequest("the gateway must be an IPv4 address");
+  if (inet_pton(AF_INET, host.c_str(), &eo.gateway.sin_addr) != 1)
+    return BadRequest("the gateway must be an IPv4 address");
   eo.host = target.gateway;
   eo.sources = LoopbackSources(cfg.sources);
   eo.max_connecting = cfg.max_connecting;

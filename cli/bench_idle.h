@@ -13,8 +13,8 @@ namespace chatd::cli::bench {
 
 struct IdleConfig {
   int connections = 10000;
-  double settle_s = 2;   // after the last auth_ok, before the RSS sample
-  double hold_s = 10;    // idle time measured for CPU
+  double settle_s = 2;  // after the last auth_ok, before the RSS sample
+  double hold_s = 10;   // idle time measured for CPU
   int sources = 4;
   int max_connecting = 256;
   double connect_timeout_s = 300;

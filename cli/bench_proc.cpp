@@ -131,7 +131,8 @@ KernelMemory SampleKernelMemory() {
   if (at != std::string::npos) {
     k.tcp_sockets = strtol(sockstat.c_str() + at + 11, nullptr, 10);
     size_t mem = sockstat.find(" mem ", at);
-    if (mem != std::string::npos) k.tcp_buffers_kb = strtol(sockstat.c_str() + mem + 5, nullptr, 10) * (sysconf(_SC_PAGESIZE) / 1024);
+    if (mem != std::string::npos)
+      k.tcp_buffers_kb = strtol(sockstat.c_str() + mem + 5, nullptr, 10) * (sysconf(_SC_PAGESIZE) / 1024);
   }
   return k;
 }

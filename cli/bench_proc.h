@@ -15,9 +15,9 @@ namespace chatd::cli::bench {
 
 struct ProcSample {
   bool ok = false;
-  double cpu_s = 0;     // user + system CPU seconds, all threads (dead ones included)
-  long rss_kb = 0;      // VmRSS
-  long hwm_kb = 0;      // VmHWM (peak RSS)
+  double cpu_s = 0;  // user + system CPU seconds, all threads (dead ones included)
+  long rss_kb = 0;   // VmRSS
+  long hwm_kb = 0;   // VmHWM (peak RSS)
   int threads = 0;
 };
 

@@ -84,9 +84,12 @@ void PrintHeaderText(const Header& h) {
 
 std::string Si(double v) {
   char buf[32];
-  if (v >= 1e6) snprintf(buf, sizeof buf, "%.2fM", v / 1e6);
-  else if (v >= 1e4) snprintf(buf, sizeof buf, "%.1fk", v / 1e3);
-  else snprintf(buf, sizeof buf, "%.0f", v);
+  if (v >= 1e6)
+    snprintf(buf, sizeof buf, "%.2fM", v / 1e6);
+  else if (v >= 1e4)
+    snprintf(buf, sizeof buf, "%.1fk", v / 1e3);
+  else
+    snprintf(buf, sizeof buf, "%.0f", v);
   return buf;
 }
 
@@ -98,9 +101,12 @@ std::string Fixed(double v, int decimals) {
 
 std::string Dur(int64_t ns) {
   char buf[32];
-  if (ns < 1'000'000) snprintf(buf, sizeof buf, "%.0fus", static_cast<double>(ns) / 1e3);
-  else if (ns < 1'000'000'000) snprintf(buf, sizeof buf, "%.2fms", static_cast<double>(ns) / 1e6);
-  else snprintf(buf, sizeof buf, "%.2fs", static_cast<double>(ns) / 1e9);
+  if (ns < 1'000'000)
+    snprintf(buf, sizeof buf, "%.0fus", static_cast<double>(ns) / 1e3);
+  else if (ns < 1'000'000'000)
+    snprintf(buf, sizeof buf, "%.2fms", static_cast<double>(ns) / 1e6);
+  else
+    snprintf(buf, sizeof buf, "%.2fs", static_cast<double>(ns) / 1e9);
   return buf;
 }
 
@@ -200,14 +206,13 @@ void PrintTraffic(const Header& h, const TrafficConfig& cfg, const TrafficResult
     if (s.sustained) best = std::max(best, fan ? deliv : acks);
     std::string offered = s.rate > 0 ? Si(s.rate) : "closed";
     printf("%-9s %9s %9s %9s %7s %8s %8s %8s %6llu %4llu %4llu %6s %8s %5s %6s %7s %s\n", offered.c_str(),
-           Si(static_cast<double>(s.sent_in_window) / s.seconds).c_str(), Si(acks).c_str(), fan ? Si(deliv).c_str() : "-",
-           Dur(hist.Percentile(0.5)).c_str(), Dur(hist.Percentile(0.99)).c_str(), Dur(hist.Percentile(0.999)).c_str(),
-           Dur(hist.max()).c_str(), static_cast<unsigned long long>(s.undelivered),
+           Si(static_cast<double>(s.sent_in_window) / s.seconds).c_str(), Si(acks).c_str(),
+           fan ? Si(deliv).c_str() : "-", Dur(hist.Percentile(0.5)).c_str(), Dur(hist.Percentile(0.99)).c_str(),
+           Dur(hist.Percentile(0.999)).c_str(), Dur(hist.max()).c_str(), static_cast<unsigned long long>(s.undelivered),
            static_cast<unsigned long long>(s.duplicates), static_cast<unsigned long long>(s.late),
            Fixed(100 * s.server_cpu_s / s.seconds, 0).c_str(), Fixed(per, 2).c_str(),
            Fixed(100 * s.gen_cpu_s / s.seconds, 0).c_str(), Fixed(100 * s.other_cpu_s / s.seconds, 0).c_str(),
-           Fixed(s.server_rss_kb / 1024.0, 1).c_str(),
-           s.sustained ? "yes" : "NO");
+           Fixed(s.server_rss_kb / 1024.0, 1).c_str(), s.sustained ? "yes" : "NO");
   }
   printf("\nbest sustained: %s %s/s\n", Si(best).c_str(), fan ? "deliveries" : "acknowledged messages");
   if (fan && !r.steps.empty()) {
@@ -250,7 +255,8 @@ void PrintIdle(const Header& h, const IdleResult& r, bool json) {
     Kv(w, "tcp_buffers_after_kb", static_cast<int64_t>(r.kernel_after.tcp_buffers_kb));
     Kv(w, "tcp_sockets_before", static_cast<int64_t>(r.kernel_before.tcp_sockets));
     Kv(w, "tcp_sockets_after", static_cast<int64_t>(r.kernel_after.tcp_sockets));
-    Kv(w, "slab_bytes_per_connection_both_ends", r.ready ? (r.kernel_after.slab_kb - r.kernel_before.slab_kb) * 1024.0 / r.ready : 0.0);
+    Kv(w, "slab_bytes_per_connection_both_ends",
+       r.ready ? (r.kernel_after.slab_kb - r.kernel_before.slab_kb) * 1024.0 / r.ready : 0.0);
     w.EndObject();
     w.EndObject();
     printf("%s\n", buf.GetString());

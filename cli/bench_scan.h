@@ -90,7 +90,8 @@ bool SplitArray(std::string_view p, Fn&& fn) {
 template <typename Fn>
 int ForEachEvent(std::string_view payload, Fn&& fn) {
   size_t i = 0;
-  while (i < payload.size() && (payload[i] == ' ' || payload[i] == '\n' || payload[i] == '\r' || payload[i] == '\t')) ++i;
+  while (i < payload.size() && (payload[i] == ' ' || payload[i] == '\n' || payload[i] == '\r' || payload[i] == '\t'))
+    ++i;
   if (i == payload.size()) return 0;
   if (payload[i] == '{') {
     ScannedEvent ev;

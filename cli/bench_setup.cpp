@@ -77,8 +77,8 @@ bool ParseHostPort(const std::string& hp, std::string* host, int* port) {
   return *port > 0 && *port < 65536;
 }
 
-Result<Target> ResolveTarget(const std::string& relay_dir, const std::string& api, const std::string& gateway,
-                             int pid, const std::string& sink) {
+Result<Target> ResolveTarget(const std::string& relay_dir, const std::string& api, const std::string& gateway, int pid,
+                             const std::string& sink) {
   Target t;
   if (!sink.empty()) {
     t.sink = true;
@@ -88,7 +88,8 @@ Result<Target> ResolveTarget(const std::string& relay_dir, const std::string& ap
   }
   if (!relay_dir.empty()) {
     auto text = ReadSmallFile(relay_dir + "/" + Relay::kPortsFile, 4096);
-    if (!text.ok()) return Status(text.status().code(), "no running relay in " + relay_dir + ": " + text.status().message());
+    if (!text.ok())
+      return Status(text.status().code(), "no running relay in " + relay_dir + ": " + text.status().message());
     json::Doc doc;
     if (!json::Parse(*text, &doc).ok()) return Internal(relay_dir + "/chatd.ports.json is malformed");
     t.api = Str(doc, "api");
@@ -108,8 +109,8 @@ Result<Target> ResolveTarget(const std::string& relay_dir, const std::string& ap
 }
 
 Result<Setup> RunSetup(const Target& t, const Plan& plan, const std::function<void(int, int)>& progress) {
-  const int recv_users = plan.receivers_per_room == 0 ? 0
-                         : (plan.receivers_per_room + plan.conns_per_user - 1) / plan.conns_per_user;
+  const int recv_users =
+      plan.receivers_per_room == 0 ? 0 : (plan.receivers_per_room + plan.conns_per_user - 1) / plan.conns_per_user;
   const int per_room = plan.senders_per_room + recv_users;
   const int total = plan.rooms * per_room + plan.loose_users;
   std::vector<Member> users(static_cast<size_t>(total));
@@ -130,8 +131,8 @@ Result<Setup> RunSetup(const Target& t, const Plan& plan, const std::function<vo
         if (!failure.ok()) return;
       }
       std::string name = "b" + tag + "_" + std::to_string(i);
-      std::string body = R"({"username":")" + name + R"(","email":")" + name + R"(@bench.invalid","password":")" +
-                         kPassword + "\"}";
+      std::string body =
+          R"({"username":")" + name + R"(","email":")" + name + R"(@bench.invalid","password":")" + kPassword + "\"}";
       auto r = PostJson(c, "/api/v1/auth/register", body, "");
       json::Doc doc;
       if (r.ok() && json::Parse(*r, &doc).ok()) {
@@ -194,7 +195,8 @@ Setup SinkSetup(const Plan& plan) {
     Room room;
     room.chat_id = static_cast<uint64_t>(r) + 1;
     for (int i = 0; i < plan.senders_per_room; ++i) room.senders.push_back(Member{1, "sink"});
-    for (int i = 0; i < plan.receivers_per_room; ++i) room.receivers.push_back(Member{2, "sink:" + std::to_string(room.chat_id)});
+    for (int i = 0; i < plan.receivers_per_room; ++i)
+      room.receivers.push_back(Member{2, "sink:" + std::to_string(room.chat_id)});
     s.rooms.push_back(std::move(room));
   }
   for (int i = 0; i < plan.loose_users; ++i) s.loose.push_back(Member{3, "sink"});
@@ -204,8 +206,9 @@ Setup SinkSetup(const Plan& plan) {
 namespace {
 
 std::string PlanKey(const Plan& p) {
-  return std::to_string(p.rooms) + "x" + std::to_string(p.senders_per_room) + "+" + std::to_string(p.receivers_per_room) +
-         "/" + std::to_string(p.conns_per_user) + "+" + std::to_string(p.loose_users);
+  return std::to_string(p.rooms) + "x" + std::to_string(p.senders_per_room) + "+" +
+         std::to_string(p.receivers_per_room) + "/" + std::to_string(p.conns_per_user) + "+" +
+         std::to_string(p.loose_users);
 }
 
 void WriteMember(rapidjson::Writer<rapidjson::StringBuffer>& w, const Member& m) {

@@ -34,8 +34,8 @@ struct Target {
 };
 
 // Fills a Target from --relay-dir / --api / --gateway / --pid / --sink.
-Result<Target> ResolveTarget(const std::string& relay_dir, const std::string& api, const std::string& gateway,
-                             int pid, const std::string& sink);
+Result<Target> ResolveTarget(const std::string& relay_dir, const std::string& api, const std::string& gateway, int pid,
+                             const std::string& sink);
 
 struct Member {
   uint64_t user_id = 0;

@@ -7,8 +7,8 @@ namespace chatd::cli::bench {
 
 namespace {
 
-constexpr int64_t kTick = 20'000'000;       // longest sleep between checks of the Control
-constexpr uint64_t kMaxBurst = 20000;       // messages sent before reading again when behind
+constexpr int64_t kTick = 20'000'000;  // longest sleep between checks of the Control
+constexpr uint64_t kMaxBurst = 20000;  // messages sent before reading again when behind
 
 bool ParseSeq(std::string_view s, uint64_t* out) {
   if (s.empty() || s.size() > 19) return false;

@@ -74,9 +74,9 @@ class Shard final : public EngineHandler {
   };
   struct Sender {
     Conn* conn = nullptr;
-    uint32_t gid = 0;   // room * senders_per_room + k, global
-    int room = 0;       // global room index
-    std::string chat;   // chat id, decimal
+    uint32_t gid = 0;  // room * senders_per_room + k, global
+    int room = 0;      // global room index
+    std::string chat;  // chat id, decimal
     std::vector<Sent> sent;
     int outstanding = 0;
   };
@@ -108,9 +108,9 @@ class Shard final : public EngineHandler {
   std::map<std::string, uint64_t> closes_, errors_;
   std::string buf_;
   int cur_ = -1;
-  uint64_t step_sent_ = 0;       // messages sent in the current step (open loop index)
+  uint64_t step_sent_ = 0;  // messages sent in the current step (open loop index)
   double shard_rate_ = 0;
-  bool loop_started_ = false;    // closed loop: initial window sent
+  bool loop_started_ = false;  // closed loop: initial window sent
   uint64_t sent_ = 0, acked_ = 0, errors_n_ = 0, arrivals_ = 0, expected_ = 0, delivered_ = 0;
 };
 

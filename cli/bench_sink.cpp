@@ -4,6 +4,8 @@
 // (acknowledged at once with `message_sent`, and a `new_message` shaped like chatd's sent
 // to every other subscriber of the chat) and `ping`. No storage, no REST, no checks.
 // One thread, epoll, frames built once per message and coalesced per connection.
+#include "cli/bench_sink.h"
+
 #include <arpa/inet.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -22,7 +24,6 @@
 
 #include "cli/bench_scan.h"
 #include "cli/bench_setup.h"
-#include "cli/bench_sink.h"
 #include "cli/bench_ws.h"
 #include "relay/relay.h"
 
@@ -162,8 +163,10 @@ void Sink::Read(SinkConn* c) {
         return;
       }
       c->rx.erase(0, head_len);
-      c->out += "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                "Sec-WebSocket-Accept: " + WsAccept(key) + "\r\n\r\n";
+      c->out +=
+          "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+          "Sec-WebSocket-Accept: " +
+          WsAccept(key) + "\r\n\r\n";
       c->upgraded = true;
       Touch(c);
     }
@@ -206,15 +209,16 @@ void Sink::Text(SinkConn* c, std::string_view payload) {
       std::string ids = std::to_string(id);
       messages_++;
       Send(c, R"({"type":"message_sent","temp_id":")" + std::string(temp) + R"(","message_id":")" + ids +
-                  R"(","chat_id":")" + std::string(chat) +
-                  R"(","created_at":"2026-01-01T00:00:00.000Z","cursor":")" + ids + R"(","duplicate":false})");
+                  R"(","chat_id":")" + std::string(chat) + R"(","created_at":"2026-01-01T00:00:00.000Z","cursor":")" +
+                  ids + R"(","duplicate":false})");
       std::string json = R"({"type":"new_message","message":{"message_id":")" + ids + R"(","chat_id":")" +
                          std::string(chat) +
                          R"(","sender_id":"1","sender":{"user_id":"1","username":"sink","handle":"sink@sink",)"
                          R"("profile_picture_url":null},"message_type":"text","content":")" +
                          std::string(content) +
                          R"(","reply_to_message_id":null,"file_id":null,"created_at":"2026-01-01T00:00:00.000Z",)"
-                         R"("is_edited":false,"is_deleted":false,"reactions":[]},"cursor":")" + ids + "\"}";
+                         R"("is_edited":false,"is_deleted":false,"reactions":[]},"cursor":")" +
+                         ids + "\"}";
       frame_.clear();
       AppendServerHeader(&frame_, kWsText, json.size());
       frame_ += json;

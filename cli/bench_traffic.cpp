@@ -65,10 +65,10 @@ class Ticker {
     ProcSample p = SampleProc(pid_);
     double gen = SelfCpuSeconds();
     std::string line = label + " | sent " + Si((t.sent - last_.sent) / dt) + "/s acked " +
-                       Si((t.acked - last_.acked) / dt) + "/s deliv " + Si((t.arrivals - last_.arrivals) / dt) +
-                       "/s";
+                       Si((t.acked - last_.acked) / dt) + "/s deliv " + Si((t.arrivals - last_.arrivals) / dt) + "/s";
     if (p.ok) {
-      line += " | server " + Fixed(100 * (p.cpu_s - last_cpu_) / dt, 0) + "% cpu " + Fixed(p.rss_kb / 1024.0, 1) + " MB";
+      line +=
+          " | server " + Fixed(100 * (p.cpu_s - last_cpu_) / dt, 0) + "% cpu " + Fixed(p.rss_kb / 1024.0, 1) + " MB";
     }
     line += " | gen " + Fixed(100 * (gen - last_gen_) / dt, 0) + "% cpu";
     ProgressLine(line);
@@ -95,7 +95,8 @@ std::vector<double> ParseRates(const std::string& spec) {
     double from = 0, to = 0, by = 0;
     char op = 0;
     if (sscanf(spec.c_str(), "%lf:%lf:%c%lf", &from, &to, &op, &by) != 4) return {};
-    if (from <= 0 || to < from || (op != 'x' && op != '+') || (op == 'x' && by <= 1) || (op == '+' && by <= 0)) return {};
+    if (from <= 0 || to < from || (op != 'x' && op != '+') || (op == 'x' && by <= 1) || (op == '+' && by <= 0))
+      return {};
     for (double r = from; r <= to * 1.0000001 && out.size() < 100; r = op == 'x' ? r * by : r + by) out.push_back(r);
     return out;
   }
@@ -120,7 +121,8 @@ Result<TrafficResult> RunTraffic(const Target& target, const Setup& setup, const
   if (!ParseHostPort(target.gateway, &host, &port)) return BadRequest("bad gateway address " + target.gateway);
   eo.gateway.sin_family = AF_INET;
   eo.gateway.sin_port = htons(static_cast<uint16_t>(port));
-  if (inet_pton(AF_INET, host.c_str(), &eo.gateway.sin_addr) != 1) return BadRequest("the gateway must be an IPv4 address");
+  if (inet_pton(AF_INET, host.c_str(), &eo.gateway.sin_addr) != 1)
+    return BadRequest("the gateway must be an IPv4 address");
   eo.host = target.gateway;
   eo.sources = LoopbackSources(cfg.sources);
   const int nthreads = std::max(1, std::min(cfg.threads, static_cast<int>(setup.rooms.size())));
@@ -133,8 +135,7 @@ Result<TrafficResult> RunTraffic(const Target& target, const Setup& setup, const
     control.total_senders += static_cast<int>(setup.rooms[r].senders.size());
     res.connections += static_cast<int>(setup.rooms[r].senders.size() + setup.rooms[r].receivers.size());
   }
-  res.deliveries_per_message =
-      static_cast<int>(setup.rooms[0].receivers.size() + setup.rooms[0].senders.size()) - 1;
+  res.deliveries_per_message = static_cast<int>(setup.rooms[0].receivers.size() + setup.rooms[0].senders.size()) - 1;
   std::vector<std::unique_ptr<Shard>> shards;
   for (int i = 0; i < nthreads; ++i) {
     shards.push_back(std::make_unique<Shard>(eo, setup, assign[static_cast<size_t>(i)], cfg, &control));

@@ -38,34 +38,34 @@ struct TrafficConfig {
   std::vector<double> rates;  // messages/s offered per step, all rooms together; 0 = closed loop
   int window = 1;             // closed loop: unacknowledged messages per sender
   double warmup_s = 1, duration_s = 5, drain_s = 10;
-  size_t size = 100;          // content bytes
+  size_t size = 100;  // content bytes
   int threads = 1;
-  int sources = 4;            // 127.0.0.1 .. 127.0.0.N
+  int sources = 4;  // 127.0.0.1 .. 127.0.0.N
   int max_connecting = 256;
   double connect_timeout_s = 300;
-  bool all_steps = false;     // keep stepping past saturation
-  bool progress = false;      // a one-line display on stderr
+  bool all_steps = false;  // keep stepping past saturation
+  bool progress = false;   // a one-line display on stderr
 };
 
 struct StepResult {
-  double rate = 0;            // offered messages/s (0: closed loop)
-  double seconds = 0;         // measured window
-  uint64_t sent = 0, acked = 0, errors = 0;   // messages of this step
-  uint64_t expected = 0, delivered = 0;       // deliveries owed and unique ones received
+  double rate = 0;                           // offered messages/s (0: closed loop)
+  double seconds = 0;                        // measured window
+  uint64_t sent = 0, acked = 0, errors = 0;  // messages of this step
+  uint64_t expected = 0, delivered = 0;      // deliveries owed and unique ones received
   uint64_t duplicates = 0, late = 0;
   // Owed deliveries not received when the drain ended. With drain_timed_out and no
   // connection closed by the server, they were still queued (late, not lost).
   uint64_t undelivered = 0;
   bool drain_timed_out = false;
-  uint64_t arrivals = 0;      // deliveries received inside the window
+  uint64_t arrivals = 0;  // deliveries received inside the window
   uint64_t acks_in_window = 0;
   uint64_t sent_in_window = 0;  // messages due inside the window
-  LatencyHistogram delivery;  // intended send → received
-  LatencyHistogram ack;       // intended send → message_sent
-  double server_cpu_s = 0;    // chatd CPU seconds inside the window
-  double gen_cpu_s = 0;       // generator CPU seconds inside the window
-  double other_cpu_s = 0;     // CPU seconds other processes used inside the window
-  long server_rss_kb = 0;     // at the window's end
+  LatencyHistogram delivery;    // intended send → received
+  LatencyHistogram ack;         // intended send → message_sent
+  double server_cpu_s = 0;      // chatd CPU seconds inside the window
+  double gen_cpu_s = 0;         // generator CPU seconds inside the window
+  double other_cpu_s = 0;       // CPU seconds other processes used inside the window
+  long server_rss_kb = 0;       // at the window's end
   double drain_s = 0;
   bool sustained = true;
 };
@@ -75,7 +75,7 @@ struct TrafficResult {
   double connect_s = 0;
   int deliveries_per_message = 0;
   std::vector<StepResult> steps;
-  EngineCounters engine;      // summed over threads
+  EngineCounters engine;                   // summed over threads
   std::map<std::string, uint64_t> closes;  // reason → count
   std::map<std::string, uint64_t> errors;  // error code → count
   long server_rss_before_kb = 0;

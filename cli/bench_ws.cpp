@@ -64,8 +64,7 @@ void MaskBytes(char* data, size_t len, uint32_t mask_key, size_t phase) {
   for (; i < len; ++i) data[i] = static_cast<char>(data[i] ^ m[(phase + i) & 3]);
 }
 
-WsDecode DecodeFrame(char* data, size_t len, bool expect_masked, size_t max_payload, WsFrame* out,
-                     size_t* consumed) {
+WsDecode DecodeFrame(char* data, size_t len, bool expect_masked, size_t max_payload, WsFrame* out, size_t* consumed) {
   if (len < 2) return WsDecode::kNeedMore;
   auto b0 = static_cast<unsigned char>(data[0]);
   auto b1 = static_cast<unsigned char>(data[1]);

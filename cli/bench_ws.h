@@ -33,8 +33,7 @@ enum class WsDecode { kFrame, kNeedMore, kError };
 // Decodes one frame at the start of [data, data+len). On kFrame, *consumed is the frame's
 // length. `expect_masked`: a server reading client frames requires the mask bit, a client
 // requires it clear. Frames larger than max_payload are an error.
-WsDecode DecodeFrame(char* data, size_t len, bool expect_masked, size_t max_payload, WsFrame* out,
-                     size_t* consumed);
+WsDecode DecodeFrame(char* data, size_t len, bool expect_masked, size_t max_payload, WsFrame* out, size_t* consumed);
 
 // Appends a frame. With a nonzero mask key (client frames) the payload is masked.
 void AppendFrame(std::string* out, uint8_t opcode, std::string_view payload, uint32_t mask_key);

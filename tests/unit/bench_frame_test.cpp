@@ -60,7 +60,9 @@ TEST_CASE("server frames decode: sizes, partial input, control frames, errors", 
   AppendServerHeader(&too_big, kWsText, 5000);
   too_big += std::string(5000, 'x');
   CHECK(DecodeFrame(too_big.data(), too_big.size(), false, 4096, &f, &used) == WsDecode::kError);
-  std::string frag = "\x01\x03" "abc";  // text, not final
+  std::string frag =
+      "\x01\x03"
+      "abc";  // text, not final
   REQUIRE(DecodeFrame(frag.data(), frag.size(), false, 100, &f, &used) == WsDecode::kFrame);
   CHECK_FALSE(f.fin);
 }
@@ -102,8 +104,9 @@ TEST_CASE("upgrade handshake: RFC 6455 accept value, response and request heads"
   CHECK(path == "/ws");
   CHECK(key == "KEY==");
 
-  std::string res = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nconnection: Upgrade\r\n"
-                    "sec-websocket-accept:  abc=  \r\n\r\n\x81\x02hi";
+  std::string res =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nconnection: Upgrade\r\n"
+      "sec-websocket-accept:  abc=  \r\n\r\n\x81\x02hi";
   int status = 0;
   std::string accept;
   CHECK(ParseResponseHead(res.substr(0, 30), &head, &status, &accept) == HttpHead::kNeedMore);

@@ -1,13 +1,14 @@
 // Tests for chatctl bench's numbers: the latency histogram's buckets and percentiles,
 // the per-stream sequence tracker (loss, duplicates, reordering) and rate-step parsing.
-#include <catch2/catch.hpp>
-#include <cstdint>
+#include "cli/bench_stats.h"
+
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdint>
 #include <random>
 #include <vector>
 
-#include "cli/bench_stats.h"
 #include "cli/bench_traffic.h"
 
 namespace chatd::cli::bench {
@@ -96,8 +97,8 @@ TEST_CASE("sequence tracker counts unique, duplicate and late arrivals", "[unit]
   CHECK(t.unique() == 4);
   CHECK_FALSE(t.Add(2));  // duplicate
   CHECK(t.duplicates() == 1);
-  CHECK(t.Add(6));        // 4 and 5 missing so far
-  CHECK(t.Add(4));        // late (reordered)
+  CHECK(t.Add(6));  // 4 and 5 missing so far
+  CHECK(t.Add(4));  // late (reordered)
   CHECK(t.late() == 1);
   CHECK_FALSE(t.Add(4));  // and now a duplicate
   CHECK(t.duplicates() == 2);
