@@ -149,8 +149,12 @@ int Gateway::Callback(lws* wsi, int reason_int, void* user, void* in, size_t len
       return 0;
     case LWS_CALLBACK_RECEIVE:
       if (!pss->session) return -1;
+      gw->Touch(pss->session);
       gw->OnReceive(pss->session, static_cast<const char*>(in), len, lws_is_first_fragment(wsi),
                     lws_is_final_fragment(wsi), lws_frame_is_binary(wsi));
+      return 0;
+    case LWS_CALLBACK_RECEIVE_PONG:
+      if (pss && pss->session) gw->Touch(pss->session);
       return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
       if (!pss->session) return -1;
@@ -177,6 +181,11 @@ void Gateway::Run(std::promise<Status>* started) {
     return Gateway::Callback(wsi, static_cast<int>(reason), user, in, len);
   };
   g_protocols[0].rx_buffer_size = static_cast<size_t>(cfg_.rx_buffer_bytes);
+  // Client sessions: lws' validity timers off (both 0); the gateway's timing wheel pings
+  // and hangs up instead (see Sweep). Federation links are few and keep lws' timers.
+  static lws_retry_bo_t client_retry{};
+  client_retry.secs_since_valid_ping = 0;
+  client_retry.secs_since_valid_hangup = 0;
   static lws_retry_bo_t retry{};
   retry.secs_since_valid_ping = static_cast<uint16_t>(cfg_.ping_interval_s);
   retry.secs_since_valid_hangup = static_cast<uint16_t>(std::min(cfg_.idle_timeout_s, 65535));
@@ -198,7 +207,7 @@ void Gateway::Run(std::promise<Status>* started) {
     return;
   }
   // Client sessions on listen.gateway; peer links on listen.federation.
-  Status s = CreateVhost("gateway", cfg_.gateway, g_protocols, &retry, &vhost_, &port_);
+  Status s = CreateVhost("gateway", cfg_.gateway, g_protocols, &client_retry, &vhost_, &port_);
   if (s.ok()) s = CreateVhost("federation", cfg_.federation, g_fed_protocols, &retry, &fed_vhost_, &fed_port_);
   if (!s.ok()) {
     lws_context_destroy(context_);
@@ -211,11 +220,20 @@ void Gateway::Run(std::promise<Status>* started) {
   });
   federation_->SetPeers(initial_peers_);
   federation_->Start(context_, fed_vhost_, &loop_);
+  wheel_base_ms_ = uv_now(&loop_);
+  wheel_tick_ = 0;
+  uv_timer_init(&loop_, &liveness_timer_);
+  liveness_timer_.data = this;
+  uv_timer_start(
+      &liveness_timer_, [](uv_timer_t* t) { static_cast<Gateway*>(t->data)->Sweep(); }, 1000, 1000);
   started->set_value(Status::Ok());
   while (!exit_loop_) uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_timer_stop(&liveness_timer_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&liveness_timer_), nullptr);
   exit_promise_.set_value();
   for (auto& [id, sess] : sessions_) delete sess;
   sessions_.clear();
+  for (auto& slot : wheel_) slot = nullptr;
   by_user_.clear();
   lws_context_destroy(context_);
   context_ = nullptr;
@@ -335,20 +353,30 @@ int Gateway::OnWriteable(Session* s) {
     lws_write(s->wsi, f, 4 + rlen, LWS_WRITE_RAW);
     return -1;
   }
-  if (s->out_head >= s->out.size()) return 0;
+  // A ping is a small control frame, sent between whole frames. It carries one byte:
+  // lws 4.1 does not report a pong with an empty payload (LWS_CALLBACK_RECEIVE_PONG).
+  size_t ping = s->ping_pending ? 3 : 0;
+  s->ping_pending = false;
+  if (s->out_head >= s->out.size() && !ping) return 0;
   constexpr size_t kMaxWrite = 256 * 1024;
   size_t total = 0, end = s->out_head;
   while (end < s->out.size() && (total == 0 || total + s->out[end].frame->size() <= kMaxWrite)) {
     total += s->out[end].frame->size();
     ++end;
   }
-  if (scratch_.size() < LWS_PRE + total) scratch_.resize(LWS_PRE + total);
+  if (scratch_.size() < LWS_PRE + ping + total) scratch_.resize(LWS_PRE + ping + total);
   unsigned char* p = scratch_.data() + LWS_PRE;
+  if (ping) {
+    p[0] = 0x89;
+    p[1] = 0x01;
+    p[2] = 'p';
+    p += 3;
+  }
   for (size_t i = s->out_head; i < end; ++i) {
     memcpy(p, s->out[i].frame->data(), s->out[i].frame->size());
     p += s->out[i].frame->size();
   }
-  int n = lws_write(s->wsi, scratch_.data() + LWS_PRE, total, LWS_WRITE_RAW);
+  int n = lws_write(s->wsi, scratch_.data() + LWS_PRE, ping + total, LWS_WRITE_RAW);
   if (n < 0) return -1;
   stats_.writes++;
   stats_.frames_out += end - s->out_head;
@@ -374,6 +402,91 @@ void Gateway::CloseSession(Session* s, int code, const char* reason) {
   s->close_code = static_cast<uint16_t>(code);
   s->close_reason = reason;
   RequestWrite(s);
+  // A peer that reads nothing never lets the close frame out: hang up after a grace period.
+  Schedule(s, NowTick() + kCloseGraceS);
+}
+
+// ---- liveness: a timing wheel of one-second slots, swept by one 1 s timer ----
+
+uint32_t Gateway::NowTick() const {
+  return static_cast<uint32_t>((uv_now(const_cast<uv_loop_t*>(&loop_)) - wheel_base_ms_) / 1000);
+}
+
+void Gateway::Touch(Session* s) { s->last_rx = NowTick(); }
+
+void Gateway::Schedule(Session* s, uint32_t due) {
+  Unschedule(s);
+  if (due <= wheel_tick_) due = wheel_tick_ + 1;  // the next sweep
+  s->due = due;
+  uint32_t slot = due % kWheelSlots;
+  s->wheel_slot = static_cast<int32_t>(slot);
+  s->wheel_prev = nullptr;
+  s->wheel_next = wheel_[slot];
+  if (wheel_[slot]) wheel_[slot]->wheel_prev = s;
+  wheel_[slot] = s;
+}
+
+void Gateway::Unschedule(Session* s) {
+  if (s->wheel_slot < 0) return;
+  if (s->wheel_prev)
+    s->wheel_prev->wheel_next = s->wheel_next;
+  else
+    wheel_[s->wheel_slot] = s->wheel_next;
+  if (s->wheel_next) s->wheel_next->wheel_prev = s->wheel_prev;
+  s->wheel_prev = s->wheel_next = nullptr;
+  s->wheel_slot = -1;
+}
+
+void Gateway::Sweep() {
+  uint32_t now = NowTick();
+  // After a stall longer than the wheel, one lap visits every slot (and every session due).
+  if (now - wheel_tick_ > kWheelSlots) wheel_tick_ = now - kWheelSlots;
+  while (wheel_tick_ < now) {
+    ++wheel_tick_;
+    uint32_t slot = wheel_tick_ % kWheelSlots;
+    Session* s = wheel_[slot];
+    wheel_[slot] = nullptr;
+    while (s) {
+      Session* next = s->wheel_next;
+      s->wheel_prev = s->wheel_next = nullptr;
+      s->wheel_slot = -1;
+      if (s->due > wheel_tick_)
+        Schedule(s, s->due);  // due on a later lap of the wheel
+      else
+        CheckLiveness(s, wheel_tick_);
+      s = next;
+    }
+  }
+}
+
+void Gateway::CheckLiveness(Session* s, uint32_t now) {
+  if (s->close_code) {
+    // The close frame could not go out within the grace period: drop the connection.
+    lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+    return;
+  }
+  if (!s->authed) {
+    uint32_t deadline = s->opened + static_cast<uint32_t>(cfg_.auth_timeout_s);
+    if (now >= deadline)
+      CloseSession(s, 1008, "authentication timeout");
+    else
+      Schedule(s, deadline);
+    return;
+  }
+  uint32_t idle_at = s->last_rx + static_cast<uint32_t>(cfg_.idle_timeout_s);
+  uint32_t ping_at = s->last_rx + static_cast<uint32_t>(cfg_.ping_interval_s);
+  if (now >= idle_at) {
+    CloseSession(s, 1001, "idle timeout");
+    return;
+  }
+  if (now >= ping_at) {
+    // Silent for a ping interval: ping (again every interval) until a pong or the hang-up.
+    s->ping_pending = true;
+    RequestWrite(s);
+    Schedule(s, std::min(idle_at, now + static_cast<uint32_t>(cfg_.ping_interval_s)));
+  } else {
+    Schedule(s, ping_at);
+  }
 }
 
 void Gateway::BeginDrain() {

@@ -10,6 +10,12 @@
 // sends everything queued for the session in one lws_write(LWS_WRITE_RAW). A session whose
 // queue exceeds limits.session_queue_bytes is closed ("slow consumer") and resumes with
 // `sync` from its cursor. Sessions are freed only from lws' CLOSED callback.
+//
+// Liveness is ours, not lws': its per-connection validity timers live in one sorted list
+// (O(connections) per insertion, so idle CPU grew with the square of the connection
+// count). Instead one 1 s timer sweeps a timing wheel of 64 one-second slots; each session
+// sits in the slot of its next deadline (auth timeout, next ping, hang-up, close grace) and
+// is touched only then, so a tick costs O(sessions due), never O(sessions).
 #pragma once
 
 #include <atomic>
@@ -85,6 +91,14 @@ class Gateway final : public DeliverySink {
   void RunInbox();
   void ApplyDeliveries(std::vector<Delivery>& batch);
 
+  // Liveness (gateway thread). Ticks are whole seconds of the loop's clock since Run().
+  uint32_t NowTick() const;
+  void Schedule(Session* s, uint32_t due);
+  void Unschedule(Session* s);
+  void Sweep();                                  // the 1 s timer: every slot up to now
+  void CheckLiveness(Session* s, uint32_t now);  // a session whose deadline came
+  void Touch(Session* s);                        // a frame or pong arrived
+
   // Session handling (relay/session.cpp).
   void OnOpen(lws* wsi, Session** slot);
   void OnReceive(Session* s, const char* data, size_t len, bool first, bool final, bool binary);
@@ -134,6 +148,12 @@ class Gateway final : public DeliverySink {
   std::unordered_map<uint64_t, Session*> sessions_;
   std::unordered_map<uint64_t, std::vector<Session*>> by_user_;
   std::vector<unsigned char> scratch_;
+  static constexpr uint32_t kWheelSlots = 64;
+  static constexpr uint32_t kCloseGraceS = 10;  // a close frame that cannot leave: hang up
+  Session* wheel_[kWheelSlots] = {};
+  uint32_t wheel_tick_ = 0;  // the last tick swept
+  uint64_t wheel_base_ms_ = 0;
+  uv_timer_t liveness_timer_{};
   std::unique_ptr<Federation> federation_;
   std::vector<conf::Peer> initial_peers_;
   TokenService& keys_;

@@ -38,12 +38,15 @@ void Gateway::OnOpen(lws* wsi, Session** slot) {
   sessions_[s->id] = s;
   stats_.sessions = sessions_.size();
   stats_.accepted++;
-  // The first frame must be `auth`, within gateway.auth_timeout.
-  lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, cfg_.auth_timeout_s);
+  // The first frame must be `auth`, within gateway.auth_timeout (the liveness wheel, not
+  // lws_set_timeout: lws keeps its timeouts in one sorted list, O(connections) per insert).
+  s->opened = s->last_rx = NowTick();
+  Schedule(s, s->opened + static_cast<uint32_t>(cfg_.auth_timeout_s));
   if (draining_) CloseSession(s, 1001, "server shutting down");
 }
 
 void Gateway::OnClosed(Session* s) {
+  Unschedule(s);
   sessions_.erase(s->id);
   if (s->authed) {
     auto it = by_user_.find(s->user_id);
@@ -322,7 +325,9 @@ void Gateway::HandleAuth(Session* s, const json::Value& v) {
     core_.Post([this, uid] { (void)core_.OpPresence(uid, "online", 0); });
   }
   stats_.authenticated++;
-  lws_set_timeout(s->wsi, NO_PENDING_TIMEOUT, 0);
+  // From now on: a ping after gateway.ping_interval of silence, a hang-up after idle_timeout.
+  s->last_rx = NowTick();
+  if (!s->close_code) Schedule(s, s->last_rx + static_cast<uint32_t>(cfg_.ping_interval_s));
   json::JsonWriter w;
   w.BeginObject().Key("type").Str("auth_ok").Key("user_id").Id(s->user_id).Key("relay").Str(claims->relay)
       .Key("device_id").Id(s->device_id).Key("cursor").Str(std::to_string(s->live_from)).EndObject();

@@ -39,6 +39,15 @@ struct Session {
   bool rx_overflow = false;
   bool close_after_flush = false;
   bool want_write = false;   // a WRITEABLE callback is already requested
+  bool ping_pending = false;  // a WebSocket ping goes out with the next write
+  // Liveness (Gateway::Sweep): the session sits in one slot of the gateway's timing wheel,
+  // an intrusive list, until its next deadline (auth, ping, hang-up, close grace).
+  Session* wheel_prev = nullptr;
+  Session* wheel_next = nullptr;
+  int32_t wheel_slot = -1;  // -1: not in the wheel
+  uint32_t due = 0;         // gateway tick (seconds) of the next liveness check
+  uint32_t opened = 0;      // tick of the connection (auth deadline)
+  uint32_t last_rx = 0;     // tick of the last frame or pong received
 };
 
 }  // namespace chatd
