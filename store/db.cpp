@@ -1,5 +1,7 @@
 #include "store/db.h"
 
+#include "store/walvfs.h"
+
 namespace chatd::store {
 
 Stmt::~Stmt() {
@@ -65,7 +67,8 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool create, bool 
   sqlite3* raw = nullptr;
   int flags = SQLITE_OPEN_NOMUTEX | (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE);
   if (create && !read_only) flags |= SQLITE_OPEN_CREATE;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  // Writers coalesce their WAL writes (store/walvfs.h; needs the synchronous=FULL below).
+  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, read_only ? nullptr : CoalescingVfsName());
   std::unique_ptr<Db> db(new Db(raw));
   if (rc != SQLITE_OK) {
     return IoError("cannot open store " + path + ": " + (raw ? sqlite3_errmsg(raw) : "out of memory"));
