@@ -24,6 +24,7 @@ void RegisterKeys(CLI::App& app, Globals& g);
 void RegisterConfig(CLI::App& app, Globals& g);
 void RegisterPeers(CLI::App& app, Globals& g);       // cli/peers.cpp
 void RegisterFederation(CLI::App& app, Globals& g);  // cli/peers.cpp
+void RegisterUsers(CLI::App& app, Globals& g);       // cli/users.cpp
 void RegisterBench(CLI::App& app, Globals& g);
 
 }  // namespace chatd::cli

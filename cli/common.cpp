@@ -14,6 +14,11 @@ namespace chatd::cli {
 
 void PrintError(const Status& s) { fprintf(stderr, "chatctl: %s\n", s.message().c_str()); }
 
+void FailAdmin(Globals& g, const Status& s) {
+  PrintError(s);
+  g.exit_code = s.code() == Code::kUnavailable ? kUnreachable : kFail;
+}
+
 Result<conf::Config> LoadRelayConfig(Globals& g) {
   if (g.config.empty()) {
     Status s(Code::kBadRequest, "no relay config: pass --config FILE or set CHATD_CONFIG");
@@ -52,8 +57,9 @@ Result<std::string> AdminCall(const conf::Config& cfg, const std::string& method
   client.set_connection_timeout(3, 0);
   client.set_read_timeout(10, 0);
   httplib::Headers headers = {{"Authorization", "Bearer " + t}};
-  auto res = method == "POST" ? client.Post(path.c_str(), headers, "", "application/json")
-                              : client.Get(path.c_str(), headers);
+  httplib::Result res = method == "POST"     ? client.Post(path.c_str(), headers, "", "application/json")
+                        : method == "DELETE" ? client.Delete(path.c_str(), headers)
+                                             : client.Get(path.c_str(), headers);
   if (!res) return Status(Code::kUnavailable, "the relay is not reachable at " + AdminBase(cfg));
   json::Doc doc;
   if (!json::Parse(res->body, &doc).ok()) return Internal("the admin API answered with malformed JSON");
@@ -64,7 +70,14 @@ Result<std::string> AdminCall(const conf::Config& cfg, const std::string& method
       auto m = json::GetString(err->value, "message", 0);
       if (m.ok()) msg = std::string(*m);
     }
-    return Internal(msg);
+    // Keep the answer's kind (not found, bad request, …) for the exit code and the caller.
+    Code code = res->status == 404   ? Code::kNotFound
+                : res->status == 400 ? Code::kBadRequest
+                : res->status == 403 ? Code::kForbidden
+                : res->status == 409 ? Code::kConflict
+                : res->status == 401 ? Code::kUnauthorized
+                                     : Code::kInternal;
+    return Status(code, msg);
   }
   auto data = doc.FindMember("data");
   if (data == doc.MemberEnd()) return Internal("the admin API answered without data");
@@ -78,6 +91,9 @@ Result<std::string> AdminCall(const conf::Config& cfg, const std::string& method
 
 Result<std::string> AdminGet(const conf::Config& cfg, const std::string& path) { return AdminCall(cfg, "GET", path); }
 Result<std::string> AdminPost(const conf::Config& cfg, const std::string& path) { return AdminCall(cfg, "POST", path); }
+Result<std::string> AdminDelete(const conf::Config& cfg, const std::string& path) {
+  return AdminCall(cfg, "DELETE", path);
+}
 
 bool RelayRunning(const conf::Config& cfg) {
   auto ports = ReadSmallFile(cfg.data_dir + "/" + Relay::kPortsFile, 4096);

@@ -19,6 +19,10 @@ std::string AdminBase(const conf::Config& cfg);
 Result<std::string> AdminGet(const conf::Config& cfg, const std::string& path);
 // Performs an admin API POST (empty body); returns the "data" JSON text.
 Result<std::string> AdminPost(const conf::Config& cfg, const std::string& path);
+// Performs an admin API DELETE; returns the "data" JSON text.
+Result<std::string> AdminDelete(const conf::Config& cfg, const std::string& path);
+// Prints an admin call's error and sets the exit code (3 when the relay is unreachable).
+void FailAdmin(Globals& g, const Status& s);
 // True when the relay's ports file names a live process (the relay is running).
 bool RelayRunning(const conf::Config& cfg);
 // Prints an error on stderr.

@@ -1,9 +1,11 @@
 // chatctl peers add|list|remove — pin federation peers' keys (the [[peers]] tables of
 // chatd.toml). The file is edited either way; a running relay is then told to reload
-// through the admin API, so no restart is needed.
+// through the admin API, so no restart is needed. chatctl federation status and
+// lift-quarantine talk to the running relay's admin API.
 #include <cstdio>
 
 #include "base/json.h"
+#include "crypto/envelope.h"
 #include "crypto/keys.h"
 #include "cli/common.h"
 #include "relay/relay.h"
@@ -172,6 +174,26 @@ void RegisterPeers(CLI::App& app, Globals& g) {
 void RegisterFederation(CLI::App& app, Globals& g) {
   CLI::App* fed = app.add_subcommand("federation", "federation links");
   fed->require_subcommand(1);
+
+  auto origin = std::make_shared<std::string>();
+  CLI::App* lift = fed->add_subcommand("lift-quarantine", "accept a quarantined (equivocating) origin's envelopes again");
+  lift->add_option("origin", *origin, "the quarantined relay's name")->required();
+  lift->callback([origin, &g] {
+    auto cfg = LoadRelayConfig(g);
+    if (!cfg.ok()) return;
+    if (!crypto::IsValidRelayName(*origin)) {
+      PrintError(BadRequest("ORIGIN is a relay name: 1 to 32 of a-z, 0-9 and '-'"));
+      g.exit_code = kUsage;
+      return;
+    }
+    auto data = AdminDelete(*cfg, "/admin/v1/federation/quarantine/" + *origin);
+    if (!data.ok()) return FailAdmin(g, data.status());
+    if (g.output == "json") {
+      printf("%s\n", data->c_str());
+      return;
+    }
+    printf("lifted the quarantine of %s\n", origin->c_str());
+  });
   CLI::App* status = fed->add_subcommand("status", "per peer: connected, since, vectors, lag, last error");
   status->callback([&g] {
     auto cfg = LoadRelayConfig(g);

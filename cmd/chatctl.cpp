@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   chatd::cli::RegisterConfig(app, g);
   chatd::cli::RegisterPeers(app, g);
   chatd::cli::RegisterFederation(app, g);
+  chatd::cli::RegisterUsers(app, g);
   chatd::cli::RegisterBench(app, g);
   try {
     app.parse(argc, argv);

@@ -110,6 +110,7 @@ constexpr KindInfo kKinds[] = {
     {Kind::kUserDisable, "user_disable"},
     {Kind::kUserErase, "user_erase"},
     {Kind::kDeviceKeys, "device_keys"},
+    {Kind::kSessionRevoke, "session_revoke"},
     {Kind::kChatCreate, "chat_create"},
     {Kind::kChatUpdate, "chat_update"},
     {Kind::kMemberAdd, "member_add"},

@@ -33,6 +33,7 @@ enum class Kind : uint16_t {
   kUserDisable = 3,
   kUserErase = 4,
   kDeviceKeys = 5,
+  kSessionRevoke = 6,  // logout: one device, or every token of the user issued before a time
   kChatCreate = 10,
   kChatUpdate = 11,
   kMemberAdd = 12,

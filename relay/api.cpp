@@ -1,4 +1,4 @@
-// REST server setup, shared helpers, health, metrics and the admin API.
+// REST server setup, shared helpers, health and metrics (the admin API: relay/api_admin.cpp).
 #include "relay/api.h"
 
 #include <httplib.h>
@@ -223,51 +223,6 @@ void Api::RegisterRoutes() {
   });
   api::RegisterAuthRoutes(s, *ctx);
   api::RegisterChatRoutes(s, *ctx);
-}
-
-void Api::RegisterAdminRoutes() {
-  httplib::Server& s = *admin_;
-  auto authorized = [this](const httplib::Request& req, httplib::Response& res) {
-    std::string h = req.get_header_value("Authorization");
-    std::string expected = "Bearer " + d_.admin_token;
-    if (d_.admin_token.empty() || !crypto::ConstantTimeEqual(h, expected)) {
-      api::Fail(res, Unauthorized("admin token required"));
-      return false;
-    }
-    return true;
-  };
-  s.Get("/admin/v1/federation", [this, authorized](const httplib::Request& req, httplib::Response& res) {
-    if (!authorized(req, res)) return;
-    api::Ok(res, 200, d_.gateway->FederationStatus());
-  });
-  s.Post("/admin/v1/reload", [this, authorized](const httplib::Request& req, httplib::Response& res) {
-    if (!authorized(req, res)) return;
-    Status st = d_.reload ? d_.reload() : Internal("reload is not available");
-    if (!st.ok()) return api::Fail(res, st);
-    api::Ok(res, 200, "{\"reloaded\":true}");
-  });
-  s.Get("/admin/v1/status", [this, authorized](const httplib::Request& req, httplib::Response& res) {
-    if (!authorized(req, res)) return;
-    auto lease = d_.store->readers().Acquire();
-    if (!lease.ok()) return api::Fail(res, lease.status());
-    auto count = (*lease)->q().CountEnvelopes();
-    auto vec = (*lease)->q().Vector();
-    if (!count.ok()) return api::Fail(res, count.status());
-    json::JsonWriter w;
-    w.BeginObject();
-    w.Key("relay").Str(d_.cfg->relay_name);
-    w.Key("node_id").Int(d_.cfg->node_id);
-    w.Key("ready").Bool(d_.ready->load());
-    w.Key("envelopes").Int(static_cast<int64_t>(*count));
-    w.Key("sessions").Int(static_cast<int64_t>(d_.gateway->stats().sessions.load()));
-    w.Key("vector").BeginObject();
-    if (vec.ok()) {
-      for (const auto& [o, seq] : *vec) w.Key(o).Int(static_cast<int64_t>(seq));
-    }
-    w.EndObject();
-    w.EndObject();
-    api::Ok(res, 200, w.View());
-  });
 }
 
 }  // namespace chatd

@@ -1,4 +1,4 @@
-// REST: accounts (register, login, refresh, logout) and user profiles.
+// REST: accounts (register, login, refresh, logout, logout everywhere) and user profiles.
 #include <algorithm>
 #include <cctype>
 
@@ -134,7 +134,7 @@ void RegisterAuthRoutes(httplib::Server& s, Ctx& ctx) {
       if (!lease.ok()) return Fail(res, lease.status());
       auto u = (*lease)->q().UserByHandle(handle);
       if (!u.ok()) return Fail(res, u.status());
-      if (u.value() && u.value()->relay == cfg.relay_name && !u.value()->disabled) {
+      if (u.value() && u.value()->relay == cfg.relay_name) {
         auto cr = (*lease)->q().CredentialsOf(u.value()->user_id);
         if (!cr.ok()) return Fail(res, cr.status());
         user = std::move(u.value());
@@ -145,6 +145,8 @@ void RegisterAuthRoutes(httplib::Server& s, Ctx& ctx) {
     bool good = crypto::VerifyPassword(cred ? cred->password_hash : *c->dummy_hash, *pw) && cred.has_value();
     if (!good) return Fail(res, Unauthorized("wrong username or password"));
     c->limiter->Reset("login-acct:" + handle);  // only failed attempts count against the account
+    // Said only to someone who knows the password.
+    if (user->disabled) return Fail(res, Forbidden("this account is disabled", "account_disabled"));
     uint64_t uid = user->user_id;
     auto grant = c->d.core->Call<TokenGrant>([=]() { return c->d.core->OpNewDevice(uid); });
     if (!grant.ok()) return Fail(res, grant.status());
@@ -176,6 +178,20 @@ void RegisterAuthRoutes(httplib::Server& s, Ctx& ctx) {
     Actor actor{claims->user_id, claims->device_id};
     auto r = c->d.core->Call<bool>([=]() -> Result<bool> {
       Status st = c->d.core->OpLogout(actor);
+      if (!st.ok()) return st;
+      return true;
+    });
+    if (!r.ok()) return Fail(res, r.status());
+    NoContent(res);
+  });
+
+  s.Post("/api/v1/auth/logout_all", [c](const httplib::Request& req, httplib::Response& res) {
+    auto claims = Authenticate(*c, req);
+    if (!claims.ok()) return Fail(res, claims.status());
+    Actor actor{claims->user_id, claims->device_id};
+    int64_t iat = claims->issued_at_ms;
+    auto r = c->d.core->Call<bool>([=]() -> Result<bool> {
+      Status st = c->d.core->OpLogoutAll(actor, iat);
       if (!st.ok()) return st;
       return true;
     });

@@ -1,7 +1,10 @@
 #include "relay/auth.h"
 
+#include <algorithm>
+
 #include "base/json.h"
 #include "crypto/paseto.h"
+#include "store/store.h"
 
 namespace chatd {
 
@@ -65,22 +68,94 @@ Result<Claims> TokenService::Verify(std::string_view token) const {
   auto iss = json::GetString(doc, "iss", 64);
   auto sub = json::GetId(doc, "sub");
   auto dev = json::GetId(doc, "dev");
+  auto iat = json::GetString(doc, "iat", 64);
   auto exp = json::GetString(doc, "exp", 64);
-  if (!iss.ok() || !sub.ok() || !dev.ok() || !exp.ok() || *iss != *kid) {
+  if (!iss.ok() || !sub.ok() || !dev.ok() || !iat.ok() || !exp.ok() || *iss != *kid) {
     return Unauthorized("malformed token claims");
   }
   Claims c;
   c.user_id = *sub;
   c.device_id = *dev;
   c.relay = std::string(*iss);
-  if (!ParseRfc3339Ms(*exp, &c.expires_at_ms)) return Unauthorized("malformed token claims");
+  if (!ParseRfc3339Ms(*iat, &c.issued_at_ms) || !ParseRfc3339Ms(*exp, &c.expires_at_ms)) {
+    return Unauthorized("malformed token claims");
+  }
   if (c.expires_at_ms <= clock_->NowMs()) return Unauthorized("token expired");
+  if (c.expires_at_ms - c.issued_at_ms > kMaxTokenLifetimeMs) return Unauthorized("token lifetime too long");
   if (c.relay != relay_) {
     // Only the user's home relay may vouch for the user.
     auto home = home_of_ ? home_of_(c.user_id) : std::nullopt;
     if (!home || *home != c.relay) return Unauthorized("token not issued by the user's home relay");
   }
+  if (Status s = revocations_.Check(c.user_id, c.device_id, c.issued_at_ms); !s.ok()) return s;
   return c;
+}
+
+void Revocations::SetDisabled(uint64_t user_id, bool disabled) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  users_[user_id].disabled = disabled;
+}
+
+void Revocations::RevokeBefore(uint64_t user_id, int64_t not_before_ms) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  UserState& u = users_[user_id];
+  u.not_before = std::max(u.not_before, not_before_ms);
+}
+
+void Revocations::RevokeDevice(uint64_t user_id, uint64_t device_id, int64_t at_ms) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  int64_t& at = devices_[{user_id, device_id}];
+  at = std::max(at, at_ms);
+  if (at_ms - last_prune_ms_ > 3600 * 1000) PruneLocked(at_ms);
+}
+
+Status Revocations::Check(uint64_t user_id, uint64_t device_id, int64_t issued_at_ms) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  auto u = users_.find(user_id);
+  if (u != users_.end()) {
+    if (u->second.disabled) return Unauthorized("account disabled");
+    if (issued_at_ms < u->second.not_before) return Unauthorized("token revoked");
+  }
+  if (!devices_.empty() && devices_.count({user_id, device_id})) return Unauthorized("token revoked (logged out)");
+  return Status::Ok();
+}
+
+bool Revocations::IsDisabled(uint64_t user_id) const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  auto u = users_.find(user_id);
+  return u != users_.end() && u->second.disabled;
+}
+
+void Revocations::PruneDevices(int64_t now_ms) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  PruneLocked(now_ms);
+}
+
+void Revocations::PruneLocked(int64_t now_ms) {
+  last_prune_ms_ = now_ms;
+  for (auto it = devices_.begin(); it != devices_.end();) {
+    it = it->second < now_ms - kDeviceRevocationKeepMs ? devices_.erase(it) : std::next(it);
+  }
+}
+
+size_t Revocations::device_count() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return devices_.size();
+}
+
+Status LoadRevocations(store::Queries& q, int64_t now_ms, Revocations* out) {
+  auto rows = q.Revocations(now_ms - kDeviceRevocationKeepMs);
+  if (!rows.ok()) return rows.status();
+  for (const auto& r : *rows) {
+    if (r.device_id == 0)
+      out->RevokeBefore(r.user_id, r.not_before);
+    else
+      out->RevokeDevice(r.user_id, r.device_id, r.at);
+  }
+  auto disabled = q.DisabledUsers();
+  if (!disabled.ok()) return disabled.status();
+  for (uint64_t id : *disabled) out->SetDisabled(id, true);
+  return Status::Ok();
 }
 
 bool RateLimiter::Allow(const std::string& key, int per_minute, int* retry_after_s) {

@@ -36,6 +36,8 @@
 
 namespace chatd {
 
+class Revocations;  // relay/auth.h
+
 // Who is acting: an authenticated user on one device (0 = the relay itself).
 struct Actor {
   uint64_t user_id = 0;
@@ -158,6 +160,17 @@ class Core {
   // An ephemeral event from a peer: deliver it locally (never stored).
   void OpRemoteEphemeral(uint64_t chat_id, uint64_t user_id, const std::string& event_json);
 
+  // Access (relay/ops_users.cpp, relay/ops_admin.cpp): logout everywhere, disable/enable,
+  // lifting a quarantine. A user_disable or session_revoke envelope, local or remote,
+  // updates `revocations` (what token checks consult) after its batch commits and closes
+  // the sessions it ends.
+  void SetRevocations(Revocations* revocations) { revocations_ = revocations; }
+  Status OpLogoutAll(const Actor& actor, int64_t token_issued_at_ms);
+  Result<store::UserRow> OpSetDisabled(uint64_t user_id, bool disabled);
+  Status OpLiftQuarantine(const std::string& origin);
+  bool ValidAccessChange(const crypto::Envelope& env);  // for ValidRemote
+  void ApplyAccessChange(const crypto::Envelope& env);  // after the envelope is appended
+
   // Federation (relay/ops_remote.cpp). An envelope from a peer whose signature has been
   // verified by the caller: applied in causal order, buffered until its predecessors and
   // deps are here, a no-op if known, refused (and its origin quarantined) on equivocation.
@@ -227,6 +240,7 @@ class Core {
   void ForwardEphemeral(uint64_t chat_id, uint64_t user_id, std::string event_json);
   mutable std::mutex stats_mu_;
   CoreStats stats_;
+  Revocations* revocations_ = nullptr;  // set before Start
 };
 
 template <typename T>

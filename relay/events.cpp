@@ -6,6 +6,11 @@ using json::JsonWriter;
 
 void WriteUserPublic(JsonWriter& w, const store::UserRow& u) {
   w.BeginObject();
+  WriteUserFields(w, u);
+  w.EndObject();
+}
+
+void WriteUserFields(JsonWriter& w, const store::UserRow& u) {
   w.Key("user_id").Id(u.user_id);
   w.Key("username").Str(u.username);
   w.Key("handle").Str(u.handle());
@@ -15,7 +20,6 @@ void WriteUserPublic(JsonWriter& w, const store::UserRow& u) {
   w.Key("status_message").Str(u.status_message);
   w.Key("profile_picture_url").StrOrNull(u.profile_picture_url);
   w.Key("created_at").Time(u.created_at);
-  w.EndObject();
 }
 
 void WriteMessage(JsonWriter& w, const store::MessageRow& m) {

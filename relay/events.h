@@ -12,6 +12,9 @@
 namespace chatd::events {
 
 void WriteUserPublic(json::JsonWriter& w, const store::UserRow& u);
+// The public profile's fields alone, inside an object the caller opened (the admin API
+// adds the account's state to them).
+void WriteUserFields(json::JsonWriter& w, const store::UserRow& u);
 void WriteMessage(json::JsonWriter& w, const store::MessageRow& m);
 void WriteChat(json::JsonWriter& w, const store::ChatRow& c);
 // An `error` event: {"type":"error","code":..,"message":..,"ref":..}.

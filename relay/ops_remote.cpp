@@ -95,6 +95,9 @@ bool Core::ValidRemote(const crypto::Envelope& env) {
     auto u = w.UserById(env.author);
     return u.ok() && u.value().has_value();
   }
+  if (env.kind == crypto::Kind::kUserDisable || env.kind == crypto::Kind::kSessionRevoke) {
+    return ValidAccessChange(env);  // relay/ops_users.cpp
+  }
   if (!ChatScoped(env.kind)) return true;
   std::string role = RoleAsOf(env);
   if (role.empty()) return false;
@@ -231,6 +234,7 @@ void Core::ApplyBuffered(const std::string& first_origin) {
             InvalidateMembers(env.chat_id);
           }
           if (env.kind == crypto::Kind::kUserProfile) users_.erase(env.author);
+          ApplyAccessChange(env);  // user_disable, session_revoke: tokens, sessions
           uint64_t extra = 0;
           if (env.kind == crypto::Kind::kMemberRemove) {
             json::Doc body;

@@ -112,7 +112,11 @@ Status Relay::Start() {
   });
   Status ks = ApplyPeerKeys(cfg_.peers);
   if (!ks.ok()) return ks;
+  // Disabled users and revoked tokens, for every token check (kept current by the core).
+  ks = LoadRevocations(store_->writer(), SystemClock::Get().NowMs(), &tokens_->revocations());
+  if (!ks.ok()) return ks;
   core_ = std::make_unique<Core>(cfg_, *store_, key_);
+  core_->SetRevocations(&tokens_->revocations());
   core_->SetReplicate(!cfg_.peers.empty());
   store_->StartCheckpointer();
   Status s = core_->Start();

@@ -55,6 +55,22 @@ Result<std::optional<T>> One(Db& db, std::string_view sql, F&& bind, T (*read)(c
   return std::optional<T>(read(*st));
 }
 
+// Every row of a query, read by `read`.
+template <typename T, typename F>
+Result<std::vector<T>> All(Db& db, std::string_view sql, F&& bind, T (*read)(const Stmt&)) {
+  auto st = db.Prepare(sql);
+  if (!st.ok()) return st.status();
+  bind(*st);
+  std::vector<T> out;
+  for (;;) {
+    auto r = st->Step();
+    if (!r.ok()) return r.status();
+    if (!r.value()) break;
+    out.push_back(read(*st));
+  }
+  return out;
+}
+
 }  // namespace
 
 EnvelopeRow ReadEnvelope(const Stmt& st) {
@@ -375,6 +391,34 @@ Result<VersionVector> Queries::Vector() {
     v.emplace_back(st->Text(0), st->U64(1));
   }
   return v;
+}
+
+Result<std::vector<UserRow>> Queries::ListUsers(std::string_view relay, std::string_view after_handle, int limit) {
+  return All<UserRow>(
+      db_,
+      std::string("SELECT ") + kUserCols +
+          " FROM users WHERE (?1 = '' OR relay = ?1) AND handle > ?2 ORDER BY handle LIMIT ?3",
+      [&](Stmt& s) { s.Bind(1, relay).Bind(2, after_handle).Bind(3, limit); }, ReadUser);
+}
+
+Result<int64_t> Queries::ActiveDevices(uint64_t user_id, int64_t now_ms) {
+  auto n = One<int64_t>(
+      db_, "SELECT count(DISTINCT device_id) FROM refresh_tokens WHERE user_id=? AND revoked_at=0 AND expires_at>?",
+      [&](Stmt& s) { s.Bind(1, user_id).Bind(2, now_ms); }, +[](const Stmt& s) { return s.Int(0); });
+  if (!n.ok()) return n.status();
+  return n.value().value_or(0);
+}
+
+Result<std::vector<RevocationRow>> Queries::Revocations(int64_t since_ms) {
+  return All<RevocationRow>(
+      db_, "SELECT user_id, device_id, not_before, at FROM revocations WHERE device_id=0 OR at>=?",
+      [&](Stmt& s) { s.Bind(1, since_ms); },
+      +[](const Stmt& s) { return RevocationRow{s.U64(0), s.U64(1), s.Int(2), s.Int(3)}; });
+}
+
+Result<std::vector<uint64_t>> Queries::DisabledUsers() {
+  return All<uint64_t>(
+      db_, "SELECT user_id FROM users WHERE disabled=1", [](Stmt&) {}, +[](const Stmt& s) { return s.U64(0); });
 }
 
 Result<std::optional<std::string>> Queries::Meta(std::string_view key) {

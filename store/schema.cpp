@@ -122,6 +122,18 @@ INSERT INTO member_events(chat_id, user_id, id, origin, seq, op, role, at)
   SELECT chat_id, user_id, 0, '', 0, 'add', role, joined_at FROM members;
 ALTER TABLE reactions ADD COLUMN removed INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 3: token revocations (a view of session_revoke and user_disable envelopes): tokens of
+    // user_id issued before not_before (ms) are refused; device_id 0 means every device.
+    // `at` is the newest revoking envelope's created_at (device rows are kept in memory
+    // only while a token they refuse can still be unexpired).
+    R"sql(
+CREATE TABLE revocations(
+  user_id INTEGER NOT NULL,
+  device_id INTEGER NOT NULL,
+  not_before INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  PRIMARY KEY(user_id, device_id)) WITHOUT ROWID;
+)sql",
 };
 
 }  // namespace

@@ -47,6 +47,14 @@ struct RefreshRow {
   bool revoked = false;
 };
 
+// One row of the revocations view: tokens of user_id (device_id 0 = of every device)
+// issued before not_before (ms since the epoch) are refused; `at` is when the newest
+// revoking envelope was created.
+struct RevocationRow {
+  uint64_t user_id = 0, device_id = 0;
+  int64_t not_before = 0, at = 0;
+};
+
 struct MemberRow {
   uint64_t user_id = 0;
   std::string role;  // "admin" | "moderator" | "member"
@@ -105,6 +113,14 @@ class Queries {
   Result<std::optional<UserRow>> UserById(uint64_t user_id);
   Result<std::optional<UserRow>> UserByHandle(std::string_view handle);
   Result<std::vector<UserRow>> SearchUsers(std::string_view query, int limit);
+  // Users by handle, after `after_handle` ("" = from the start), disabled ones included;
+  // only those homed on `relay` unless it is empty. At most limit rows.
+  Result<std::vector<UserRow>> ListUsers(std::string_view relay, std::string_view after_handle, int limit);
+  // Devices of a user with an unexpired, unrevoked refresh token (home relay only).
+  Result<int64_t> ActiveDevices(uint64_t user_id, int64_t now_ms);
+  // Every user-wide revocation, and device revocations created at or after since_ms.
+  Result<std::vector<RevocationRow>> Revocations(int64_t since_ms);
+  Result<std::vector<uint64_t>> DisabledUsers();
   Result<std::optional<Credentials>> CredentialsOf(uint64_t user_id);
   Result<bool> EmailTaken(std::string_view email);
   Result<std::optional<RefreshRow>> RefreshToken(std::string_view token_hash);

@@ -1,5 +1,6 @@
 #include "store/views.h"
 
+#include <cstdint>
 #include <string>
 
 #include "base/json.h"
@@ -46,6 +47,45 @@ Status ApplyUserProfile(Db& db, const crypto::Envelope& env, const Value& b) {
     if (!s.ok()) return s;
   }
   return Status::Ok();
+}
+
+// Tokens of user_id (device_id 0: of every device) issued before not_before are refused.
+// Monotone (the later time wins), so the result does not depend on arrival order.
+Status Revoke(Db& db, uint64_t user_id, uint64_t device_id, int64_t not_before, int64_t at) {
+  auto st = db.Prepare(
+      "INSERT INTO revocations(user_id, device_id, not_before, at) VALUES(?,?,?,?) "
+      "ON CONFLICT(user_id, device_id) DO UPDATE SET not_before=max(not_before, excluded.not_before), "
+      "at=max(at, excluded.at)");
+  if (!st.ok()) return st.status();
+  return st->Bind(1, user_id).Bind(2, device_id).Bind(3, not_before).Bind(4, at).Run();
+}
+
+// {"user_id","disabled"}: only the user's home relay emits it (checked by the core), so
+// one origin's seq order decides, on every relay alike.
+Status ApplyUserDisable(Db& db, const crypto::Envelope& env, const Value& b) {
+  uint64_t user_id = Id(b, "user_id");
+  auto it = b.FindMember("disabled");
+  if (!user_id || it == b.MemberEnd() || !it->value.IsBool()) return Corrupt("user_disable without user_id/disabled");
+  bool disabled = it->value.GetBool();
+  auto st = db.Prepare("UPDATE users SET disabled=? WHERE user_id=?");
+  if (!st.ok()) return st.status();
+  Status s = st->Bind(1, disabled ? 1 : 0).Bind(2, user_id).Run();
+  if (!s.ok() || !disabled) return s;
+  return Revoke(db, user_id, 0, env.created_at, env.created_at);
+}
+
+// {"device_id"}: that device, for good; {"all":true,"not_before":ms}: every device's
+// tokens issued before then.
+Status ApplySessionRevoke(Db& db, const crypto::Envelope& env, const Value& b) {
+  auto all = b.FindMember("all");
+  if (all != b.MemberEnd() && all->value.IsTrue()) {
+    auto nb = b.FindMember("not_before");
+    if (nb == b.MemberEnd() || !nb->value.IsInt64()) return Corrupt("session_revoke without not_before");
+    return Revoke(db, env.author, 0, nb->value.GetInt64(), env.created_at);
+  }
+  uint64_t device_id = Id(b, "device_id");
+  if (!device_id) return Corrupt("session_revoke without device_id");
+  return Revoke(db, env.author, device_id, INT64_MAX, env.created_at);
 }
 
 // Membership is derived from its history: the latest add/remove by envelope id decides
@@ -221,6 +261,8 @@ Status ApplyToViews(Db& db, const crypto::Envelope& env, uint64_t pos) {
   switch (env.kind) {
     case Kind::kUserCreate: return ApplyUserCreate(db, env, b);
     case Kind::kUserProfile: return ApplyUserProfile(db, env, b);
+    case Kind::kUserDisable: return ApplyUserDisable(db, env, b);
+    case Kind::kSessionRevoke: return ApplySessionRevoke(db, env, b);
     case Kind::kChatCreate: return ApplyChatCreate(db, env, b);
     case Kind::kChatUpdate: return ApplyChatUpdate(db, env, b);
     case Kind::kMemberAdd: return ApplyMemberAdd(db, env, b);

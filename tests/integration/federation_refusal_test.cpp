@@ -97,24 +97,6 @@ std::string Claims(const std::string& iss, const std::string& sub) {
       .Add("exp", Rfc3339Ms(now + 3600 * 1000)).str();
 }
 
-// REST 401 and WebSocket refusal for one token.
-void RequireTokenRefused(const RelayProcess& relay, const std::string& token, const std::string& what) {
-  INFO(what);
-  HttpResponse r = ApiGet(relay.api(), "/users/me", token);
-  CheckRestError(r, 401, "unauthorized");
-  auto ws = ConnectWs(relay.gateway());
-  REQUIRE(ws.ok());
-  SEND(*ws, JsonBuilder().Add("type", "auth").Add("token", token).str());
-  auto ev = ws->Next(kEventMs);
-  REQUIRE_MSG(ev.ok(), "no answer to auth: " << ev.status().message());
-  CHECK(ev->type() == "error");
-  CHECK(ev->Str("code") == "unauthorized");
-  CHECK(ev->Str("ref") == "auth");
-  auto more = ws->Next(kEventMs);  // then the session is closed
-  CHECK_FALSE(more.ok());
-  CHECK(ws->ws().last_close_code() == 1008);
-}
-
 }  // namespace
 
 TEST_CASE("federation refusals: forged, altered, unknown-origin, replayed and equivocating envelopes from a real fake peer",
@@ -465,6 +447,46 @@ TEST_CASE("federation refusals: a peer cannot inject arbitrary client events thr
   // And it is in no history.
   auto hist = MUST(History(P.a->api(), alice.access_token, chat));
   CHECK(hist.empty());
+}
+
+// `chatctl federation lift-quarantine ORIGIN` (DELETE /admin/v1/federation/quarantine/
+// ORIGIN): the operator accepts a quarantined origin's envelopes again, and that holds
+// across a restart (the store's meta no longer lists it).
+TEST_CASE("federation refusals: an operator lifts a quarantine; the origin's envelopes are accepted again",
+          "[integration][federation]") {
+  EvilPeer P;
+  P.Start();
+  RelayProcess& A = *P.a;
+  auto listed = [&](const Json& fs) {
+    bool found = false;
+    for (const auto& q : fs["quarantined"].GetArray()) found = found || StrOf(q) == "evil";
+    return found;
+  };
+  // Nothing to lift yet; a malformed name is a usage error.
+  CHECK(Chatctl(P.chatctl, A, {"federation", "lift-quarantine", "evil"}).exit_code == 1);
+  CHECK(Chatctl(P.chatctl, A, {"federation", "lift-quarantine", "Not_A_Relay"}).exit_code == 2);
+
+  crypto::Envelope good = P.Make("evil", 1, P.evil, "mallory");
+  MUST(P.link.SendBatch({good}));
+  REQUIRE(P.WaitVector("evil", 1));
+  int alerts = CountLogLines(A, kAlert);
+  MUST(P.link.SendBatch({P.Make("evil", 1, P.evil, "mallory-twin")}));
+  REQUIRE(WaitLogLines(A, kAlert, alerts + 1, 5000));
+  REQUIRE(listed(MUST(FederationStatus(P.chatctl, A))));
+
+  CommandResult lift = Chatctl(P.chatctl, A, {"federation", "lift-quarantine", "evil"});
+  INFO(lift.out << lift.err);
+  REQUIRE(lift.exit_code == 0);
+  CHECK(lift.out.find("lifted the quarantine of evil") != std::string::npos);
+  CHECK_FALSE(listed(MUST(FederationStatus(P.chatctl, A))));
+  // Accepted again: the next seq applies.
+  MUST(P.link.SendBatch({P.Make("evil", 2, P.evil, "mallory2")}));
+  REQUIRE(P.WaitVector("evil", 2));
+
+  // Still lifted after a restart.
+  CHECK(MUST(A.Stop()) == 0);
+  MUST(A.Start());
+  CHECK_FALSE(listed(MUST(FederationStatus(P.chatctl, A))));
 }
 
 }  // namespace chatd::test

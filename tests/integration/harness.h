@@ -144,4 +144,23 @@ inline void CheckRestError(const HttpResponse& r, int status, const std::string&
   CHECK_FALSE(r.error_message().empty());
 }
 
+// `token` is refused on `relay`: REST GET /users/me answers 401, and a WebSocket `auth`
+// gets error unauthorized (ref "auth") and then close 1008. `what` names the case.
+inline void RequireTokenRefused(const RelayProcess& relay, const std::string& token, const std::string& what) {
+  INFO(what);
+  HttpResponse r = ApiGet(relay.api(), "/users/me", token);
+  CheckRestError(r, 401, "unauthorized");
+  auto ws = ConnectWs(relay.gateway());
+  REQUIRE(ws.ok());
+  SEND(*ws, JsonBuilder().Add("type", "auth").Add("token", token).str());
+  auto ev = ws->Next(kEventMs);
+  if (!ev.ok()) FAIL("no answer to auth: " << ev.status().message());
+  CHECK(ev->type() == "error");
+  CHECK(ev->Str("code") == "unauthorized");
+  CHECK(ev->Str("ref") == "auth");
+  auto more = ws->Next(kEventMs);  // then the session is closed
+  CHECK_FALSE(more.ok());
+  CHECK(ws->ws().last_close_code() == 1008);
+}
+
 }  // namespace chatd::test
