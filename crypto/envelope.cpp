@@ -1,12 +1,34 @@
 #include "crypto/envelope.h"
 
+#include <sodium.h>
+
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include "crypto/bytes.h"
 
 namespace chatd::crypto {
 namespace {
+
+// A fresh salt per envelope without a getrandom() system call per envelope: salts are
+// cut from a per-thread block of kernel randomness, and each is wiped from the block
+// once handed out. (Salts are stored next to the body; they only stop guessing erased
+// short texts from body_hash, so they need to be unpredictable, not secret.)
+std::string NextSalt() {
+  static constexpr size_t kBlock = 4096;
+  thread_local std::array<uint8_t, kBlock> block;
+  thread_local size_t used = kBlock;
+  if (used + kSaltLen > kBlock) {
+    Bytes fresh = RandomBytes(kBlock);
+    std::memcpy(block.data(), fresh.data(), kBlock);
+    used = 0;
+  }
+  std::string salt(reinterpret_cast<const char*>(block.data() + used), kSaltLen);
+  sodium_memzero(block.data() + used, kSaltLen);
+  used += kSaltLen;
+  return salt;
+}
 
 constexpr std::string_view kMagic = "chatd-env-v1";
 static_assert(kMagic.size() == 12);
@@ -215,8 +237,7 @@ std::string CanonicalHeader(const Envelope& env) {
 Status Seal(Envelope& env, const KeyPair& key) {
   Status st = CheckBounds(env);
   if (!st.ok()) return st;
-  Bytes salt = RandomBytes(kSaltLen);
-  env.salt.assign(AsText(salt));
+  env.salt = NextSalt();
   env.body_hash = Blake2b256(env.salt, env.body);
   env.sig = key.Sign(AsBytes(CanonicalHeader(env)));
   return Status::Ok();
