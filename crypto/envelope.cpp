@@ -234,12 +234,20 @@ std::string CanonicalHeader(const Envelope& env) {
   return out;
 }
 
-Status Seal(Envelope& env, const KeyPair& key) {
+Status SealBody(Envelope& env) {
   Status st = CheckBounds(env);
   if (!st.ok()) return st;
   env.salt = NextSalt();
   env.body_hash = Blake2b256(env.salt, env.body);
-  env.sig = key.Sign(AsBytes(CanonicalHeader(env)));
+  return Status::Ok();
+}
+
+void SignHeader(Envelope& env, const KeyPair& key) { env.sig = key.Sign(AsBytes(CanonicalHeader(env))); }
+
+Status Seal(Envelope& env, const KeyPair& key) {
+  Status st = SealBody(env);
+  if (!st.ok()) return st;
+  SignHeader(env, key);
   return Status::Ok();
 }
 

@@ -111,6 +111,11 @@ std::string CanonicalHeader(const Envelope& env);
 // signature over CanonicalHeader). Validates field bounds first (kCorrupt, nothing
 // changed on error).
 Status Seal(Envelope& env, const KeyPair& key);
+// Seal in two steps, for signing many envelopes off the thread that builds them:
+// SealBody validates bounds and sets salt and body_hash (the header is then final);
+// SignHeader sets sig. Seal(env, key) == SealBody(env) then SignHeader(env, key).
+Status SealBody(Envelope& env);
+void SignHeader(Envelope& env, const KeyPair& key);
 
 // Checks field bounds, deps sorted/unique, body_hash against salt ‖ body (unless
 // erased), and sig against pk. kCorrupt with a precise message on failure.

@@ -65,6 +65,7 @@ Status Core::Start() {
   event_config_free(ecfg);
   if (!base_) return Internal("libevent: cannot create the core loop");
   wake_.reset(event_new(base_.get(), -1, 0, &Core::OnWake, this));
+  signer_ = std::make_unique<BatchSigner>(key_, BatchSigner::SeveralCpus());
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "chatd-core");
     event_base_loop(base_.get(), EVLOOP_NO_EXIT_ON_EMPTY);
@@ -121,6 +122,7 @@ void Core::RunBatch() {
       batch_failed_ = true;
     }
     for (size_t i = start; i < end; ++i) items[i]();
+    SignPending();
     bool ok = !batch_failed_;
     if (ok) {
       s = w.Commit();
@@ -135,6 +137,8 @@ void Core::RunBatch() {
       Status ls = LoadState();
       if (!ls.ok()) log::Error("store: cannot reload state after a failed batch", {{"error", ls.message()}});
       pending_.clear();
+      unsigned_.clear();
+      unsigned_pos_.clear();
     }
     {
       std::lock_guard<std::mutex> lock(stats_mu_);
@@ -175,26 +179,47 @@ Result<uint64_t> Core::Emit(crypto::Envelope& env) {
   if (env.id == 0) env.id = hlc_.Next(now);
   env.deps = vector_;
   if (env.created_at == 0) env.created_at = now;  // an op may fix it to the time it validated
-  Status s = crypto::Seal(env, key_);
+  Status s = crypto::SealBody(env);
   if (!s.ok()) {
     batch_failed_ = true;
     return s;
   }
-  auto pos = store_.writer().Append(env);
-  if (!pos.ok()) {
+  uint64_t pos = batch_max_pos_ + 1;
+  s = store_.writer().ApplyViews(env, pos);
+  if (!s.ok()) {
     batch_failed_ = true;
-    return pos.status();
+    return s;
   }
   seq_ = env.seq;
-  batch_max_pos_ = std::max(batch_max_pos_, *pos);
+  batch_max_pos_ = pos;
   auto it = std::lower_bound(vector_.begin(), vector_.end(), env.origin,
                              [](const auto& p, const std::string& o) { return p.first < o; });
   if (it != vector_.end() && it->first == env.origin) it->second = env.seq;
   else vector_.insert(it, {env.origin, env.seq});
-  Replicate(env);
+  unsigned_.push_back(env);
+  unsigned_pos_.push_back(pos);
   std::lock_guard<std::mutex> lock(stats_mu_);
   stats_.envelopes++;
   return pos;
+}
+
+void Core::SignPending() {
+  if (unsigned_.empty()) return;
+  if (!batch_failed_) {
+    signer_->SignAll(unsigned_);
+    auto& w = store_.writer();
+    for (size_t i = 0; i < unsigned_.size(); ++i) {
+      auto pos = w.Append(unsigned_[i], /*apply_views=*/false, unsigned_pos_[i]);
+      if (!pos.ok()) {
+        log::Error("store: cannot append an envelope", {{"error", pos.status().message()}});
+        batch_failed_ = true;
+        break;
+      }
+      Replicate(unsigned_[i]);
+    }
+  }
+  unsigned_.clear();
+  unsigned_pos_.clear();
 }
 
 void Core::Publish(const crypto::Envelope& env, uint64_t pos, uint64_t skip_session, uint64_t extra_user) {

@@ -31,6 +31,7 @@
 #include "conf/config.h"
 #include "crypto/keys.h"
 #include "relay/hlc.h"
+#include "relay/signer.h"
 #include "relay/wsframe.h"
 #include "store/store.h"
 
@@ -118,7 +119,9 @@ class Core {
   bool IsCoreThread() const { return std::this_thread::get_id() == thread_.get_id(); }
   store::Writer& writer() { return store_.writer(); }
   uint64_t NewId() { return hlc_.Next(clock_->NowMs()); }
-  // Completes, seals and appends an envelope (origin, seq, deps, created_at; id if 0).
+  // Completes and seals an envelope (origin, seq, deps, created_at; id if 0), applies it to
+  // the views and reserves its log position (returned). It is signed and appended to the
+  // log with the rest of the batch, just before the commit (SignPending).
   Result<uint64_t> Emit(crypto::Envelope& env);
   // Renders the client event for a just-emitted envelope and queues it for the chat's
   // members (plus `extra_user`), skipping `skip_session`.
@@ -192,6 +195,10 @@ class Core {
  private:
   static void OnWake(evutil_socket_t, short, void* arg);
   void RunBatch();
+  // Signs the batch's emitted envelopes (on two CPUs when allowed) and appends them to the
+  // log, in order, at their reserved positions. Runs before the commit and before any
+  // remote envelope is appended (so log positions stay in order).
+  void SignPending();
   Status LoadState();
   Result<std::string> RoleOrNotMember(uint64_t chat_id, uint64_t user_id);
 
@@ -215,6 +222,9 @@ class Core {
   uint64_t seq_ = 0;                          // last seq this relay emitted
   std::vector<std::pair<std::string, uint64_t>> vector_;  // applied per origin (sorted)
   bool batch_failed_ = false;
+  std::unique_ptr<BatchSigner> signer_;
+  std::vector<crypto::Envelope> unsigned_;  // emitted this batch, not yet signed and appended
+  std::vector<uint64_t> unsigned_pos_;      // their reserved log positions
   std::vector<Delivery> pending_;
   std::vector<std::function<void(bool)>> after_commit_;
   std::unordered_map<uint64_t, std::shared_ptr<const std::vector<uint64_t>>> members_;

@@ -205,6 +205,7 @@ void Core::ApplyBuffered(const std::string& first_origin) {
         --remote_buffered_;
         bool valid = ValidRemote(env);
         auto& w = store_.writer();
+        SignPending();  // our own envelopes of this batch first: log positions stay in order
         (void)w.Savepoint();
         auto pos = w.Append(env, valid);
         if (!pos.ok() && valid) {

@@ -164,8 +164,12 @@ class Writer : public Queries {
   Status RollbackToSavepoint() { return db_.Exec("ROLLBACK TO cmd; RELEASE cmd"); }
 
   // Appends a sealed envelope to the log and applies it to the views. Returns its log
-  // position (the client cursor). A duplicate (origin, seq) is kConflict.
-  Result<uint64_t> Append(const crypto::Envelope& env, bool apply_views = true);
+  // position (the client cursor): `pos` if given (it must be above every pos in the log),
+  // else the next one. A duplicate (origin, seq) is kConflict.
+  Result<uint64_t> Append(const crypto::Envelope& env, bool apply_views = true, uint64_t pos = 0);
+  // Applies an envelope to the views as if it were in the log at `pos` (the core applies
+  // its own envelopes before they are signed, and appends them signed before the commit).
+  Status ApplyViews(const crypto::Envelope& env, uint64_t pos);
   Status PutCredentials(uint64_t user_id, std::string_view email, std::string_view password_hash);
   Status PutRefreshToken(std::string_view token_hash, uint64_t user_id, uint64_t device_id,
                          int64_t now_ms, int64_t expires_at_ms);

@@ -4,12 +4,13 @@
 
 namespace chatd::store {
 
-Result<uint64_t> Writer::Append(const crypto::Envelope& env, bool apply_views) {
+Result<uint64_t> Writer::Append(const crypto::Envelope& env, bool apply_views, uint64_t pos) {
   auto hh = crypto::HeaderHash(env);
   auto st = db_.Prepare(
       "INSERT INTO envelopes(origin, seq, id, chat_id, author, device, kind, created_at, deps, "
-      "body_hash, sig, header_hash, body, salt) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+      "body_hash, sig, header_hash, body, salt, pos) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   if (!st.ok()) return st.status();
+  st->BindOpt(15, pos);  // NULL: the next rowid
   st->Bind(1, env.origin).Bind(2, env.seq).Bind(3, env.id).Bind(4, env.chat_id).Bind(5, env.author)
       .Bind(6, env.device).Bind(7, static_cast<int64_t>(env.kind)).Bind(8, env.created_at)
       .Bind(9, DepsToText(env.deps)).BindBlob(10, env.body_hash.data(), env.body_hash.size())
@@ -21,13 +22,15 @@ Result<uint64_t> Writer::Append(const crypto::Envelope& env, bool apply_views) {
   }
   Status s = st->Run();
   if (!s.ok()) return s;
-  uint64_t pos = static_cast<uint64_t>(sqlite3_last_insert_rowid(db_.raw()));
+  if (pos == 0) pos = static_cast<uint64_t>(sqlite3_last_insert_rowid(db_.raw()));
   if (apply_views) {
     s = ApplyToViews(db_, env, pos);
     if (!s.ok()) return s;
   }
   return pos;
 }
+
+Status Writer::ApplyViews(const crypto::Envelope& env, uint64_t pos) { return ApplyToViews(db_, env, pos); }
 
 Status Writer::PutCredentials(uint64_t user_id, std::string_view email, std::string_view password_hash) {
   auto st = db_.Prepare("INSERT INTO credentials(user_id, email, password_hash) VALUES(?,?,?)");
