@@ -255,9 +255,15 @@ class Core {
 
 template <typename T>
 Result<T> Core::Call(std::function<Result<T>()> fn, int timeout_ms) {
+  // state: 0 queued, 1 taken by the core (its result will come), 2 abandoned by the caller.
+  // A caller gives up only on a request the core has not started, so "overloaded" always
+  // means nothing was done; once started, the caller waits for the commit's verdict.
+  auto state = std::make_shared<std::atomic<int>>(0);
   auto promise = std::make_shared<std::promise<Result<T>>>();
   auto future = promise->get_future();
-  bool posted = Post([this, promise, fn = std::move(fn)]() {
+  bool posted = Post([this, state, promise, fn = std::move(fn)]() {
+    int queued = 0;
+    if (!state->compare_exchange_strong(queued, 1)) return;  // abandoned: do nothing
     auto result = std::make_shared<Result<T>>(fn());
     if (!result->ok()) {
       promise->set_value(std::move(*result));
@@ -270,7 +276,11 @@ Result<T> Core::Call(std::function<Result<T>()> fn, int timeout_ms) {
   });
   if (!posted) return Status(Code::kUnavailable, "the relay is shutting down");
   if (future.wait_for(std::chrono::milliseconds(timeout_ms)) != std::future_status::ready) {
-    return Status(Code::kUnavailable, "the relay is overloaded; try again");
+    int queued = 0;
+    if (state->compare_exchange_strong(queued, 2)) {
+      return Status(Code::kUnavailable, "the relay is overloaded; nothing was done; try again");
+    }
+    // Taken while we waited: its batch commits (or fails) shortly; report what happened.
   }
   return future.get();
 }
