@@ -34,6 +34,10 @@ void LwsLog(int level, const char* line) {
 
 void IgnoreSignal(void*, int) {}
 
+// A WebSocket ping (FIN, opcode 9) with a one-byte payload: lws 4.1 does not report a pong
+// with an empty payload (LWS_CALLBACK_RECEIVE_PONG), and the pong is what keeps a session.
+constexpr unsigned char kPingFrame[] = {0x89, 0x01, 'p'};
+
 lws_protocols g_protocols[] = {
     {"chatd", nullptr, sizeof(Pss), 0, 0, nullptr, 0},
     {nullptr, nullptr, 0, 0, 0, nullptr, 0},
@@ -226,10 +230,16 @@ void Gateway::Run(std::promise<Status>* started) {
   liveness_timer_.data = this;
   uv_timer_start(
       &liveness_timer_, [](uv_timer_t* t) { static_cast<Gateway*>(t->data)->Sweep(); }, 1000, 1000);
+  uv_timer_init(&loop_, &flush_timer_);
+  flush_timer_.data = this;
+  rate_start_ms_ = uv_now(&loop_);
   started->set_value(Status::Ok());
   while (!exit_loop_) uv_run(&loop_, UV_RUN_DEFAULT);
   uv_timer_stop(&liveness_timer_);
   uv_close(reinterpret_cast<uv_handle_t*>(&liveness_timer_), nullptr);
+  uv_timer_stop(&flush_timer_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&flush_timer_), nullptr);
+  deferred_.clear();
   exit_promise_.set_value();
   for (auto& [id, sess] : sessions_) delete sess;
   sessions_.clear();
@@ -272,12 +282,14 @@ void Gateway::Deliver(std::vector<Delivery>&& batch) {
 }
 
 void Gateway::ApplyDeliveries(std::vector<Delivery>& batch) {
+  size_t frames = 0;
   for (Delivery& d : batch) {
     if (d.cursor > last_cursor_) last_cursor_ = d.cursor;
     switch (d.type) {
       case Delivery::Type::kSession: {
         auto it = sessions_.find(d.session_id);
         if (it != sessions_.end()) Enqueue(it->second, d.frame, d.cursor);
+        ++frames;
         break;
       }
       case Delivery::Type::kUsers:
@@ -287,6 +299,7 @@ void Gateway::ApplyDeliveries(std::vector<Delivery>& batch) {
           for (Session* s : it->second) {
             if (s->id != d.session_id) Enqueue(s, d.frame, d.cursor);
           }
+          frames += it->second.size();
         }
         break;
       case Delivery::Type::kReplicate:
@@ -305,6 +318,22 @@ void Gateway::ApplyDeliveries(std::vector<Delivery>& batch) {
       }
     }
   }
+  CountQueued(frames);
+}
+
+void Gateway::CountQueued(size_t frames) {
+  // The coalescing delay follows the rate of frames queued over windows of >= 100 ms. A
+  // window that ends after a pause measures a low rate, so the first frames after a
+  // quiet spell go out at once.
+  uint64_t now = uv_now(&loop_);
+  uint64_t elapsed = now - rate_start_ms_;
+  if (elapsed >= 100) {
+    uint64_t rate = rate_frames_ * 1000 / elapsed;
+    flush_delay_ms_ = rate < kCoalesceFromRate ? 0 : std::min(kMaxFlushDelayMs, rate / kFramesPerSecondPerMs);
+    rate_start_ms_ = now;
+    rate_frames_ = 0;
+  }
+  rate_frames_ += frames;
 }
 
 void Gateway::Enqueue(Session* s, const Frame& frame, uint64_t cursor) {
@@ -331,15 +360,44 @@ void Gateway::Enqueue(Session* s, const Frame& frame, uint64_t cursor) {
   }
 }
 
-void Gateway::RequestWrite(Session* s) {
+void Gateway::RequestWrite(Session* s, bool now) {
   // One request per flush: asking lws again for every queued frame costs a poll change each.
   if (s->want_write) return;
   s->want_write = true;
-  lws_callback_on_writable(s->wsi);
+  // A delay set during a burst must not outlive it when no deliveries come to update it.
+  if (flush_delay_ms_ && uv_now(&loop_) - rate_start_ms_ >= 100) CountQueued(0);
+  if (now || flush_delay_ms_ == 0) {
+    lws_callback_on_writable(s->wsi);
+    return;
+  }
+  s->deferred_index = static_cast<int32_t>(deferred_.size());
+  deferred_.push_back(s);
+  if (!flush_armed_) {
+    flush_armed_ = true;
+    uv_timer_start(
+        &flush_timer_, [](uv_timer_t* t) { static_cast<Gateway*>(t->data)->FlushDeferred(); }, flush_delay_ms_, 0);
+  }
+}
+
+void Gateway::FlushDeferred() {
+  flush_armed_ = false;
+  std::vector<Session*> due;
+  due.swap(deferred_);
+  for (Session* s : due) {
+    if (!s) continue;  // closed meanwhile
+    s->deferred_index = -1;
+    lws_callback_on_writable(s->wsi);
+  }
+  due.clear();
+  if (deferred_.empty()) deferred_.swap(due);  // keep the capacity
 }
 
 int Gateway::OnWriteable(Session* s) {
   s->want_write = false;
+  if (s->deferred_index >= 0) {  // writeable before its deferred request came due
+    deferred_[static_cast<size_t>(s->deferred_index)] = nullptr;
+    s->deferred_index = -1;
+  }
   if (s->close_code && (!s->close_after_flush || s->out_head >= s->out.size())) {
     // Our frames go out raw, so the close frame does too: code + reason, then hang up.
     size_t rlen = std::min<size_t>(strlen(s->close_reason), 123);
@@ -353,9 +411,8 @@ int Gateway::OnWriteable(Session* s) {
     lws_write(s->wsi, f, 4 + rlen, LWS_WRITE_RAW);
     return -1;
   }
-  // A ping is a small control frame, sent between whole frames. It carries one byte:
-  // lws 4.1 does not report a pong with an empty payload (LWS_CALLBACK_RECEIVE_PONG).
-  size_t ping = s->ping_pending ? 3 : 0;
+  // A ping is a small control frame, sent between whole frames.
+  size_t ping = s->ping_pending ? sizeof kPingFrame : 0;
   s->ping_pending = false;
   if (s->out_head >= s->out.size() && !ping) return 0;
   constexpr size_t kMaxWrite = 256 * 1024;
@@ -367,10 +424,8 @@ int Gateway::OnWriteable(Session* s) {
   if (scratch_.size() < LWS_PRE + ping + total) scratch_.resize(LWS_PRE + ping + total);
   unsigned char* p = scratch_.data() + LWS_PRE;
   if (ping) {
-    p[0] = 0x89;
-    p[1] = 0x01;
-    p[2] = 'p';
-    p += 3;
+    memcpy(p, kPingFrame, sizeof kPingFrame);
+    p += sizeof kPingFrame;
   }
   for (size_t i = s->out_head; i < end; ++i) {
     memcpy(p, s->out[i].frame->data(), s->out[i].frame->size());
@@ -389,7 +444,7 @@ int Gateway::OnWriteable(Session* s) {
     if (s->out.capacity() > 64) s->out.shrink_to_fit();
     s->out_head = 0;
   }
-  if (s->out_head < s->out.size() || s->close_code) RequestWrite(s);
+  if (s->out_head < s->out.size() || s->close_code) RequestWrite(s, /*now=*/true);
   if (s->sync_waiting && s->out_bytes < static_cast<size_t>(cfg_.session_queue_bytes) / 4) {
     s->sync_waiting = false;
     RequestSyncPage(s);
@@ -459,6 +514,23 @@ void Gateway::Sweep() {
   }
 }
 
+void Gateway::SendPing(Session* s) {
+  if (s->want_write || s->out_head < s->out.size()) {
+    s->ping_pending = true;  // goes out ahead of the next write
+    RequestWrite(s);
+    return;
+  }
+  // Nothing queued, no write pending (the usual idle session): write it now rather than
+  // asking for WRITEABLE, which costs two poll changes and a loop pass per ping. lws
+  // buffers whatever the socket does not take and sends it before anything later.
+  unsigned char frame[LWS_PRE + 3];
+  unsigned char* p = frame + LWS_PRE;
+  memcpy(p, kPingFrame, sizeof kPingFrame);
+  if (lws_write(s->wsi, p, sizeof kPingFrame, LWS_WRITE_RAW) < 0) {
+    lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);  // the socket is gone
+  }
+}
+
 void Gateway::CheckLiveness(Session* s, uint32_t now) {
   if (s->close_code) {
     // The close frame could not go out within the grace period: drop the connection.
@@ -481,8 +553,7 @@ void Gateway::CheckLiveness(Session* s, uint32_t now) {
   }
   if (now >= ping_at) {
     // Silent for a ping interval: ping (again every interval) until a pong or the hang-up.
-    s->ping_pending = true;
-    RequestWrite(s);
+    SendPing(s);
     Schedule(s, std::min(idle_at, now + static_cast<uint32_t>(cfg_.ping_interval_s)));
   } else {
     Schedule(s, ping_at);
