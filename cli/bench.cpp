@@ -1,4 +1,5 @@
-// chatctl bench — the load generator: ingest, fanout, latency and idle scenarios against a
+// chatctl bench — the load generator: ingest, fanout, latency, idle, and the federation
+// scenarios catchup and converge (bench_fed.h), against a
 // relay (or the trivial sink, to measure the generator itself). See chatctl-bench in
 // chatctl(1) and docs/BENCHMARKS.md.
 #include <sys/stat.h>
@@ -6,6 +7,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "cli/bench_fed.h"
 #include "cli/bench_idle.h"
 #include "cli/bench_proc.h"
 #include "cli/bench_report.h"
@@ -22,6 +24,7 @@ using namespace bench;  // NOLINT: this file only wires the bench modules togeth
 
 struct BenchOpts {
   std::string relay_dir, api, gateway, sink, setup_file, relay_cpus, cpus;
+  std::string receive_relay_dir, receive_gateway;  // receivers on another relay
   int pid = 0, sources = 4, threads = 1, max_connecting = 256, setup_threads = 8;
   bool setup_only = false, no_progress = false;
   // Traffic.
@@ -56,6 +59,13 @@ void AddCommon(CLI::App* cmd, BenchOpts& o) {
   cmd->add_flag("--no-progress", o.no_progress, "no progress line even on a terminal");
 }
 
+// Cross-relay delivery: receivers connect to another relay of the federation.
+void AddReceiveRelay(CLI::App* cmd, BenchOpts& o) {
+  cmd->add_option("--receive-relay-dir", o.receive_relay_dir,
+                  "receivers connect to this relay (its data directory) instead: a peer of the sending relay");
+  cmd->add_option("--receive-gateway", o.receive_gateway, "receivers connect to this gateway HOST:PORT instead");
+}
+
 void AddTraffic(CLI::App* cmd, BenchOpts& o) {
   cmd->add_option("--duration", o.duration, "measured seconds per step")->check(CLI::Range(0.1, 3600.0));
   cmd->add_option("--warmup", o.warmup, "unmeasured seconds before each step")->check(CLI::Range(0.0, 600.0));
@@ -78,6 +88,16 @@ bool Prepare(const BenchOpts& o, Globals& g, const Plan& plan, Target* target, S
     return false;
   }
   *target = *t;
+  if (!o.receive_relay_dir.empty() || !o.receive_gateway.empty()) {
+    auto rt = ResolveTarget(o.receive_relay_dir, target->api, o.receive_gateway, 0, "");
+    if (!rt.ok()) {
+      PrintError(rt.status());
+      g.exit_code = rt.status().code() == Code::kBadRequest ? kUsage : kUnreachable;
+      return false;
+    }
+    target->receive_gateway = rt->gateway;
+    target->receive_pid = rt->pid;
+  }
   if (target->sink) {
     *setup = SinkSetup(plan);
   } else if (FileExists(o.setup_file)) {
@@ -256,6 +276,7 @@ void RegisterBench(CLI::App& app, Globals& g) {
   fanout->add_option("--rates", of->rates,
                      "offered messages/s per step: 1000,2000 or 1000:16000:x2 or 1000:5000:+1000");
   fanout->add_flag("--all-steps", of->all_steps, "run every step, even after the relay saturates");
+  AddReceiveRelay(fanout, *of);
   fanout->callback([of, &g] { RunTrafficCommand(*of, g, "fanout"); });
 
   auto ol = std::make_shared<BenchOpts>();
@@ -270,6 +291,7 @@ void RegisterBench(CLI::App& app, Globals& g) {
   latency->add_option("--rooms", ol->rooms, "rooms")->check(CLI::Range(1, 100000));
   latency->add_option("--members", ol->members, "receiving connections per room")->check(CLI::Range(1, 100000));
   latency->add_option("--rate", ol->rate, "messages/s for all rooms")->check(CLI::Range(0.001, 1e9));
+  AddReceiveRelay(latency, *ol);
   latency->callback([ol, &g] { RunTrafficCommand(*ol, g, "latency"); });
 
   auto od = std::make_shared<BenchOpts>();
@@ -288,6 +310,8 @@ void RegisterBench(CLI::App& app, Globals& g) {
   sink->add_option("--listen", os->listen, "HOST:PORT to listen on (port 0 picks one)");
   sink->add_option("--port-file", os->port_file, "write \"HOST:PORT\\nPID\\n\" to FILE once listening");
   sink->callback([os, &g] { g.exit_code = RunSink(os->listen, os->port_file); });
+
+  RegisterFedBench(bench, g);  // catchup, converge (cli/bench_catchup.cpp)
 }
 
 }  // namespace chatd::cli

@@ -102,8 +102,8 @@ bool Engine::StartConnect(Conn* c) {
       return false;
     }
   }
-  if (connect(fd, reinterpret_cast<const sockaddr*>(&opts_.gateway), sizeof opts_.gateway) != 0 &&
-      errno != EINPROGRESS) {
+  const sockaddr_in& to = opts_.alt_gateway.sin_port && c->role == opts_.alt_role ? opts_.alt_gateway : opts_.gateway;
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to) != 0 && errno != EINPROGRESS) {
     Fail(c, std::string("connect: ") + strerror(errno), false);
     return false;
   }
@@ -197,7 +197,8 @@ void Engine::OnIo(Conn* c, uint32_t events) {
     }
     if (!(events & (EPOLLOUT | EPOLLIN))) return;
     c->key = NewWsKey((static_cast<uint64_t>(c->index) << 20) ^ static_cast<uint64_t>(MonoNs()));
-    c->out = UpgradeRequest(opts_.host, opts_.path, c->key);
+    bool alt = opts_.alt_gateway.sin_port && c->role == opts_.alt_role;
+    c->out = UpgradeRequest(alt ? opts_.alt_host : opts_.host, opts_.path, c->key);
     c->out_off = 0;
     c->state = Conn::State::kUpgrading;
     Flush(c);

@@ -35,6 +35,11 @@ struct EngineOptions {
   int max_connecting = 256;        // connections between connect() and auth_ok
   size_t max_frame = 16u << 20;    // largest server frame accepted
   size_t max_out = 64u << 20;      // bytes queued for one connection before it counts as stuck
+  // Connections added with role `alt_role` connect to `alt_gateway` (Host `alt_host`)
+  // instead, when its port is set: receivers on another relay (cross-relay latency).
+  sockaddr_in alt_gateway{};
+  std::string alt_host;
+  int32_t alt_role = 1;
 };
 
 struct Conn {

@@ -9,10 +9,6 @@
 
 namespace chatd::cli::bench {
 
-namespace {
-
-using JsonOut = rapidjson::Writer<rapidjson::StringBuffer>;
-
 void Kv(JsonOut& w, const char* k, double v) {
   w.Key(k);
   w.Double(v);
@@ -34,6 +30,8 @@ void Kv(JsonOut& w, const char* k, bool v) {
   w.Bool(v);
 }
 
+namespace {
+
 void WriteHeader(JsonOut& w, const Header& h) {
   Kv(w, "scenario", h.scenario);
   Kv(w, "shape", h.shape);
@@ -43,6 +41,10 @@ void WriteHeader(JsonOut& w, const Header& h) {
   Kv(w, "api", h.target.api);
   Kv(w, "pid", static_cast<int64_t>(h.target.pid));
   Kv(w, "sink", h.target.sink);
+  if (!h.target.receive_gateway.empty()) {
+    Kv(w, "receive_gateway", h.target.receive_gateway);
+    Kv(w, "receive_pid", static_cast<int64_t>(h.target.receive_pid));
+  }
   w.EndObject();
   w.Key("machine");
   w.StartObject();
@@ -74,6 +76,7 @@ void PrintHeaderText(const Header& h) {
   printf("chatctl bench %s: %s\n", h.scenario.c_str(), h.shape.c_str());
   printf("  target   %s%s", h.target.sink ? "sink " : "gateway ", h.target.gateway.c_str());
   if (h.target.pid) printf(" (pid %d)", h.target.pid);
+  if (!h.target.receive_gateway.empty()) printf(", receivers on gateway %s", h.target.receive_gateway.c_str());
   printf("\n  machine  %d CPUs, %s, %s\n", h.machine.nproc, h.machine.cpu_model.c_str(), h.machine.kernel.c_str());
   printf("  client   %d thread(s), %d source address(es)", h.threads, h.sources);
   if (h.size) printf(", %zu-byte messages", h.size);

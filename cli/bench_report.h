@@ -3,6 +3,9 @@
 // Main thread only.
 #pragma once
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include <cstdint>
 #include <string>
 
@@ -11,6 +14,14 @@
 #include "cli/bench_traffic.h"
 
 namespace chatd::cli::bench {
+
+using JsonOut = rapidjson::Writer<rapidjson::StringBuffer>;
+// One "key": value member of a JSON report.
+void Kv(JsonOut& w, const char* k, double v);
+void Kv(JsonOut& w, const char* k, uint64_t v);
+void Kv(JsonOut& w, const char* k, int64_t v);
+void Kv(JsonOut& w, const char* k, const std::string& v);
+void Kv(JsonOut& w, const char* k, bool v);
 
 // "950", "12.3k", "1.25M".
 std::string Si(double v);

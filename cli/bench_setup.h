@@ -31,6 +31,10 @@ struct Target {
   std::string gateway;  // "HOST:PORT" of the WebSocket gateway
   int pid = 0;          // the server's pid when local, else 0
   bool sink = false;
+  // Receivers connect here instead of `gateway` when set: another relay of the
+  // federation (cross-relay delivery); its pid for its CPU time.
+  std::string receive_gateway;
+  int receive_pid = 0;
 };
 
 // Fills a Target from --relay-dir / --api / --gateway / --pid / --sink.

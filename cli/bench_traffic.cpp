@@ -125,6 +125,16 @@ Result<TrafficResult> RunTraffic(const Target& target, const Setup& setup, const
     return BadRequest("the gateway must be an IPv4 address");
   eo.host = target.gateway;
   eo.sources = LoopbackSources(cfg.sources);
+  if (!target.receive_gateway.empty()) {
+    if (!ParseHostPort(target.receive_gateway, &host, &port))
+      return BadRequest("bad address " + target.receive_gateway);
+    eo.alt_gateway.sin_family = AF_INET;
+    eo.alt_gateway.sin_port = htons(static_cast<uint16_t>(port));
+    if (inet_pton(AF_INET, host.c_str(), &eo.alt_gateway.sin_addr) != 1)
+      return BadRequest("the receivers' gateway must be an IPv4 address");
+    eo.alt_host = target.receive_gateway;
+    eo.alt_role = 1;  // Shard: receivers
+  }
   const int nthreads = std::max(1, std::min(cfg.threads, static_cast<int>(setup.rooms.size())));
   eo.max_connecting = std::max(1, cfg.max_connecting / nthreads);
 

@@ -18,6 +18,7 @@ namespace {
 constexpr size_t kMaxMessage = 8 * 1024 * 1024;
 constexpr size_t kBatchBytes = 256 * 1024;
 constexpr int kStreamPage = 500;
+constexpr uint64_t kAckEvery = 1024;  // envelopes processed between acks (window: Federation::kWindow)
 constexpr int64_t kMaxBackoffMs = 30000;
 constexpr int64_t kRewindAfterMs = 3000;
 constexpr const char* kContext = "chatd-federation-v1\n";
@@ -48,7 +49,12 @@ struct Link {
   std::map<std::string, uint64_t> next, their, max_offered;
   std::map<std::string, bool> streaming;
   std::map<std::string, int64_t> stalled_since;
-  uint64_t sent = 0, acked_n = 0, received = 0, last_ack_n = 0;
+  // received: envelopes that arrived; processed: those the core has taken (applied, buffered
+  // or dropped) or that were refused. Acks carry `processed`, so the sender's window bounds
+  // everything still waiting here (decoded, being verified, queued for the core), not only
+  // what is on the wire: a relay catching up on millions of envelopes holds ~kWindow of them.
+  uint64_t sent = 0, acked_n = 0, received = 0, processed = 0, last_ack_n = 0;
+  std::vector<std::pair<std::string, uint64_t>> last_ack_v;  // our vector in the last ack
   std::string rx;
   int64_t opened_ms = 0;
   std::string close_reason;
@@ -105,6 +111,14 @@ void Federation::SetPeers(const std::vector<conf::Peer>& peers) {
     if (!next.count(name) && st.link) CloseLink(st.link, "peer removed");
   }
   peers_ = std::move(next);
+  // A newly pinned peer is dialed now rather than at the next tick (up to 500 ms later), so
+  // healing a partition or adding a region starts at once.
+  if (context_) {
+    int64_t now = MonoMs();
+    for (auto& [name, p] : peers_) {
+      if (!p.conf.url.empty() && !p.link && !p.dialing && now >= p.next_attempt_ms) Dial(p);
+    }
+  }
 }
 
 void Federation::Dial(PeerState& p) {
@@ -174,8 +188,10 @@ void Federation::SendControl(Link* l, std::string json) {
 void Federation::SendVector(Link* l, const char* type) {
   auto v = core_.VectorSnapshot();
   json::JsonWriter w;
-  w.BeginObject().Key("type").Str(type).Key("n").Int(static_cast<int64_t>(l->received)).Key("v").Raw(VectorJson(v)).EndObject();
-  l->last_ack_n = l->received;
+  w.BeginObject().Key("type").Str(type).Key("n").Int(static_cast<int64_t>(l->processed));
+  w.Key("v").Raw(VectorJson(v)).EndObject();
+  l->last_ack_n = l->processed;
+  l->last_ack_v = std::move(v);
   SendControl(l, w.Take());
 }
 
@@ -401,6 +417,7 @@ void Federation::OnBinary(Link* l, std::string_view data) {
   if (!l->verified) return CloseLink(l, "handshake first");
   auto envs = std::make_shared<std::vector<crypto::Envelope>>();
   size_t off = 0;
+  uint64_t items = 0;  // undecodable ones included: they are processed (refused) too
   while (off < data.size()) {
     if (data.size() - off < 4) return CloseLink(l, "truncated envelope batch");
     uint32_t n = (static_cast<uint32_t>(static_cast<uint8_t>(data[off])) << 24) |
@@ -411,16 +428,19 @@ void Federation::OnBinary(Link* l, std::string_view data) {
     if (n > data.size() - off) return CloseLink(l, "truncated envelope batch");
     auto env = crypto::DecodeEnvelope(data.substr(off, n));
     off += n;
+    ++items;
     if (!env.ok()) {
       log::Error("federation: undecodable envelope refused", {{"peer", l->peer}, {"error", env.status().message()}});
       continue;
     }
     envs->push_back(std::move(env.value()));
   }
-  l->received += envs->size();
-  if (l->received - l->last_ack_n >= 1024) SendVector(l, "ack");
+  l->received += items;
   std::string peer = l->peer;
-  workers_.Submit([this, envs, peer](store::Queries&) {
+  uint64_t link_id = l->id;
+  workers_.Submit([this, envs, peer, link_id, items](store::Queries&) {
+    // Counted as processed (and acknowledged) once the core has taken them.
+    auto done = [this, link_id, items] { post_([this, link_id, items] { OnProcessed(link_id, items); }); };
     auto good = std::make_shared<std::vector<crypto::Envelope>>();
     for (auto& e : *envs) {
       auto key = keys_.KeyOf(e.origin);
@@ -438,11 +458,20 @@ void Federation::OnBinary(Link* l, std::string_view data) {
       }
       good->push_back(std::move(e));
     }
-    if (good->empty()) return;
-    core_.Post([this, good] {
+    if (good->empty()) return done();
+    core_.Post([this, good, done] {
       for (auto& e : *good) core_.OpApplyRemote(std::move(e));
+      done();
     });
   });
+}
+
+void Federation::OnProcessed(uint64_t link_id, uint64_t n) {
+  auto it = by_id_.find(link_id);
+  if (it == by_id_.end()) return;  // the link closed meanwhile; its successor starts afresh
+  Link* l = it->second;
+  l->processed += n;
+  if (!l->closing && l->processed - l->last_ack_n >= kAckEvery) SendVector(l, "ack");
 }
 
 void Federation::Append(Link* l, const crypto::Envelope& env) {
@@ -548,7 +577,9 @@ void Federation::Tick() {
   auto mine = core_.VectorSnapshot();
   for (auto& [id, l] : by_id_) {
     if (!l->verified || l->closing) continue;
-    if (l->received != l->last_ack_n) SendVector(l, "ack");
+    // Also when only our vector moved (the last batch committed after its ack), so the
+    // sender sees it caught up instead of rewinding to a gap that is no longer there.
+    if (l->processed != l->last_ack_n || (l->ready && l->last_ack_v != mine)) SendVector(l, "ack");
     PeerState* p = PeerOf(l->peer);
     if (!p || !l->ready) continue;
     bool behind = false;

@@ -9,8 +9,10 @@
 //   3. each sends {"type":"vector","v":{origin: seq}} and then streams, in seq order per
 //      origin, every envelope the other lacks (binary frames: u32be length + encoded
 //      envelope, repeated), keeping at most kWindow envelopes unacknowledged;
-//   4. the receiver acks with {"type":"ack","n":RECEIVED,"v":VECTOR}; a gap that stays
-//      (an envelope the receiver dropped) makes the sender rewind to it.
+//   4. the receiver acks with {"type":"ack","n":PROCESSED,"v":VECTOR} (PROCESSED: envelopes
+//      the receiver's core has taken or that were refused, so the window also bounds what
+//      waits in the receiver); a gap that stays (an envelope the receiver dropped) makes the
+//      sender rewind to it.
 // New envelopes (ours and, by gossip, everyone's) are pushed at once. Signatures are
 // verified on the worker pool, never on the loops; the core applies (relay/ops_remote.cpp).
 // Outbound links reconnect with capped exponential backoff and jitter; after
@@ -83,6 +85,7 @@ class Federation {
   void CloseLink(Link* l, const std::string& why);
   void OnText(Link* l, std::string_view text);
   void OnBinary(Link* l, std::string_view data);
+  void OnProcessed(uint64_t link_id, uint64_t n);  // n envelopes of the link's taken by the core
   void SendControl(Link* l, std::string json);
   void SendVector(Link* l, const char* type);
   int OnWriteable(Link* l);
