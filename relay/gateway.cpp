@@ -230,16 +230,10 @@ void Gateway::Run(std::promise<Status>* started) {
   liveness_timer_.data = this;
   uv_timer_start(
       &liveness_timer_, [](uv_timer_t* t) { static_cast<Gateway*>(t->data)->Sweep(); }, 1000, 1000);
-  uv_timer_init(&loop_, &flush_timer_);
-  flush_timer_.data = this;
-  rate_start_ms_ = uv_now(&loop_);
   started->set_value(Status::Ok());
   while (!exit_loop_) uv_run(&loop_, UV_RUN_DEFAULT);
   uv_timer_stop(&liveness_timer_);
   uv_close(reinterpret_cast<uv_handle_t*>(&liveness_timer_), nullptr);
-  uv_timer_stop(&flush_timer_);
-  uv_close(reinterpret_cast<uv_handle_t*>(&flush_timer_), nullptr);
-  deferred_.clear();
   exit_promise_.set_value();
   for (auto& [id, sess] : sessions_) delete sess;
   sessions_.clear();
@@ -282,14 +276,12 @@ void Gateway::Deliver(std::vector<Delivery>&& batch) {
 }
 
 void Gateway::ApplyDeliveries(std::vector<Delivery>& batch) {
-  size_t frames = 0;
   for (Delivery& d : batch) {
     if (d.cursor > last_cursor_) last_cursor_ = d.cursor;
     switch (d.type) {
       case Delivery::Type::kSession: {
         auto it = sessions_.find(d.session_id);
         if (it != sessions_.end()) Enqueue(it->second, d.frame, d.cursor);
-        ++frames;
         break;
       }
       case Delivery::Type::kUsers:
@@ -299,7 +291,6 @@ void Gateway::ApplyDeliveries(std::vector<Delivery>& batch) {
           for (Session* s : it->second) {
             if (s->id != d.session_id) Enqueue(s, d.frame, d.cursor);
           }
-          frames += it->second.size();
         }
         break;
       case Delivery::Type::kReplicate:
@@ -318,22 +309,6 @@ void Gateway::ApplyDeliveries(std::vector<Delivery>& batch) {
       }
     }
   }
-  CountQueued(frames);
-}
-
-void Gateway::CountQueued(size_t frames) {
-  // The coalescing delay follows the rate of frames queued over windows of >= 100 ms. A
-  // window that ends after a pause measures a low rate, so the first frames after a
-  // quiet spell go out at once.
-  uint64_t now = uv_now(&loop_);
-  uint64_t elapsed = now - rate_start_ms_;
-  if (elapsed >= 100) {
-    uint64_t rate = rate_frames_ * 1000 / elapsed;
-    flush_delay_ms_ = rate < kCoalesceFromRate ? 0 : std::min(kMaxFlushDelayMs, rate / kFramesPerSecondPerMs);
-    rate_start_ms_ = now;
-    rate_frames_ = 0;
-  }
-  rate_frames_ += frames;
 }
 
 void Gateway::Enqueue(Session* s, const Frame& frame, uint64_t cursor) {
@@ -360,44 +335,15 @@ void Gateway::Enqueue(Session* s, const Frame& frame, uint64_t cursor) {
   }
 }
 
-void Gateway::RequestWrite(Session* s, bool now) {
+void Gateway::RequestWrite(Session* s) {
   // One request per flush: asking lws again for every queued frame costs a poll change each.
   if (s->want_write) return;
   s->want_write = true;
-  // A delay set during a burst must not outlive it when no deliveries come to update it.
-  if (flush_delay_ms_ && uv_now(&loop_) - rate_start_ms_ >= 100) CountQueued(0);
-  if (now || flush_delay_ms_ == 0) {
-    lws_callback_on_writable(s->wsi);
-    return;
-  }
-  s->deferred_index = static_cast<int32_t>(deferred_.size());
-  deferred_.push_back(s);
-  if (!flush_armed_) {
-    flush_armed_ = true;
-    uv_timer_start(
-        &flush_timer_, [](uv_timer_t* t) { static_cast<Gateway*>(t->data)->FlushDeferred(); }, flush_delay_ms_, 0);
-  }
-}
-
-void Gateway::FlushDeferred() {
-  flush_armed_ = false;
-  std::vector<Session*> due;
-  due.swap(deferred_);
-  for (Session* s : due) {
-    if (!s) continue;  // closed meanwhile
-    s->deferred_index = -1;
-    lws_callback_on_writable(s->wsi);
-  }
-  due.clear();
-  if (deferred_.empty()) deferred_.swap(due);  // keep the capacity
+  lws_callback_on_writable(s->wsi);
 }
 
 int Gateway::OnWriteable(Session* s) {
   s->want_write = false;
-  if (s->deferred_index >= 0) {  // writeable before its deferred request came due
-    deferred_[static_cast<size_t>(s->deferred_index)] = nullptr;
-    s->deferred_index = -1;
-  }
   if (s->close_code && (!s->close_after_flush || s->out_head >= s->out.size())) {
     // Our frames go out raw, so the close frame does too: code + reason, then hang up.
     size_t rlen = std::min<size_t>(strlen(s->close_reason), 123);
@@ -444,7 +390,7 @@ int Gateway::OnWriteable(Session* s) {
     if (s->out.capacity() > 64) s->out.shrink_to_fit();
     s->out_head = 0;
   }
-  if (s->out_head < s->out.size() || s->close_code) RequestWrite(s, /*now=*/true);
+  if (s->out_head < s->out.size() || s->close_code) RequestWrite(s);
   if (s->sync_waiting && s->out_bytes < static_cast<size_t>(cfg_.session_queue_bytes) / 4) {
     s->sync_waiting = false;
     RequestSyncPage(s);

@@ -16,13 +16,6 @@
 // count). Instead one 1 s timer sweeps a timing wheel of 64 one-second slots; each session
 // sits in the slot of its next deadline (auth timeout, next ping, hang-up, close grace) and
 // is touched only then, so a tick costs O(sessions due), never O(sessions).
-//
-// Write coalescing: a send() costs ~10 us here whatever it carries, so under load the
-// gateway waits a few milliseconds before asking lws for WRITEABLE, letting several
-// commits' frames gather in each session's queue (one send for all of them). The delay
-// follows the rate of frames queued: 0 below 20,000/s (light load is unchanged), then
-// 1 ms per 4,000 frames/s, at most 25 ms (from 100,000 frames/s). It has to exceed the
-// loop's own cadence under load (~10 ms) to put more frames in each send.
 #pragma once
 
 #include <atomic>
@@ -115,11 +108,7 @@ class Gateway final : public DeliverySink {
   void HandleFrame(Session* s, std::string_view text);
   void HandleAuth(Session* s, const json::Value& v);
   void Enqueue(Session* s, const Frame& frame, uint64_t cursor);
-  // Asks for a WRITEABLE callback: at once, or after the coalescing delay under load
-  // (`now`: at once regardless, e.g. to continue a write the socket took only part of).
-  void RequestWrite(Session* s, bool now = false);
-  void FlushDeferred();
-  void CountQueued(size_t frames);
+  void RequestWrite(Session* s);
   void SendJson(Session* s, std::string_view json);
   void SendError(Session* s, const Status& st, std::string_view ref);
   void CloseSession(Session* s, int code, const char* reason);
@@ -166,14 +155,6 @@ class Gateway final : public DeliverySink {
   uint32_t wheel_tick_ = 0;  // the last tick swept
   uint64_t wheel_base_ms_ = 0;
   uv_timer_t liveness_timer_{};
-  static constexpr uint64_t kCoalesceFromRate = 20000;     // frames/s
-  static constexpr uint64_t kFramesPerSecondPerMs = 4000;  // delay = rate / this, in ms
-  static constexpr uint64_t kMaxFlushDelayMs = 25;
-  std::vector<Session*> deferred_;  // sessions whose WRITEABLE request waits (null: closed)
-  uv_timer_t flush_timer_{};
-  bool flush_armed_ = false;
-  uint64_t flush_delay_ms_ = 0;
-  uint64_t rate_start_ms_ = 0, rate_frames_ = 0;
   std::unique_ptr<Federation> federation_;
   std::vector<conf::Peer> initial_peers_;
   TokenService& keys_;

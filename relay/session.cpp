@@ -47,7 +47,6 @@ void Gateway::OnOpen(lws* wsi, Session** slot) {
 
 void Gateway::OnClosed(Session* s) {
   Unschedule(s);
-  if (s->deferred_index >= 0) deferred_[static_cast<size_t>(s->deferred_index)] = nullptr;
   sessions_.erase(s->id);
   if (s->authed) {
     auto it = by_user_.find(s->user_id);

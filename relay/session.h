@@ -48,7 +48,6 @@ struct Session {
   uint32_t due = 0;             // gateway tick (seconds) of the next liveness check
   uint32_t opened = 0;          // tick of the connection (auth deadline)
   uint32_t last_rx = 0;         // tick of the last frame or pong received
-  int32_t deferred_index = -1;  // position in Gateway::deferred_ while its write waits
 };
 
 }  // namespace chatd
