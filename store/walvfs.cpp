@@ -13,28 +13,28 @@ namespace {
 
 constexpr size_t kMaxBuffered = 8u << 20;
 
-sqlite3_vfs *g_real = nullptr;  // the default VFS we wrap
+sqlite3_vfs* g_real = nullptr;  // the default VFS we wrap
 sqlite3_vfs g_vfs;
 
 // Our file: the wrapper SQLite sees, followed in the same allocation by the
 // real file.
 struct File {
   sqlite3_file base;
-  sqlite3_file *real;
+  sqlite3_file* real;
   bool wal;
-  std::string *buf;  // pending bytes for [buf_off, buf_off + buf->size()); WAL files only
+  std::string* buf;  // pending bytes for [buf_off, buf_off + buf->size()); WAL files only
   sqlite3_int64 buf_off;
 };
 
-File *F(sqlite3_file *f) { return reinterpret_cast<File *>(f); }
-sqlite3_file *R(sqlite3_file *f) { return F(f)->real; }
+File* F(sqlite3_file* f) { return reinterpret_cast<File*>(f); }
+sqlite3_file* R(sqlite3_file* f) { return F(f)->real; }
 
 // The unix VFS masks each pwrite's length with 0x1ffff (a write of exactly 128
 // KiB would be taken for "disk full"), so the buffer goes down in chunks below
 // that.
 constexpr size_t kChunk = 0x1f000;
 
-int Flush(File *f) {
+int Flush(File* f) {
   if (!f->buf || f->buf->empty()) return SQLITE_OK;
   int rc = SQLITE_OK;
   for (size_t done = 0; done < f->buf->size() && rc == SQLITE_OK; done += kChunk) {
@@ -46,8 +46,8 @@ int Flush(File *f) {
   return rc;
 }
 
-int Close(sqlite3_file *pf) {
-  File *f = F(pf);
+int Close(sqlite3_file* pf) {
+  File* f = F(pf);
   int flush_rc = Flush(f);
   int rc = f->real->pMethods ? f->real->pMethods->xClose(f->real) : SQLITE_OK;
   delete f->buf;
@@ -55,17 +55,17 @@ int Close(sqlite3_file *pf) {
   return flush_rc != SQLITE_OK ? flush_rc : rc;
 }
 
-int Read(sqlite3_file *pf, void *out, int n, sqlite3_int64 off) {
+int Read(sqlite3_file* pf, void* out, int n, sqlite3_int64 off) {
   int rc = Flush(F(pf));
   if (rc != SQLITE_OK) return rc;
   return R(pf)->pMethods->xRead(R(pf), out, n, off);
 }
 
-int Write(sqlite3_file *pf, const void *data, int n, sqlite3_int64 off) {
-  File *f = F(pf);
+int Write(sqlite3_file* pf, const void* data, int n, sqlite3_int64 off) {
+  File* f = F(pf);
   if (!f->wal) return f->real->pMethods->xWrite(f->real, data, n, off);
-  std::string &buf = *f->buf;
-  const char *p = static_cast<const char *>(data);
+  std::string& buf = *f->buf;
+  const char* p = static_cast<const char*>(data);
   sqlite3_int64 end = f->buf_off + static_cast<sqlite3_int64>(buf.size());
   if (!buf.empty() && off >= f->buf_off && off + n <= end) {
     // Rewrites a frame of this transaction that is still buffered.
@@ -81,54 +81,54 @@ int Write(sqlite3_file *pf, const void *data, int n, sqlite3_int64 off) {
   return buf.size() >= kMaxBuffered ? Flush(f) : SQLITE_OK;
 }
 
-int Truncate(sqlite3_file *pf, sqlite3_int64 size) {
+int Truncate(sqlite3_file* pf, sqlite3_int64 size) {
   int rc = Flush(F(pf));
   if (rc != SQLITE_OK) return rc;
   return R(pf)->pMethods->xTruncate(R(pf), size);
 }
 
-int Sync(sqlite3_file *pf, int flags) {
+int Sync(sqlite3_file* pf, int flags) {
   int rc = Flush(F(pf));
   if (rc != SQLITE_OK) return rc;
   return R(pf)->pMethods->xSync(R(pf), flags);
 }
 
-int FileSize(sqlite3_file *pf, sqlite3_int64 *size) {
+int FileSize(sqlite3_file* pf, sqlite3_int64* size) {
   int rc = Flush(F(pf));
   if (rc != SQLITE_OK) return rc;
   return R(pf)->pMethods->xFileSize(R(pf), size);
 }
 
-int Lock(sqlite3_file *pf, int level) { return R(pf)->pMethods->xLock(R(pf), level); }
-int Unlock(sqlite3_file *pf, int level) {
+int Lock(sqlite3_file* pf, int level) { return R(pf)->pMethods->xLock(R(pf), level); }
+int Unlock(sqlite3_file* pf, int level) {
   int rc = Flush(F(pf));
   int urc = R(pf)->pMethods->xUnlock(R(pf), level);
   return rc != SQLITE_OK ? rc : urc;
 }
-int CheckReservedLock(sqlite3_file *pf, int *out) { return R(pf)->pMethods->xCheckReservedLock(R(pf), out); }
-int FileControl(sqlite3_file *pf, int op, void *arg) {
+int CheckReservedLock(sqlite3_file* pf, int* out) { return R(pf)->pMethods->xCheckReservedLock(R(pf), out); }
+int FileControl(sqlite3_file* pf, int op, void* arg) {
   if (op == SQLITE_FCNTL_SYNC || op == SQLITE_FCNTL_COMMIT_PHASETWO) {
     int rc = Flush(F(pf));
     if (rc != SQLITE_OK) return rc;
   }
   return R(pf)->pMethods->xFileControl(R(pf), op, arg);
 }
-int SectorSize(sqlite3_file *pf) { return R(pf)->pMethods->xSectorSize(R(pf)); }
-int DeviceCharacteristics(sqlite3_file *pf) { return R(pf)->pMethods->xDeviceCharacteristics(R(pf)); }
-int ShmMap(sqlite3_file *pf, int region, int size, int extend, void volatile **out) {
+int SectorSize(sqlite3_file* pf) { return R(pf)->pMethods->xSectorSize(R(pf)); }
+int DeviceCharacteristics(sqlite3_file* pf) { return R(pf)->pMethods->xDeviceCharacteristics(R(pf)); }
+int ShmMap(sqlite3_file* pf, int region, int size, int extend, void volatile** out) {
   return R(pf)->pMethods->xShmMap(R(pf), region, size, extend, out);
 }
-int ShmLock(sqlite3_file *pf, int offset, int n, int flags) {
+int ShmLock(sqlite3_file* pf, int offset, int n, int flags) {
   return R(pf)->pMethods->xShmLock(R(pf), offset, n, flags);
 }
-void ShmBarrier(sqlite3_file *pf) { R(pf)->pMethods->xShmBarrier(R(pf)); }
-int ShmUnmap(sqlite3_file *pf, int del) { return R(pf)->pMethods->xShmUnmap(R(pf), del); }
-int Fetch(sqlite3_file *pf, sqlite3_int64 off, int n, void **out) {
+void ShmBarrier(sqlite3_file* pf) { R(pf)->pMethods->xShmBarrier(R(pf)); }
+int ShmUnmap(sqlite3_file* pf, int del) { return R(pf)->pMethods->xShmUnmap(R(pf), del); }
+int Fetch(sqlite3_file* pf, sqlite3_int64 off, int n, void** out) {
   int rc = Flush(F(pf));
   if (rc != SQLITE_OK) return rc;
   return R(pf)->pMethods->xFetch(R(pf), off, n, out);
 }
-int Unfetch(sqlite3_file *pf, sqlite3_int64 off, void *p) { return R(pf)->pMethods->xUnfetch(R(pf), off, p); }
+int Unfetch(sqlite3_file* pf, sqlite3_int64 off, void* p) { return R(pf)->pMethods->xUnfetch(R(pf), off, p); }
 
 const sqlite3_io_methods kMethods = {
     3,
@@ -152,10 +152,10 @@ const sqlite3_io_methods kMethods = {
     Unfetch,
 };
 
-int Open(sqlite3_vfs *, sqlite3_filename name, sqlite3_file *pf, int flags, int *out_flags) {
-  File *f = F(pf);
+int Open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* pf, int flags, int* out_flags) {
+  File* f = F(pf);
   f->base.pMethods = nullptr;
-  f->real = reinterpret_cast<sqlite3_file *>(f + 1);
+  f->real = reinterpret_cast<sqlite3_file*>(f + 1);
   f->wal = (flags & SQLITE_OPEN_WAL) != 0;
   f->buf = nullptr;
   f->buf_off = 0;
@@ -176,24 +176,24 @@ int Open(sqlite3_vfs *, sqlite3_filename name, sqlite3_file *pf, int flags, int 
 
 // Everything but xOpen goes to the real VFS with the real VFS as its first
 // argument.
-int Delete(sqlite3_vfs *, const char *name, int sync_dir) { return g_real->xDelete(g_real, name, sync_dir); }
-int Access(sqlite3_vfs *, const char *name, int flags, int *out) { return g_real->xAccess(g_real, name, flags, out); }
-int FullPathname(sqlite3_vfs *, const char *name, int n, char *out) {
+int Delete(sqlite3_vfs*, const char* name, int sync_dir) { return g_real->xDelete(g_real, name, sync_dir); }
+int Access(sqlite3_vfs*, const char* name, int flags, int* out) { return g_real->xAccess(g_real, name, flags, out); }
+int FullPathname(sqlite3_vfs*, const char* name, int n, char* out) {
   return g_real->xFullPathname(g_real, name, n, out);
 }
-void *DlOpen(sqlite3_vfs *, const char *name) { return g_real->xDlOpen(g_real, name); }
-void DlError(sqlite3_vfs *, int n, char *out) { g_real->xDlError(g_real, n, out); }
-void (*DlSym(sqlite3_vfs *, void *h, const char *sym))(void) { return g_real->xDlSym(g_real, h, sym); }
-void DlClose(sqlite3_vfs *, void *h) { g_real->xDlClose(g_real, h); }
-int Randomness(sqlite3_vfs *, int n, char *out) { return g_real->xRandomness(g_real, n, out); }
-int Sleep(sqlite3_vfs *, int us) { return g_real->xSleep(g_real, us); }
-int CurrentTime(sqlite3_vfs *, double *out) { return g_real->xCurrentTime(g_real, out); }
-int GetLastError(sqlite3_vfs *, int n, char *out) { return g_real->xGetLastError(g_real, n, out); }
-int CurrentTimeInt64(sqlite3_vfs *, sqlite3_int64 *out) { return g_real->xCurrentTimeInt64(g_real, out); }
+void* DlOpen(sqlite3_vfs*, const char* name) { return g_real->xDlOpen(g_real, name); }
+void DlError(sqlite3_vfs*, int n, char* out) { g_real->xDlError(g_real, n, out); }
+void (*DlSym(sqlite3_vfs*, void* h, const char* sym))(void) { return g_real->xDlSym(g_real, h, sym); }
+void DlClose(sqlite3_vfs*, void* h) { g_real->xDlClose(g_real, h); }
+int Randomness(sqlite3_vfs*, int n, char* out) { return g_real->xRandomness(g_real, n, out); }
+int Sleep(sqlite3_vfs*, int us) { return g_real->xSleep(g_real, us); }
+int CurrentTime(sqlite3_vfs*, double* out) { return g_real->xCurrentTime(g_real, out); }
+int GetLastError(sqlite3_vfs*, int n, char* out) { return g_real->xGetLastError(g_real, n, out); }
+int CurrentTimeInt64(sqlite3_vfs*, sqlite3_int64* out) { return g_real->xCurrentTimeInt64(g_real, out); }
 
 }  // namespace
 
-const char *CoalescingVfsName() {
+const char* CoalescingVfsName() {
   static std::once_flag once;
   std::call_once(once, [] {
     g_real = sqlite3_vfs_find(nullptr);

@@ -20,7 +20,7 @@ struct TempDir {
   ~TempDir() { std::filesystem::remove_all(path); }
 };
 
-int64_t Count(store::Db &db, int64_t *bytes) {
+int64_t Count(store::Db& db, int64_t* bytes) {
   auto st = db.Prepare("SELECT count(*), COALESCE(sum(length(v)), 0) FROM t");
   REQUIRE(st.ok());
   auto r = st->Step();
@@ -31,7 +31,7 @@ int64_t Count(store::Db &db, int64_t *bytes) {
 }
 
 // Inserts n rows of `size` bytes in one transaction through the writer.
-void InsertRows(store::Db &w, int n, int size, int first) {
+void InsertRows(store::Db& w, int n, int size, int first) {
   REQUIRE(w.Exec("BEGIN IMMEDIATE").ok());
   for (int i = 0; i < n; ++i) {
     auto st = w.Prepare("INSERT INTO t(k, v) VALUES(?, ?)");
@@ -78,6 +78,20 @@ TEST_CASE(
   REQUIRE((*writer)->Exec("BEGIN IMMEDIATE").ok());
   for (int i = 0; i < 50; ++i) REQUIRE((*writer)->Exec("UPDATE t SET v = v WHERE k % 7 = 0").ok());
   REQUIRE((*writer)->Exec("COMMIT").ok());
+
+  // A checkpoint copies the pages back into the database file (coalesced too) and empties
+  // the WAL: readers then find everything in the database file.
+  REQUIRE((*writer)->Exec("PRAGMA wal_checkpoint(TRUNCATE)").ok());
+  CHECK(std::filesystem::file_size(path + "-wal") == 0);
+  {
+    int64_t b = 0;
+    CHECK(Count(**reader, &b) == want_rows);
+    CHECK(b == want_bytes);
+  }
+  InsertRows(**writer, 5, 2000, next);  // and the WAL starts over from its header
+  next += 5;
+  want_rows += 5;
+  want_bytes += 5 * 2000;
 
   // A rolled-back transaction leaves nothing behind.
   REQUIRE((*writer)->Exec("BEGIN IMMEDIATE").ok());
