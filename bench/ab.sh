@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# bench/ab.sh — A/B of two (or more) chatd builds on durable ingest, in one time window:
+# the builds alternate, one run each per round, on fresh copies of ONE template relay, so
+# a shared machine's drift hits every build alike. Compare the builds as ratios.
+#   bench/ab.sh N LABEL=BUILD_DIR LABEL=BUILD_DIR ...
+#   e.g. bench/ab.sh 3 old=/tmp/old/build new=build            # chatd pinned to CPU 0
+#        RELAY_CPU=0,1 GEN_CPU=0,1 NICE=0 bench/ab.sh 3 old=… new=…  # both on both CPUs
+# Environment: SENDERS (100), DURATION (6 s); bench/lib.sh's RELAY_CPU, GEN_CPU, NICE.
+N=${1:?usage: bench/ab.sh N LABEL=BUILD_DIR ...}
+shift
+[ $# -ge 1 ] || { echo "usage: bench/ab.sh N LABEL=BUILD_DIR ..." >&2; exit 2; }
+first=${1#*=}
+export CHATD="$first/bin/chatd" CHATCTL="$first/bin/chatctl" REPEATS=1
+source "$(dirname "$0")/lib.sh"
+SENDERS="${SENDERS:-100}"
+DURATION="${DURATION:-6}"
+ARGS=(ingest --senders "$SENDERS" --window 1 --duration "$DURATION" --warmup 1)
+template ab "${ARGS[@]}"
+for round in $(seq 1 "$N"); do
+  for cfg in "$@"; do
+    label=${cfg%%=*}
+    CHATD="${cfg#*=}/bin/chatd"
+    [ -x "$CHATD" ] || { log "$CHATD not found"; exit 2; }
+    run_once ab "$label-$round" "${ARGS[@]}"
+    python3 - "$label" "$OUT/ab/run-$label-$round.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[2]))["steps"][0]
+print(f"{sys.argv[1]:10s} acked/s {s['acked_per_s']:8.0f}  us/msg {s['server_us_per_message']:6.1f}  "
+      f"chatd {s['server_cpu_pct']:4.0f}%  other {s['other_processes_cpu_pct']:4.0f}%  "
+      f"ack p50 {s['ack_latency']['p50_us'] / 1000:.2f} ms  p99 {s['ack_latency']['p99_us'] / 1000:.2f} ms", flush=True)
+PY
+  done
+done
+log "results in $OUT"
