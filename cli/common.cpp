@@ -1,7 +1,6 @@
 #include "cli/common.h"
 
 #include <httplib.h>
-
 #include <signal.h>
 
 #include <climits>
@@ -17,6 +16,22 @@ void PrintError(const Status& s) { fprintf(stderr, "chatctl: %s\n", s.message().
 void FailAdmin(Globals& g, const Status& s) {
   PrintError(s);
   g.exit_code = s.code() == Code::kUnavailable ? kUnreachable : kFail;
+}
+
+bool AdminAnswer(Globals& g, Result<std::string> data, json::Doc* doc) {
+  if (!data.ok()) {
+    FailAdmin(g, data.status());
+    return false;
+  }
+  if (g.output == "json") {
+    printf("%s\n", data->c_str());
+    return false;
+  }
+  if (!json::Parse(*data, doc).ok()) {
+    FailAdmin(g, Internal("the admin API answered with malformed JSON"));
+    return false;
+  }
+  return true;
 }
 
 Result<conf::Config> LoadRelayConfig(Globals& g) {

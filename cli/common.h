@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "base/json.h"
 #include "base/status.h"
 #include "cli/cli.h"
 #include "conf/config.h"
@@ -23,6 +24,10 @@ Result<std::string> AdminPost(const conf::Config& cfg, const std::string& path);
 Result<std::string> AdminDelete(const conf::Config& cfg, const std::string& path);
 // Prints an admin call's error and sets the exit code (3 when the relay is unreachable).
 void FailAdmin(Globals& g, const Status& s);
+// Shows an admin call's result the common way: on error, FailAdmin and false; with -o json,
+// prints the answer as it came and returns false (done); otherwise parses it into *doc for
+// the caller's table and returns true (a malformed answer: error, exit 1, false).
+bool AdminAnswer(Globals& g, Result<std::string> data, json::Doc* doc);
 // True when the relay's ports file names a live process (the relay is running).
 bool RelayRunning(const conf::Config& cfg);
 // Prints an error on stderr.

@@ -5,9 +5,9 @@
 #include <cstdio>
 
 #include "base/json.h"
+#include "cli/common.h"
 #include "crypto/envelope.h"
 #include "crypto/keys.h"
-#include "cli/common.h"
 #include "relay/relay.h"
 
 namespace chatd::cli {
@@ -176,7 +176,8 @@ void RegisterFederation(CLI::App& app, Globals& g) {
   fed->require_subcommand(1);
 
   auto origin = std::make_shared<std::string>();
-  CLI::App* lift = fed->add_subcommand("lift-quarantine", "accept a quarantined (equivocating) origin's envelopes again");
+  CLI::App* lift =
+      fed->add_subcommand("lift-quarantine", "accept a quarantined (equivocating) origin's envelopes again");
   lift->add_option("origin", *origin, "the quarantined relay's name")->required();
   lift->callback([origin, &g] {
     auto cfg = LoadRelayConfig(g);
@@ -198,21 +199,8 @@ void RegisterFederation(CLI::App& app, Globals& g) {
   status->callback([&g] {
     auto cfg = LoadRelayConfig(g);
     if (!cfg.ok()) return;
-    auto data = AdminGet(*cfg, "/admin/v1/federation");
-    if (!data.ok()) {
-      PrintError(data.status());
-      g.exit_code = data.status().code() == Code::kUnavailable ? kUnreachable : kFail;
-      return;
-    }
-    if (g.output == "json") {
-      printf("%s\n", data->c_str());
-      return;
-    }
     json::Doc doc;
-    if (!json::Parse(*data, &doc).ok()) {
-      g.exit_code = kFail;
-      return;
-    }
+    if (!AdminAnswer(g, AdminGet(*cfg, "/admin/v1/federation"), &doc)) return;
     auto str = [](const json::Value& v) {
       if (v.IsString()) return std::string(v.GetString());
       rapidjson::StringBuffer b;

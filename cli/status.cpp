@@ -11,21 +11,8 @@ void RegisterStatus(CLI::App& app, Globals& g) {
   cmd->callback([&g] {
     auto cfg = LoadRelayConfig(g);
     if (!cfg.ok()) return;
-    auto data = AdminGet(*cfg, "/admin/v1/status");
-    if (!data.ok()) {
-      PrintError(data.status());
-      g.exit_code = data.status().code() == Code::kUnavailable ? kUnreachable : kFail;
-      return;
-    }
-    if (g.output == "json") {
-      printf("%s\n", data->c_str());
-      return;
-    }
     json::Doc doc;
-    if (!json::Parse(*data, &doc).ok()) {
-      g.exit_code = kFail;
-      return;
-    }
+    if (!AdminAnswer(g, AdminGet(*cfg, "/admin/v1/status"), &doc)) return;
     for (auto it = doc.MemberBegin(); it != doc.MemberEnd(); ++it) {
       rapidjson::StringBuffer buf;
       rapidjson::Writer<rapidjson::StringBuffer> w(buf);

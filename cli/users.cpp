@@ -113,15 +113,8 @@ void RegisterUsers(CLI::App& app, Globals& g) {
   show->callback([show_name, &g] {
     auto cfg = Prepare(g, *show_name);
     if (!cfg.ok()) return;
-    auto data = AdminGet(*cfg, "/admin/v1/users/" + *show_name);
-    if (!data.ok()) return FailAdmin(g, data.status());
-    if (g.output == "json") {
-      printf("%s\n", data->c_str());
-      return;
-    }
     json::Doc doc;
-    if (!json::Parse(*data, &doc).ok()) return FailAdmin(g, Internal("the admin API answered with malformed JSON"));
-    PrintUser(doc);
+    if (AdminAnswer(g, AdminGet(*cfg, "/admin/v1/users/" + *show_name), &doc)) PrintUser(doc);
   });
 
   for (const char* verb : {"disable", "enable"}) {
@@ -149,14 +142,10 @@ void RegisterUsers(CLI::App& app, Globals& g) {
                doc["disabled"].IsTrue() ? "disabled" : "active", Field(doc, "active_devices").c_str());
         return;
       }
-      auto data = AdminPost(*cfg, "/admin/v1/users/" + o->name + (disable ? "/disable" : "/enable"));
-      if (!data.ok()) return FailAdmin(g, data.status());
-      if (g.output == "json") {
-        printf("%s\n", data->c_str());
+      json::Doc doc;
+      if (!AdminAnswer(g, AdminPost(*cfg, "/admin/v1/users/" + o->name + (disable ? "/disable" : "/enable")), &doc)) {
         return;
       }
-      json::Doc doc;
-      if (!json::Parse(*data, &doc).ok()) return FailAdmin(g, Internal("malformed answer"));
       printf("%s %s\n", Field(doc, "handle").c_str(), doc["disabled"].IsTrue() ? "disabled" : "enabled");
     });
   }

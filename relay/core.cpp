@@ -215,7 +215,7 @@ void Core::SignPending() {
         batch_failed_ = true;
         break;
       }
-      Replicate(unsigned_[i]);
+      Replicate(std::move(unsigned_[i]));  // cleared below
     }
   }
   unsigned_.clear();

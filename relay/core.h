@@ -245,7 +245,7 @@ class Core {
   std::string RoleAsOf(const crypto::Envelope& env);
   void Quarantine(const std::string& origin);
   void ApplyBuffered(const std::string& origin);
-  void Replicate(const crypto::Envelope& env);
+  void Replicate(crypto::Envelope env);  // moved into the delivery
   std::shared_ptr<const std::vector<uint64_t>> CoMembersOf(uint64_t user_id);
   void ForwardEphemeral(uint64_t chat_id, uint64_t user_id, std::string event_json);
   mutable std::mutex stats_mu_;

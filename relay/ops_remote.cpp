@@ -125,11 +125,11 @@ bool Core::ValidRemote(const crypto::Envelope& env) {
   return true;
 }
 
-void Core::Replicate(const crypto::Envelope& env) {
+void Core::Replicate(crypto::Envelope env) {
   if (!replicate_) return;
   Delivery d;
   d.type = Delivery::Type::kReplicate;
-  d.envelope = std::make_shared<const crypto::Envelope>(env);
+  d.envelope = std::make_shared<const crypto::Envelope>(std::move(env));
   pending_.push_back(std::move(d));
 }
 
@@ -252,7 +252,7 @@ void Core::ApplyBuffered(const std::string& first_origin) {
           }
           Publish(env, *pos, 0, extra);
         }
-        Replicate(env);
+        Replicate(std::move(env));  // last use of env
         progress = true;
         std::lock_guard<std::mutex> lock(stats_mu_);
         stats_.remote_applied++;
