@@ -15,6 +15,7 @@
 #include "base/time.h"
 #include "crypto/bytes.h"
 #include "tests/support/sha1.h"
+#include "tests/support/ws_frame_header.h"
 
 namespace chatd::test {
 namespace {
@@ -206,18 +207,9 @@ Status FedPeer::ReadMessage(int64_t deadline_ms, Json* text_out, bool* got_text)
     auto b0 = static_cast<uint8_t>(rbuf_[0]);
     auto b1 = static_cast<uint8_t>(rbuf_[1]);
     if (b1 & 0x80) return Status(Code::kCorrupt, "fed peer: masked server frame");
-    size_t header = 2;
-    uint64_t len = b1 & 0x7f;
-    if (len == 126) {
-      header = 4;
-      if (Status s = Fill(header, deadline_ms); !s.ok()) return s;
-      len = (uint64_t(uint8_t(rbuf_[2])) << 8) | uint8_t(rbuf_[3]);
-    } else if (len == 127) {
-      header = 10;
-      if (Status s = Fill(header, deadline_ms); !s.ok()) return s;
-      len = 0;
-      for (int i = 0; i < 8; ++i) len = (len << 8) | uint8_t(rbuf_[2 + i]);
-    }
+    size_t header = WsHeaderSize(b1);
+    if (Status s = Fill(header, deadline_ms); !s.ok()) return s;
+    uint64_t len = WsPayloadLength(rbuf_);
     if (len > kMaxMessage) return Status(Code::kCorrupt, "fed peer: frame too large");
     if (Status s = Fill(header + len, deadline_ms); !s.ok()) return s;
     uint8_t opcode = b0 & 0x0f;

@@ -20,6 +20,7 @@
 
 #include "base/time.h"
 #include "tests/support/sha1.h"
+#include "tests/support/ws_frame_header.h"
 
 namespace chatd::test {
 namespace {
@@ -314,18 +315,9 @@ Result<WsClient::Frame> WsClient::ReadFrame(int64_t deadline_ms) {
   auto b1 = static_cast<uint8_t>(rbuf_[1]);
   if (b0 & 0x70) return Fail(WsError::kProtocol, "reserved bits set in a server frame");
   if (b1 & 0x80) return Fail(WsError::kProtocol, "server frame is masked (RFC 6455 5.1)");
-  size_t header = 2;
-  uint64_t len = b1 & 0x7f;
-  if (len == 126) {
-    header = 4;
-    if (Status s = Fill(header, deadline_ms); !s.ok()) return s;
-    len = (uint64_t(uint8_t(rbuf_[2])) << 8) | uint8_t(rbuf_[3]);
-  } else if (len == 127) {
-    header = 10;
-    if (Status s = Fill(header, deadline_ms); !s.ok()) return s;
-    len = 0;
-    for (int i = 0; i < 8; ++i) len = (len << 8) | uint8_t(rbuf_[2 + i]);
-  }
+  size_t header = WsHeaderSize(b1);
+  if (Status s = Fill(header, deadline_ms); !s.ok()) return s;
+  uint64_t len = WsPayloadLength(rbuf_);
   uint8_t opcode = b0 & 0x0f;
   bool fin = (b0 & 0x80) != 0;
   bool control = opcode >= 0x8;
