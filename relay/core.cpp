@@ -1,13 +1,21 @@
 #include "relay/core.h"
 
 #include <event2/thread.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 
 #include "base/log.h"
 #include "relay/events.h"
 
 namespace chatd {
+namespace {
+// While a batch finishes, its callbacks' QueueDelivery goes to that batch's deliveries.
+thread_local std::vector<Delivery>* finishing = nullptr;
+}  // namespace
 
 Core::Core(const conf::Config& cfg, store::Store& store, const crypto::KeyPair& key)
     : cfg_(cfg), store_(store), key_(key), hlc_(static_cast<uint32_t>(cfg.node_id)) {}
@@ -32,7 +40,6 @@ Status Core::LoadState() {
   auto max_pos = w.MaxPos();
   if (!max_pos.ok()) return max_pos.status();
   batch_max_pos_ = *max_pos;
-  committed_pos_ = *max_pos;
   members_.clear();
   users_.clear();
   quarantined_.clear();
@@ -46,11 +53,8 @@ Status Core::LoadState() {
       rest.remove_prefix(comma + 1);
     }
   }
-  {
-    std::lock_guard<std::mutex> lock(snapshot_mu_);
-    vector_snapshot_ = vector_;
-    quarantined_snapshot_.assign(quarantined_.begin(), quarantined_.end());
-  }
+  std::lock_guard<std::mutex> lock(snapshot_mu_);
+  quarantined_snapshot_.assign(quarantined_.begin(), quarantined_.end());
   return Status::Ok();
 }
 
@@ -59,6 +63,18 @@ Status Core::Start() {
   std::call_once(once, [] { evthread_use_pthreads(); });
   Status s = LoadState();
   if (!s.ok()) return s;
+  committed_pos_ = batch_max_pos_;
+  {
+    std::lock_guard<std::mutex> lock(snapshot_mu_);
+    vector_snapshot_ = vector_;
+  }
+  auto fd = store_.writer().DeferSyncs();
+  if (fd.ok()) {
+    sync_fd_ = *fd;
+    syncer_ = std::thread([this] { RunSyncer(); });
+  } else {
+    log::Warn("store: commits sync inline", {{"reason", fd.status().message()}});
+  }
   event_config* ecfg = event_config_new();
   event_config_set_flag(ecfg, EVENT_BASE_FLAG_PRECISE_TIMER);
   base_.reset(event_base_new_with_config(ecfg));
@@ -83,6 +99,17 @@ void Core::Stop() {
   if (thread_.joinable()) {
     event_active(wake_.get(), EV_READ, 0);
     thread_.join();
+  }
+  if (syncer_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(sync_mu_);
+      sync_stop_ = true;
+    }
+    sync_cv_.notify_all();
+    syncer_.join();
+    sync_fd_ = -1;
+    Status s = store_.writer().ResumeSyncs();
+    if (!s.ok()) log::Error("store: final sync failed", {{"error", s.message()}});
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -131,29 +158,36 @@ void Core::RunBatch() {
         ok = false;
       }
     }
-    if (ok) committed_pos_.store(batch_max_pos_, std::memory_order_release);
-    if (!ok) {
+    Committed c;
+    c.ok = ok;
+    c.callbacks = std::move(after_commit_);
+    after_commit_.clear();
+    if (ok) {
+      c.pos = batch_max_pos_;
+      c.deliveries = std::move(pending_);
+      c.vector = vector_;
+    } else {
       (void)w.Rollback();
       Status ls = LoadState();
       if (!ls.ok()) log::Error("store: cannot reload state after a failed batch", {{"error", ls.message()}});
-      pending_.clear();
-      unsigned_.clear();
-      unsigned_pos_.clear();
     }
+    pending_.clear();
     {
       std::lock_guard<std::mutex> lock(stats_mu_);
       stats_.batches++;
       stats_.commands += end - start;
       if (!ok) stats_.commit_failures++;
     }
-    auto callbacks = std::move(after_commit_);
-    after_commit_.clear();
-    for (auto& cb : callbacks) cb(ok);
-    if (!pending_.empty() && sink_) sink_->Deliver(std::move(pending_));
-    pending_.clear();
-    {
-      std::lock_guard<std::mutex> lock(snapshot_mu_);
-      vector_snapshot_ = vector_;
+    if (sync_fd_ >= 0) {
+      // Durable after the next fdatasync; the core goes on with the next batch meanwhile.
+      // (A failed batch queues too, so that replies leave in commit order.)
+      {
+        std::lock_guard<std::mutex> lock(sync_mu_);
+        to_sync_.push_back(std::move(c));
+      }
+      sync_cv_.notify_all();
+    } else {
+      Finish(c);
     }
   }
   if (stopping) {
@@ -168,8 +202,56 @@ void Core::RunBatch() {
       RunBatch();
       return;
     }
+    DrainSyncer();
     event_base_loopbreak(base_.get());
   }
+}
+
+void Core::QueueDelivery(Delivery d) { (finishing ? *finishing : pending_).push_back(std::move(d)); }
+
+void Core::Finish(Committed& c) {
+  if (c.ok) {
+    committed_pos_.store(c.pos, std::memory_order_release);
+    std::lock_guard<std::mutex> lock(snapshot_mu_);
+    vector_snapshot_ = std::move(c.vector);
+  }
+  finishing = &c.deliveries;
+  for (auto& cb : c.callbacks) cb(c.ok);
+  finishing = nullptr;
+  if (!c.deliveries.empty() && sink_) sink_->Deliver(std::move(c.deliveries));
+}
+
+void Core::RunSyncer() {
+  pthread_setname_np(pthread_self(), "chatd-sync");
+  std::unique_lock<std::mutex> lock(sync_mu_);
+  for (;;) {
+    sync_cv_.wait(lock, [&] { return sync_stop_ || !to_sync_.empty(); });
+    if (to_sync_.empty()) return;  // stopping, and everything has finished
+    std::deque<Committed> round;
+    round.swap(to_sync_);
+    syncing_ = true;
+    lock.unlock();
+    bool any_ok = std::any_of(round.begin(), round.end(), [](const Committed& c) { return c.ok; });
+    if (any_ok && ::fdatasync(sync_fd_) != 0) {
+      // The kernel may have dropped the dirty pages: nothing can tell what is on disk now.
+      // Acknowledging would be a lie and retrying can falsely succeed, so stop here; on
+      // restart SQLite recovers whatever reached the disk, and nothing unsynced was acked.
+      int err = errno;
+      log::Error("store: fdatasync of the WAL failed; stopping without acknowledging the batch",
+                 {{"error", std::strerror(err)}});
+      std::abort();
+    }
+    for (auto& c : round) Finish(c);
+    lock.lock();
+    syncing_ = false;
+    sync_cv_.notify_all();
+  }
+}
+
+void Core::DrainSyncer() {
+  if (sync_fd_ < 0) return;
+  std::unique_lock<std::mutex> lock(sync_mu_);
+  sync_cv_.wait(lock, [&] { return to_sync_.empty() && !syncing_; });
 }
 
 Result<uint64_t> Core::Emit(crypto::Envelope& env) {
@@ -196,7 +278,7 @@ Result<uint64_t> Core::Emit(crypto::Envelope& env) {
                              [](const auto& p, const std::string& o) { return p.first < o; });
   if (it != vector_.end() && it->first == env.origin) it->second = env.seq;
   else vector_.insert(it, {env.origin, env.seq});
-  unsigned_.push_back(env);
+  signer_->Submit(env);  // signed on the other CPU while the batch goes on
   unsigned_pos_.push_back(pos);
   std::lock_guard<std::mutex> lock(stats_mu_);
   stats_.envelopes++;
@@ -204,21 +286,20 @@ Result<uint64_t> Core::Emit(crypto::Envelope& env) {
 }
 
 void Core::SignPending() {
-  if (unsigned_.empty()) return;
+  if (unsigned_pos_.empty()) return;
+  std::vector<crypto::Envelope> envs = signer_->Collect();
   if (!batch_failed_) {
-    signer_->SignAll(unsigned_);
     auto& w = store_.writer();
-    for (size_t i = 0; i < unsigned_.size(); ++i) {
-      auto pos = w.Append(unsigned_[i], /*apply_views=*/false, unsigned_pos_[i]);
+    for (size_t i = 0; i < envs.size(); ++i) {
+      auto pos = w.Append(envs[i], /*apply_views=*/false, unsigned_pos_[i]);
       if (!pos.ok()) {
         log::Error("store: cannot append an envelope", {{"error", pos.status().message()}});
         batch_failed_ = true;
         break;
       }
-      Replicate(std::move(unsigned_[i]));  // cleared below
+      Replicate(std::move(envs[i]));
     }
   }
-  unsigned_.clear();
   unsigned_pos_.clear();
 }
 

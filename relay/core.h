@@ -3,9 +3,11 @@
 // Core owns all chat state and the store's writer connection; only its own thread touches
 // them. Other threads hand it work with Post() (fire and forget) or Call() (wait for the
 // result); both are thread-safe. Everything posted while the core was busy becomes ONE
-// batch: one SQLite transaction, one commit (synchronous=FULL). Only after the commit does
-// the core run the batch's after-commit callbacks (acks, REST replies) and hand the batch's
-// deliveries to the gateway, so nothing is acknowledged or shown before it is durable.
+// batch: one SQLite transaction, one commit. Only once the commit is durable are the batch's
+// after-commit callbacks (acks, REST replies) run and its deliveries handed to the gateway,
+// so nothing is acknowledged, shown or replicated before it is durable. The fdatasync that
+// makes a commit durable runs on the chatd-sync thread while the core already works on the
+// next batch (store/walvfs.h, Writer::DeferSyncs); that thread then finishes the batch.
 //
 // The Op* methods run on the core thread only (from posted functors); they validate,
 // emit envelopes (Emit) and queue deliveries (Publish).
@@ -14,6 +16,8 @@
 #include <event2/event.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <set>
@@ -130,7 +134,12 @@ class Core {
   void PublishEvent(uint64_t chat_id, std::string_view event_json, uint64_t pos, uint64_t skip_session);
   // A user's public row (cached; invalidated by profile changes). nullptr if unknown.
   const store::UserRow* UserOf(uint64_t user_id);
-  void QueueDelivery(Delivery d) { pending_.push_back(std::move(d)); }
+  // Queues a delivery with the batch being built; from an after-commit callback (on
+  // whichever thread finishes the batch), with that batch's deliveries.
+  void QueueDelivery(Delivery d);
+  // Runs once the batch is durable (ok) or has failed (nothing of it was saved), before the
+  // batch's deliveries go to the gateway, on the core or the chatd-sync thread: it may only
+  // use thread-safe things and QueueDelivery.
   void AfterCommit(std::function<void(bool ok)> cb) { after_commit_.push_back(std::move(cb)); }
   // Members of a chat (cached; invalidated by membership changes).
   std::shared_ptr<const std::vector<uint64_t>> MembersOf(uint64_t chat_id);
@@ -195,11 +204,23 @@ class Core {
  private:
   static void OnWake(evutil_socket_t, short, void* arg);
   void RunBatch();
-  // Signs the batch's emitted envelopes (on two CPUs when allowed) and appends them to the
+  // Collects the batch's emitted envelopes, signed (relay/signer.h), and appends them to the
   // log, in order, at their reserved positions. Runs before the commit and before any
   // remote envelope is appended (so log positions stay in order).
   void SignPending();
   Status LoadState();
+  // A batch after its COMMIT, waiting to be durable; then Finish publishes it: the durable
+  // position and vector, the callbacks, the deliveries. Batches finish in commit order.
+  struct Committed {
+    bool ok = false;
+    uint64_t pos = 0;
+    std::vector<std::function<void(bool)>> callbacks;
+    std::vector<Delivery> deliveries;
+    std::vector<std::pair<std::string, uint64_t>> vector;
+  };
+  void Finish(Committed& c);
+  void RunSyncer();    // the chatd-sync thread: fdatasync, then Finish, in rounds
+  void DrainSyncer();  // core thread: waits until every committed batch has finished
   Result<std::string> RoleOrNotMember(uint64_t chat_id, uint64_t user_id);
 
   const conf::Config& cfg_;
@@ -223,10 +244,17 @@ class Core {
   std::vector<std::pair<std::string, uint64_t>> vector_;  // applied per origin (sorted)
   bool batch_failed_ = false;
   std::unique_ptr<BatchSigner> signer_;
-  std::vector<crypto::Envelope> unsigned_;  // emitted this batch, not yet signed and appended
-  std::vector<uint64_t> unsigned_pos_;      // their reserved log positions
+  std::vector<uint64_t> unsigned_pos_;  // reserved log positions of the envelopes in signer_
   std::vector<Delivery> pending_;
   std::vector<std::function<void(bool)>> after_commit_;
+  // Durability pipeline (sync_fd_ < 0: COMMIT itself syncs, and the core finishes inline).
+  int sync_fd_ = -1;
+  std::thread syncer_;
+  std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  std::deque<Committed> to_sync_;  // guarded by sync_mu_
+  bool syncing_ = false;           // guarded by sync_mu_: a round is in progress
+  bool sync_stop_ = false;         // guarded by sync_mu_
   std::unordered_map<uint64_t, std::shared_ptr<const std::vector<uint64_t>>> members_;
   std::unordered_map<uint64_t, store::UserRow> users_;
   // Federation state (core thread; the snapshots below are for other threads).

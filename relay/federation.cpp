@@ -521,10 +521,20 @@ void Federation::StreamFrom(Link* l, const std::string& origin) {
   uint64_t from = l->next[origin];
   uint64_t link_id = l->id;
   workers_.Submit([this, link_id, origin, from](store::Queries& q) {
+    // Only what is durable here: the log may already hold the core's newest commits while
+    // their fdatasync runs, and a peer must never get an envelope a power loss could take
+    // back (this relay would then reuse its seq). The vector snapshot is durable.
+    uint64_t durable = 0;
+    for (const auto& [o, seq] : core_.VectorSnapshot()) {
+      if (o == origin) durable = seq;
+    }
     auto rows = q.EnvelopesFrom(origin, from ? from - 1 : 0, kStreamPage);
     auto envs = std::make_shared<std::vector<crypto::Envelope>>();
     if (rows.ok()) {
-      for (auto& r : *rows) envs->push_back(std::move(r.env));
+      for (auto& r : *rows) {
+        if (r.env.seq > durable) break;
+        envs->push_back(std::move(r.env));
+      }
     }
     post_([this, link_id, origin, envs] {
       auto it = by_id_.find(link_id);

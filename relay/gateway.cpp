@@ -230,10 +230,17 @@ void Gateway::Run(std::promise<Status>* started) {
   liveness_timer_.data = this;
   uv_timer_start(
       &liveness_timer_, [](uv_timer_t* t) { static_cast<Gateway*>(t->data)->Sweep(); }, 1000, 1000);
+  // Last thing in each loop pass before it waits for I/O: write what this pass queued.
+  uv_prepare_init(&loop_, &flush_prep_);
+  flush_prep_.data = this;
+  uv_prepare_start(&flush_prep_, [](uv_prepare_t* h) { static_cast<Gateway*>(h->data)->FlushDirty(); });
   started->set_value(Status::Ok());
   while (!exit_loop_) uv_run(&loop_, UV_RUN_DEFAULT);
   uv_timer_stop(&liveness_timer_);
   uv_close(reinterpret_cast<uv_handle_t*>(&liveness_timer_), nullptr);
+  uv_prepare_stop(&flush_prep_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&flush_prep_), nullptr);
+  dirty_.clear();
   exit_promise_.set_value();
   for (auto& [id, sess] : sessions_) delete sess;
   sessions_.clear();
@@ -336,10 +343,41 @@ void Gateway::Enqueue(Session* s, const Frame& frame, uint64_t cursor) {
 }
 
 void Gateway::RequestWrite(Session* s) {
-  // One request per flush: asking lws again for every queued frame costs a poll change each.
+  // Frames queued during this loop pass go out together at its end (FlushDirty), written
+  // directly: asking lws for WRITEABLE costs two poll changes and a loop pass per write.
+  if (s->want_write || s->dirty) return;
+  s->dirty = true;
+  dirty_.push_back(s->id);
+}
+
+void Gateway::WantWriteable(Session* s) {
   if (s->want_write) return;
   s->want_write = true;
   lws_callback_on_writable(s->wsi);
+}
+
+void Gateway::FlushDirty() {
+  if (dirty_.empty()) return;
+  std::vector<uint64_t> ids;
+  ids.swap(dirty_);
+  for (uint64_t id : ids) {
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) continue;  // closed meanwhile
+    Session* s = it->second;
+    s->dirty = false;
+    if (s->want_write) continue;  // the WRITEABLE callback writes it
+    // A close frame goes out from the callback (which then hangs up); so does anything
+    // behind bytes lws still holds from a partial write (they must leave first).
+    if (s->close_code || lws_partial_buffered(s->wsi)) {
+      WantWriteable(s);
+      continue;
+    }
+    if (!WriteQueued(s)) {
+      lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);  // the socket is gone
+      continue;
+    }
+    if (s->out_head < s->out.size()) WantWriteable(s);
+  }
 }
 
 int Gateway::OnWriteable(Session* s) {
@@ -357,10 +395,16 @@ int Gateway::OnWriteable(Session* s) {
     lws_write(s->wsi, f, 4 + rlen, LWS_WRITE_RAW);
     return -1;
   }
+  if (!WriteQueued(s)) return -1;
+  if (s->out_head < s->out.size() || s->close_code) WantWriteable(s);
+  return 0;
+}
+
+bool Gateway::WriteQueued(Session* s) {
   // A ping is a small control frame, sent between whole frames.
   size_t ping = s->ping_pending ? sizeof kPingFrame : 0;
   s->ping_pending = false;
-  if (s->out_head >= s->out.size() && !ping) return 0;
+  if (s->out_head >= s->out.size() && !ping) return true;
   constexpr size_t kMaxWrite = 256 * 1024;
   size_t total = 0, end = s->out_head;
   while (end < s->out.size() && (total == 0 || total + s->out[end].frame->size() <= kMaxWrite)) {
@@ -377,8 +421,9 @@ int Gateway::OnWriteable(Session* s) {
     memcpy(p, s->out[i].frame->data(), s->out[i].frame->size());
     p += s->out[i].frame->size();
   }
+  // lws keeps whatever the socket does not take and sends it before anything later.
   int n = lws_write(s->wsi, scratch_.data() + LWS_PRE, ping + total, LWS_WRITE_RAW);
-  if (n < 0) return -1;
+  if (n < 0) return false;
   stats_.writes++;
   stats_.frames_out += end - s->out_head;
   stats_.bytes_out += total;
@@ -390,12 +435,11 @@ int Gateway::OnWriteable(Session* s) {
     if (s->out.capacity() > 64) s->out.shrink_to_fit();
     s->out_head = 0;
   }
-  if (s->out_head < s->out.size() || s->close_code) RequestWrite(s);
   if (s->sync_waiting && s->out_bytes < static_cast<size_t>(cfg_.session_queue_bytes) / 4) {
     s->sync_waiting = false;
     RequestSyncPage(s);
   }
-  return 0;
+  return true;
 }
 
 void Gateway::CloseSession(Session* s, int code, const char* reason) {

@@ -108,7 +108,10 @@ class Gateway final : public DeliverySink {
   void HandleFrame(Session* s, std::string_view text);
   void HandleAuth(Session* s, const json::Value& v);
   void Enqueue(Session* s, const Frame& frame, uint64_t cursor);
-  void RequestWrite(Session* s);
+  void RequestWrite(Session* s);    // queued frames: written at the end of this loop pass
+  void WantWriteable(Session* s);   // ask lws for a WRITEABLE callback
+  void FlushDirty();                // the loop pass's end: write every session RequestWrite named
+  bool WriteQueued(Session* s);     // one write of the queued frames (and a due ping); false: gone
   void SendJson(Session* s, std::string_view json);
   void SendError(Session* s, const Status& st, std::string_view ref);
   void CloseSession(Session* s, int code, const char* reason);
@@ -155,6 +158,8 @@ class Gateway final : public DeliverySink {
   uint32_t wheel_tick_ = 0;  // the last tick swept
   uint64_t wheel_base_ms_ = 0;
   uv_timer_t liveness_timer_{};
+  uv_prepare_t flush_prep_{};
+  std::vector<uint64_t> dirty_;  // sessions with frames to write at the end of this loop pass
   std::unique_ptr<Federation> federation_;
   std::vector<conf::Peer> initial_peers_;
   TokenService& keys_;

@@ -39,6 +39,7 @@ struct Session {
   bool rx_overflow = false;
   bool close_after_flush = false;
   bool want_write = false;   // a WRITEABLE callback is already requested
+  bool dirty = false;        // in the gateway's list to write at the end of the loop pass
   bool ping_pending = false;  // a WebSocket ping goes out with the next write
   // Liveness (Gateway::Sweep): the session sits in one slot of the gateway's timing wheel,
   // an intrusive list, until its next deadline (auth, ping, hang-up, close grace).

@@ -162,6 +162,11 @@ class Writer : public Queries {
   Status Savepoint() { return db_.Exec("SAVEPOINT cmd"); }
   Status Release() { return db_.Exec("RELEASE cmd"); }
   Status RollbackToSavepoint() { return db_.Exec("ROLLBACK TO cmd; RELEASE cmd"); }
+  // Deferred durability (store/walvfs.h): afterwards COMMIT no longer waits for the disk,
+  // and a commit is durable only once an fdatasync() on the returned descriptor, begun
+  // after the COMMIT returned, has succeeded. kUnavailable if not possible here.
+  Result<int> DeferSyncs();
+  Status ResumeSyncs();  // COMMIT is durable again; syncs what was written
 
   // Appends a sealed envelope to the log and applies it to the views. Returns its log
   // position (the client cursor): `pos` if given (it must be above every pos in the log),

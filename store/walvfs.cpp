@@ -2,6 +2,9 @@
 
 #include <sqlite3.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
 #include <mutex>
@@ -24,7 +27,12 @@ struct File {
   bool wal;
   std::string* buf;  // pending bytes for [buf_off, buf_off + buf->size()); WAL files only
   sqlite3_int64 buf_off;
+  int sync_fd;       // WAL files: our own descriptor of the same file, for DeferWalSyncs
+  bool defer_sync;   // WAL files: xSync writes out the buffer but leaves the fdatasync to the owner
 };
+
+// Private file-control opcode (sent straight to our WAL file object, never through SQLite).
+constexpr int kFcntlDeferSync = 0x63686101;
 
 File* F(sqlite3_file* f) { return reinterpret_cast<File*>(f); }
 sqlite3_file* R(sqlite3_file* f) { return F(f)->real; }
@@ -50,6 +58,8 @@ int Close(sqlite3_file* pf) {
   File* f = F(pf);
   int flush_rc = Flush(f);
   int rc = f->real->pMethods ? f->real->pMethods->xClose(f->real) : SQLITE_OK;
+  if (f->sync_fd >= 0) ::close(f->sync_fd);
+  f->sync_fd = -1;
   delete f->buf;
   f->buf = nullptr;
   return flush_rc != SQLITE_OK ? flush_rc : rc;
@@ -90,6 +100,7 @@ int Truncate(sqlite3_file* pf, sqlite3_int64 size) {
 int Sync(sqlite3_file* pf, int flags) {
   int rc = Flush(F(pf));
   if (rc != SQLITE_OK) return rc;
+  if (F(pf)->defer_sync) return SQLITE_OK;  // the owner fdatasyncs sync_fd (DeferWalSyncs)
   return R(pf)->pMethods->xSync(R(pf), flags);
 }
 
@@ -107,6 +118,20 @@ int Unlock(sqlite3_file* pf, int level) {
 }
 int CheckReservedLock(sqlite3_file* pf, int* out) { return R(pf)->pMethods->xCheckReservedLock(R(pf), out); }
 int FileControl(sqlite3_file* pf, int op, void* arg) {
+  if (op == kFcntlDeferSync) {
+    File* f = F(pf);
+    bool on = *static_cast<bool*>(arg);
+    if (!f->wal || f->sync_fd < 0) return SQLITE_NOTFOUND;
+    if (on) {
+      // Everything so far becomes durable now, the directory entry included (the unix VFS
+      // syncs the directory on a newly created WAL's first sync); later syncs are the owner's.
+      int rc = Flush(f);
+      if (rc == SQLITE_OK) rc = f->real->pMethods->xSync(f->real, SQLITE_SYNC_FULL);
+      if (rc != SQLITE_OK) return rc;
+    }
+    f->defer_sync = on;
+    return SQLITE_OK;
+  }
   if (op == SQLITE_FCNTL_SYNC || op == SQLITE_FCNTL_COMMIT_PHASETWO) {
     int rc = Flush(F(pf));
     if (rc != SQLITE_OK) return rc;
@@ -159,6 +184,8 @@ int Open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* pf, int flags, int* 
   f->wal = (flags & SQLITE_OPEN_WAL) != 0;
   f->buf = nullptr;
   f->buf_off = 0;
+  f->sync_fd = -1;
+  f->defer_sync = false;
   int rc = g_real->xOpen(g_real, name, f->real, flags, out_flags);
   if (rc != SQLITE_OK) return rc;
   if (f->real->pMethods->iVersion < 3) {  // we forward xShm* and xFetch: need a v3 file
@@ -170,6 +197,10 @@ int Open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* pf, int flags, int* 
     f->real->pMethods->xClose(f->real);
     return SQLITE_NOMEM;
   }
+  // The same file (opened right after SQLite's own descriptor, so the same inode): a
+  // deferred sync is an fdatasync on it from another thread, never touching SQLite's
+  // file object. Without it, DeferWalSyncs is refused and syncs stay SQLite's.
+  if (f->wal && name) f->sync_fd = ::open(name, O_RDONLY | O_CLOEXEC);
   f->base.pMethods = &kMethods;
   return SQLITE_OK;
 }
@@ -192,6 +223,30 @@ int GetLastError(sqlite3_vfs*, int n, char* out) { return g_real->xGetLastError(
 int CurrentTimeInt64(sqlite3_vfs*, sqlite3_int64* out) { return g_real->xCurrentTimeInt64(g_real, out); }
 
 }  // namespace
+
+int DeferWalSyncs(sqlite3* db) {
+  sqlite3_file* pf = nullptr;
+  if (sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &pf) != SQLITE_OK || !pf ||
+      pf->pMethods != &kMethods) {
+    return -1;
+  }
+  bool on = true;
+  if (FileControl(pf, kFcntlDeferSync, &on) != SQLITE_OK) return -1;
+  return F(pf)->sync_fd;
+}
+
+int ResumeWalSyncs(sqlite3* db) {
+  sqlite3_file* pf = nullptr;
+  if (sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &pf) != SQLITE_OK || !pf ||
+      pf->pMethods != &kMethods) {
+    return SQLITE_OK;
+  }
+  bool off = false;
+  int rc = FileControl(pf, kFcntlDeferSync, &off);
+  if (rc != SQLITE_OK) return rc;
+  rc = Flush(F(pf));
+  return rc != SQLITE_OK ? rc : F(pf)->real->pMethods->xSync(F(pf)->real, SQLITE_SYNC_FULL);
+}
 
 const char* CoalescingVfsName() {
   static std::once_flag once;

@@ -1,6 +1,7 @@
 // Writer: appends to the log and maintains the views. Core thread only.
 #include "store/store.h"
 #include "store/views.h"
+#include "store/walvfs.h"
 
 namespace chatd::store {
 
@@ -28,6 +29,18 @@ Result<uint64_t> Writer::Append(const crypto::Envelope& env, bool apply_views, u
     if (!s.ok()) return s;
   }
   return pos;
+}
+
+Result<int> Writer::DeferSyncs() {
+  int fd = DeferWalSyncs(db_.raw());
+  if (fd < 0) return Status(Code::kUnavailable, "the store's WAL cannot defer its syncs");
+  return fd;
+}
+
+Status Writer::ResumeSyncs() {
+  int rc = ResumeWalSyncs(db_.raw());
+  if (rc != SQLITE_OK) return IoError(std::string("sqlite: cannot sync the WAL: ") + sqlite3_errstr(rc));
+  return Status::Ok();
 }
 
 Status Writer::ApplyViews(const crypto::Envelope& env, uint64_t pos) { return ApplyToViews(db_, env, pos); }
