@@ -185,6 +185,11 @@ void Gateway::Run(std::promise<Status>* started) {
     return Gateway::Callback(wsi, static_cast<int>(reason), user, in, len);
   };
   g_protocols[0].rx_buffer_size = static_cast<size_t>(cfg_.rx_buffer_bytes);
+  // With tx_packet_size 0, lws caps every send() at rx_buffer_size (1 KiB by default) and
+  // keeps the rest of a write, draining it 1 KiB per POLLOUT: a 20 KiB fan-out write was
+  // 20 send()s and 40 epoll_ctl. One send() per write instead (up to WriteQueued's 256 KiB;
+  // a limit only: lws allocates nothing per connection for it).
+  g_protocols[0].tx_packet_size = 256 * 1024 + 16;
   // Client sessions: lws' validity timers off (both 0); the gateway's timing wheel pings
   // and hangs up instead (see Sweep). Federation links are few and keep lws' timers.
   static lws_retry_bo_t client_retry{};
