@@ -259,7 +259,7 @@ void RegisterChatRoutes(httplib::Server& s, Ctx& ctx) {
     if (!lease.ok()) return Fail(res, lease.status());
     store::Queries& q = (*lease)->q();
     if (Status st = RequireMember(q, *id, claims->user_id); !st.ok()) return Fail(res, st);
-    auto page = q.History(*id, before, limit + 1);
+    auto page = q.History(*id, before, limit + 1, c->d.core->CommittedPos());
     if (!page.ok()) return Fail(res, page.status());
     bool has_more = static_cast<int>(page->size()) > limit;
     if (has_more) page->pop_back();

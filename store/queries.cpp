@@ -1,4 +1,5 @@
 // Read queries shared by the writer (core thread) and the reader pool.
+#include <algorithm>
 #include <cstring>
 
 #include "store/store.h"
@@ -285,13 +286,14 @@ Result<std::optional<uint64_t>> Queries::MessageByClientKey(uint64_t sender_id, 
                        +[](const Stmt& s) { return s.U64(0); });
 }
 
-Result<std::vector<MessageRow>> Queries::History(uint64_t chat_id, uint64_t before_id, int limit) {
+Result<std::vector<MessageRow>> Queries::History(uint64_t chat_id, uint64_t before_id, int limit, uint64_t max_pos) {
   auto st = db_.Prepare(std::string("SELECT ") + kMessageCols +
                         ", u.username, u.relay, u.profile_picture_url FROM messages m "
                         "LEFT JOIN users u ON u.user_id = m.sender_id "
-                        "WHERE m.chat_id=? AND m.message_id<? ORDER BY m.message_id DESC LIMIT ?");
+                        "WHERE m.chat_id=? AND m.message_id<? AND m.pos<=? ORDER BY m.message_id DESC LIMIT ?");
   if (!st.ok()) return st.status();
-  st->Bind(1, chat_id).Bind(2, before_id ? before_id : static_cast<uint64_t>(INT64_MAX)).Bind(3, limit);
+  constexpr uint64_t kMax = static_cast<uint64_t>(INT64_MAX);
+  st->Bind(1, chat_id).Bind(2, before_id ? before_id : kMax).Bind(3, std::min(max_pos, kMax)).Bind(4, limit);
   std::vector<MessageRow> out;
   for (;;) {
     auto r = st->Step();

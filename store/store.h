@@ -132,8 +132,11 @@ class Queries {
   Result<std::optional<uint64_t>> DirectChat(std::string_view direct_key);
   Result<std::optional<MessageRow>> Message(uint64_t message_id);
   Result<std::optional<uint64_t>> MessageByClientKey(uint64_t sender_id, std::string_view key);
-  // Newest first, ids < before_id (0 = from the newest), at most limit rows.
-  Result<std::vector<MessageRow>> History(uint64_t chat_id, uint64_t before_id, int limit);
+  // Newest first, ids < before_id (0 = from the newest), at most limit rows, only messages
+  // at log positions <= max_pos (the relay's durable position: a batch is readable as soon
+  // as it commits, but history shows a new message only once its fdatasync is done).
+  Result<std::vector<MessageRow>> History(uint64_t chat_id, uint64_t before_id, int limit,
+                                          uint64_t max_pos = UINT64_MAX);
   // Envelopes after `cursor` and at or below `max_pos` (0 = no bound) in chats the user
   // belongs to (and the user's own system events), in log order, at most limit.
   Result<std::vector<EnvelopeRow>> EnvelopesSince(uint64_t user_id, uint64_t cursor, int limit,

@@ -117,6 +117,18 @@ TEST_CASE("store: envelopes build the views; queries page and filter by membersh
   }
   std::vector<uint64_t> expected(msgs.rbegin(), msgs.rend());
   CHECK(seen == expected);
+  // Bounded by a log position (the durable one): later messages are not shown yet.
+  {
+    auto all = w2.History(chat, 0, 1000);
+    REQUIRE(all.ok());
+    REQUIRE(all->size() >= 2);
+    uint64_t cut = (*all)[1].pos;  // the second newest message's position
+    auto bounded = w2.History(chat, 0, 1000, cut);
+    REQUIRE(bounded.ok());
+    REQUIRE(bounded->size() == all->size() - 1);
+    for (const auto& m : *bounded) CHECK(m.pos <= cut);
+    CHECK(bounded->front().message_id == (*all)[1].message_id);
+  }
 
   auto m0 = w2.Message(3000);
   REQUIRE(m0.ok());
