@@ -12,11 +12,6 @@
 #include "relay/events.h"
 
 namespace chatd {
-namespace {
-// While a batch finishes, its callbacks' QueueDelivery goes to that batch's deliveries.
-thread_local std::vector<Delivery>* finishing = nullptr;
-}  // namespace
-
 Core::Core(const conf::Config& cfg, store::Store& store, const crypto::KeyPair& key)
     : cfg_(cfg), store_(store), key_(key), hlc_(static_cast<uint32_t>(cfg.node_id)) {}
 
@@ -207,17 +202,13 @@ void Core::RunBatch() {
   }
 }
 
-void Core::QueueDelivery(Delivery d) { (finishing ? *finishing : pending_).push_back(std::move(d)); }
-
 void Core::Finish(Committed& c) {
   if (c.ok) {
     committed_pos_.store(c.pos, std::memory_order_release);
     std::lock_guard<std::mutex> lock(snapshot_mu_);
     vector_snapshot_ = std::move(c.vector);
   }
-  finishing = &c.deliveries;
   for (auto& cb : c.callbacks) cb(c.ok);
-  finishing = nullptr;
   if (!c.deliveries.empty() && sink_) sink_->Deliver(std::move(c.deliveries));
 }
 

@@ -134,12 +134,11 @@ class Core {
   void PublishEvent(uint64_t chat_id, std::string_view event_json, uint64_t pos, uint64_t skip_session);
   // A user's public row (cached; invalidated by profile changes). nullptr if unknown.
   const store::UserRow* UserOf(uint64_t user_id);
-  // Queues a delivery with the batch being built; from an after-commit callback (on
-  // whichever thread finishes the batch), with that batch's deliveries.
-  void QueueDelivery(Delivery d);
+  // Queues a delivery with the batch being built (sent once it is durable; dropped if it fails).
+  void QueueDelivery(Delivery d) { pending_.push_back(std::move(d)); }
   // Runs once the batch is durable (ok) or has failed (nothing of it was saved), before the
   // batch's deliveries go to the gateway, on the core or the chatd-sync thread: it may only
-  // use thread-safe things and QueueDelivery.
+  // use thread-safe things.
   void AfterCommit(std::function<void(bool ok)> cb) { after_commit_.push_back(std::move(cb)); }
   // Members of a chat (cached; invalidated by membership changes).
   std::shared_ptr<const std::vector<uint64_t>> MembersOf(uint64_t chat_id);

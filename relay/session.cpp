@@ -118,14 +118,24 @@ void Gateway::SendError(Session* s, const Status& st, std::string_view ref) {
 void Gateway::CoreRequest(Session* s, std::function<std::string(Core&)> op) {
   uint64_t sid = s->id;
   bool posted = core_.Post([this, sid, op = std::move(op)] {
-    auto reply = std::make_shared<std::string>(op(core_));
-    core_.AfterCommit([this, sid, reply](bool ok) {
-      if (ok && reply->empty()) return;
+    // The reply is one of the batch's deliveries, so it leaves once the batch is durable,
+    // in order with the batch's events. If the batch fails, its deliveries are dropped and
+    // the client hears that nothing was saved instead.
+    std::string reply = op(core_);
+    if (!reply.empty()) {
       Delivery d;
       d.type = Delivery::Type::kSession;
       d.session_id = sid;
-      d.frame = MakeTextFrame(ok ? *reply : events::ErrorEvent(Internal("the store could not commit; nothing was saved"), ""));
+      d.frame = MakeTextFrame(reply);
       core_.QueueDelivery(std::move(d));
+    }
+    core_.AfterCommit([this, sid](bool ok) {
+      if (ok) return;
+      Post([this, sid] {
+        auto it = sessions_.find(sid);
+        if (it == sessions_.end()) return;
+        SendJson(it->second, events::ErrorEvent(Internal("the store could not commit; nothing was saved"), ""));
+      });
     });
   });
   if (!posted) SendError(s, Status(Code::kUnavailable, "the relay is shutting down"), "");
