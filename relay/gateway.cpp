@@ -510,20 +510,10 @@ void Gateway::Sweep() {
 }
 
 void Gateway::SendPing(Session* s) {
-  if (s->want_write || s->out_head < s->out.size()) {
-    s->ping_pending = true;  // goes out ahead of the next write
-    RequestWrite(s);
-    return;
-  }
-  // Nothing queued, no write pending (the usual idle session): write it now rather than
-  // asking for WRITEABLE, which costs two poll changes and a loop pass per ping. lws
-  // buffers whatever the socket does not take and sends it before anything later.
-  unsigned char frame[LWS_PRE + 3];
-  unsigned char* p = frame + LWS_PRE;
-  memcpy(p, kPingFrame, sizeof kPingFrame);
-  if (lws_write(s->wsi, p, sizeof kPingFrame, LWS_WRITE_RAW) < 0) {
-    lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);  // the socket is gone
-  }
+  // Goes out ahead of the session's next write, like any queued frame: written directly at
+  // the end of this loop pass (no WRITEABLE round trip for an idle session).
+  s->ping_pending = true;
+  RequestWrite(s);
 }
 
 void Gateway::CheckLiveness(Session* s, uint32_t now) {

@@ -97,7 +97,7 @@ class Gateway final : public DeliverySink {
   void Unschedule(Session* s);
   void Sweep();                                  // the 1 s timer: every slot up to now
   void CheckLiveness(Session* s, uint32_t now);  // a session whose deadline came
-  void SendPing(Session* s);                     // directly when idle, else with the next write
+  void SendPing(Session* s);                     // with the session's next write (FlushDirty)
   void Touch(Session* s);                        // a frame or pong arrived
 
   // Session handling (relay/session.cpp).

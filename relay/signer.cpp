@@ -59,7 +59,7 @@ std::vector<crypto::Envelope> BatchSigner::Collect() {
     crypto::SignHeader(*e, key_);
     lock.lock();
   }
-  cv_.wait(lock, [&] { return signing_ == 0; });
+  cv_.wait(lock, [&] { return !helper_signing_; });
   std::vector<crypto::Envelope> out(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
   queue_.clear();
   next_ = 0;
@@ -78,11 +78,12 @@ void BatchSigner::Run() {
       idle_ = false;
       continue;
     }
-    ++signing_;
+    helper_signing_ = true;
     lock.unlock();
     crypto::SignHeader(*e, key_);
     lock.lock();
-    if (--signing_ == 0) cv_.notify_all();
+    helper_signing_ = false;
+    cv_.notify_all();
   }
 }
 

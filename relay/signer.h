@@ -46,10 +46,10 @@ class BatchSigner {
   std::mutex mu_;
   std::condition_variable cv_;
   // guarded by mu_: this batch's envelopes (references stay valid while the deque grows at
-  // its end); [0, next_) are signed or being signed; `signing_` counts the helper's one.
+  // its end); [0, next_) are signed or being signed (`helper_signing_`: one by the helper).
   std::deque<crypto::Envelope> queue_;
   size_t next_ = 0;
-  int signing_ = 0;
+  bool helper_signing_ = false;
   bool idle_ = false;  // the helper waits for work
   bool stop_ = false;
 };

@@ -31,9 +31,6 @@ struct File {
   bool defer_sync;   // WAL files: xSync writes out the buffer but leaves the fdatasync to the owner
 };
 
-// Private file-control opcode (sent straight to our WAL file object, never through SQLite).
-constexpr int kFcntlDeferSync = 0x63686101;
-
 File* F(sqlite3_file* f) { return reinterpret_cast<File*>(f); }
 sqlite3_file* R(sqlite3_file* f) { return F(f)->real; }
 
@@ -118,20 +115,6 @@ int Unlock(sqlite3_file* pf, int level) {
 }
 int CheckReservedLock(sqlite3_file* pf, int* out) { return R(pf)->pMethods->xCheckReservedLock(R(pf), out); }
 int FileControl(sqlite3_file* pf, int op, void* arg) {
-  if (op == kFcntlDeferSync) {
-    File* f = F(pf);
-    bool on = *static_cast<bool*>(arg);
-    if (!f->wal || f->sync_fd < 0) return SQLITE_NOTFOUND;
-    if (on) {
-      // Everything so far becomes durable now, the directory entry included (the unix VFS
-      // syncs the directory on a newly created WAL's first sync); later syncs are the owner's.
-      int rc = Flush(f);
-      if (rc == SQLITE_OK) rc = f->real->pMethods->xSync(f->real, SQLITE_SYNC_FULL);
-      if (rc != SQLITE_OK) return rc;
-    }
-    f->defer_sync = on;
-    return SQLITE_OK;
-  }
   if (op == SQLITE_FCNTL_SYNC || op == SQLITE_FCNTL_COMMIT_PHASETWO) {
     int rc = Flush(F(pf));
     if (rc != SQLITE_OK) return rc;
@@ -222,30 +205,36 @@ int CurrentTime(sqlite3_vfs*, double* out) { return g_real->xCurrentTime(g_real,
 int GetLastError(sqlite3_vfs*, int n, char* out) { return g_real->xGetLastError(g_real, n, out); }
 int CurrentTimeInt64(sqlite3_vfs*, sqlite3_int64* out) { return g_real->xCurrentTimeInt64(g_real, out); }
 
+// The WAL file of `db` if it is one of ours (and open), else nullptr.
+File* OurWal(sqlite3* db) {
+  sqlite3_file* pf = nullptr;
+  if (sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &pf) != SQLITE_OK || !pf ||
+      pf->pMethods != &kMethods || !F(pf)->wal) {
+    return nullptr;
+  }
+  return F(pf);
+}
+
+// Makes everything written so far durable, the directory entry included (the unix VFS
+// syncs the directory on a newly created WAL's first sync), then sets who syncs next.
+int SetDeferred(File* f, bool deferred) {
+  int rc = Flush(f);
+  if (rc == SQLITE_OK) rc = f->real->pMethods->xSync(f->real, SQLITE_SYNC_FULL);
+  if (rc == SQLITE_OK) f->defer_sync = deferred;
+  return rc;
+}
+
 }  // namespace
 
 int DeferWalSyncs(sqlite3* db) {
-  sqlite3_file* pf = nullptr;
-  if (sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &pf) != SQLITE_OK || !pf ||
-      pf->pMethods != &kMethods) {
-    return -1;
-  }
-  bool on = true;
-  if (FileControl(pf, kFcntlDeferSync, &on) != SQLITE_OK) return -1;
-  return F(pf)->sync_fd;
+  File* f = OurWal(db);
+  if (!f || f->sync_fd < 0 || SetDeferred(f, true) != SQLITE_OK) return -1;
+  return f->sync_fd;
 }
 
 int ResumeWalSyncs(sqlite3* db) {
-  sqlite3_file* pf = nullptr;
-  if (sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &pf) != SQLITE_OK || !pf ||
-      pf->pMethods != &kMethods) {
-    return SQLITE_OK;
-  }
-  bool off = false;
-  int rc = FileControl(pf, kFcntlDeferSync, &off);
-  if (rc != SQLITE_OK) return rc;
-  rc = Flush(F(pf));
-  return rc != SQLITE_OK ? rc : F(pf)->real->pMethods->xSync(F(pf)->real, SQLITE_SYNC_FULL);
+  File* f = OurWal(db);
+  return f ? SetDeferred(f, false) : SQLITE_OK;
 }
 
 const char* CoalescingVfsName() {
