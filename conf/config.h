@@ -77,6 +77,7 @@ struct Config {
   // [store]
   int commit_max_batch = 4096;  // store.commit_max_batch
   int read_connections = 4;     // store.read_connections
+  bool search = true;           // store.search (full-text index, GET /search)
   // [api]
   int api_threads = 8;  // api.threads
   // [log]

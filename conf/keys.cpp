@@ -160,6 +160,10 @@ std::vector<KeySpec> BuildTable() {
       {.key = "store.read_connections", .type = K::kInt, .field = &Config::read_connections,
        .def = "4", .min = 1, .max = 64,
        .doc = "SQLite read connections shared by the REST handlers."},
+      {.key = "store.search", .type = K::kBool, .field = &Config::search, .def = "true",
+       .doc = "Keep a full-text index of message text (search.db) for GET /api/v1/search,\n"
+              "at ~10 us of background CPU per message. Off: search answers not_found;\n"
+              "turned back on, the index catches up from where it stopped."},
       // [api]
       {.key = "api.threads", .type = K::kInt, .field = &Config::api_threads, .def = "8",
        .min = 1, .max = 256, .doc = "Threads of the REST API server."},

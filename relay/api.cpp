@@ -192,6 +192,15 @@ void Api::RegisterRoutes() {
     metric("chatd_envelopes_total", "counter", "Envelopes appended to the log.", c.envelopes);
     metric("chatd_commit_failures_total", "counter", "Batches that failed to commit.", c.commit_failures);
     metric("chatd_http_requests_total", "counter", "REST requests.", requests_.load());
+    if (d_.search) {
+      const uint64_t indexed = d_.search->indexed_pos(), durable = d_.core->CommittedPos();
+      metric("chatd_search_indexed_pos", "gauge", "Log position the search index has reached.", indexed);
+      metric("chatd_search_lag", "gauge", "Durable log positions not yet in the search index.",
+             durable > indexed ? durable - indexed : 0);
+      metric("chatd_search_messages_indexed_total", "counter", "Message texts (re)indexed.",
+             d_.search->messages_indexed());
+      metric("chatd_search_failures_total", "counter", "Indexing transactions that failed.", d_.search->failures());
+    }
     metric("chatd_federation_applied_total", "counter", "Envelopes from peers applied.", c.remote_applied);
     metric("chatd_federation_duplicates_total", "counter", "Envelopes from peers already known.", c.remote_duplicates);
     metric("chatd_federation_buffered", "gauge", "Envelopes from peers waiting for predecessors.", c.remote_buffered);

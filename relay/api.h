@@ -42,6 +42,7 @@ struct ApiDeps {
   std::string admin_token;   // the admin API's bearer token
   std::string gateway_url;   // what GET /api/v1/gateway returns
   std::function<Status()> reload;  // re-reads chatd.toml (admin POST /admin/v1/reload)
+  store::SearchIndexer* search = nullptr;  // null when store.search is off
 };
 
 class Api {

@@ -18,6 +18,26 @@ Status RequireMember(store::Queries& q, uint64_t chat_id, uint64_t user_id) {
   return Forbidden("you are not a member of this chat", "not_member");
 }
 
+constexpr int kSearchPageMax = 100;
+
+// An optional query parameter: a count in [1, max] (`def` if absent).
+Result<int> LimitParam(const httplib::Request& req, int def, int max) {
+  if (!req.has_param("limit")) return def;
+  auto l = json::ParseId(req.get_param_value("limit"));
+  if (!l || *l > static_cast<uint64_t>(max)) {
+    return BadRequest("parameter 'limit' must be 1 to " + std::to_string(max));
+  }
+  return static_cast<int>(*l);
+}
+
+// An optional id query parameter (0 if absent).
+Result<uint64_t> IdParam(const httplib::Request& req, const char* name, const char* what) {
+  if (!req.has_param(name)) return uint64_t{0};
+  auto id = json::ParseId(req.get_param_value(name));
+  if (!id) return BadRequest(std::string("parameter '") + name + "' must be " + what);
+  return *id;
+}
+
 std::string ChatJson(const store::ChatRow& chat) {
   json::JsonWriter w;
   events::WriteChat(w, chat);
@@ -241,27 +261,17 @@ void RegisterChatRoutes(httplib::Server& s, Ctx& ctx) {
     if (!claims.ok()) return Fail(res, claims.status());
     auto id = PathId(req, 1, "chat_id");
     if (!id.ok()) return Fail(res, id.status());
-    int limit = 50;
-    if (req.has_param("limit")) {
-      auto l = json::ParseId(req.get_param_value("limit"));
-      if (!l || *l > static_cast<uint64_t>(c->d.cfg->history_page_max)) {
-        return Fail(res, BadRequest("parameter 'limit' must be 1 to " + std::to_string(c->d.cfg->history_page_max)));
-      }
-      limit = static_cast<int>(*l);
-    }
-    uint64_t before = 0;
-    if (req.has_param("before_id")) {
-      auto b = json::ParseId(req.get_param_value("before_id"));
-      if (!b) return Fail(res, BadRequest("parameter 'before_id' must be a message id"));
-      before = *b;
-    }
+    auto limit = LimitParam(req, std::min(50, c->d.cfg->history_page_max), c->d.cfg->history_page_max);
+    if (!limit.ok()) return Fail(res, limit.status());
+    auto before = IdParam(req, "before_id", "a message id");
+    if (!before.ok()) return Fail(res, before.status());
     auto lease = c->d.store->readers().Acquire();
     if (!lease.ok()) return Fail(res, lease.status());
     store::Queries& q = (*lease)->q();
     if (Status st = RequireMember(q, *id, claims->user_id); !st.ok()) return Fail(res, st);
-    auto page = q.History(*id, before, limit + 1, c->d.core->CommittedPos());
+    auto page = q.History(*id, *before, *limit + 1, c->d.core->CommittedPos());
     if (!page.ok()) return Fail(res, page.status());
-    bool has_more = static_cast<int>(page->size()) > limit;
+    bool has_more = static_cast<int>(page->size()) > *limit;
     if (has_more) page->pop_back();
     uint64_t min_delivered = UINT64_MAX, min_read = UINT64_MAX;
     auto receipts = q.Receipts(*id);
@@ -407,6 +417,40 @@ void RegisterChatRoutes(httplib::Server& s, Ctx& ctx) {
       if (read >= *mid) w.Id(uid);
     }
     w.EndArray().EndObject();
+    Ok(res, 200, w.View());
+  });
+
+  // Full-text search over the messages of my chats (store/search.h), newest first.
+  s.Get("/api/v1/search", [c](const httplib::Request& req, httplib::Response& res) {
+    auto claims = Authenticate(*c, req);
+    if (!claims.ok()) return Fail(res, claims.status());
+    if (!c->d.search) return Fail(res, NotFound("full-text search is turned off on this relay (store.search)"));
+    if (!req.has_param("q")) return Fail(res, BadRequest("parameter 'q' is required"));
+    auto match = store::SearchMatch(req.get_param_value("q"));
+    if (!match.ok()) return Fail(res, match.status());
+    auto limit = LimitParam(req, 20, kSearchPageMax);
+    if (!limit.ok()) return Fail(res, limit.status());
+    auto chat_id = IdParam(req, "chat_id", "a chat id");
+    if (!chat_id.ok()) return Fail(res, chat_id.status());
+    auto before = IdParam(req, "before_id", "a message id");
+    if (!before.ok()) return Fail(res, before.status());
+    auto lease = c->d.store->readers().Acquire();
+    if (!lease.ok()) return Fail(res, lease.status());
+    store::Queries& q = (*lease)->q();
+    if (*chat_id) {
+      if (Status st = RequireMember(q, *chat_id, claims->user_id); !st.ok()) return Fail(res, st);
+    }
+    auto page = q.Search(claims->user_id, *match, *chat_id, *before, *limit);
+    if (!page.ok()) return Fail(res, page.status());
+    json::JsonWriter w;
+    w.BeginObject().Key("results").BeginArray();
+    for (const store::SearchHit& h : page->hits) {
+      w.BeginObject().Key("message_id").Id(h.message_id).Key("chat_id").Id(h.chat_id);
+      w.Key("sender_id").Id(h.sender_id).Key("content").Str(h.content).Key("snippet").Str(h.snippet);
+      w.Key("created_at").Time(h.created_at).EndObject();
+    }
+    w.EndArray().Key("has_more").Bool(page->has_more);
+    w.Key("next_before_id").IdOrNull(page->next_before_id).EndObject();
     Ok(res, 200, w.View());
   });
 }

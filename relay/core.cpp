@@ -205,8 +205,11 @@ void Core::RunBatch() {
 void Core::Finish(Committed& c) {
   if (c.ok) {
     committed_pos_.store(c.pos, std::memory_order_release);
-    std::lock_guard<std::mutex> lock(snapshot_mu_);
-    vector_snapshot_ = std::move(c.vector);
+    {
+      std::lock_guard<std::mutex> lock(snapshot_mu_);
+      vector_snapshot_ = std::move(c.vector);
+    }
+    if (on_durable_) on_durable_();
   }
   for (auto& cb : c.callbacks) cb(c.ok);
   if (!c.deliveries.empty() && sink_) sink_->Deliver(std::move(c.deliveries));

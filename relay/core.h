@@ -109,6 +109,9 @@ class Core {
   Core& operator=(const Core&) = delete;
 
   void SetSink(DeliverySink* sink) { sink_ = sink; }
+  // Called (on chatd-sync or the core thread) each time the durable position advances, after
+  // CommittedPos() shows it. Must be cheap and thread-safe. Set before Start().
+  void SetOnDurable(std::function<void()> fn) { on_durable_ = std::move(fn); }
   // Loads the sequence, clock and vector from the store and starts the thread.
   Status Start();
   // Runs everything already posted, commits it, and stops the thread. Thread-safe; idempotent.
@@ -227,6 +230,7 @@ class Core {
   const crypto::KeyPair& key_;
   const Clock* clock_ = &SystemClock::Get();
   DeliverySink* sink_ = nullptr;
+  std::function<void()> on_durable_;
 
   std::unique_ptr<event_base, void (*)(event_base*)> base_{nullptr, event_base_free};
   std::unique_ptr<event, void (*)(event*)> wake_{nullptr, event_free};

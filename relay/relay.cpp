@@ -118,9 +118,16 @@ Status Relay::Start() {
   core_ = std::make_unique<Core>(cfg_, *store_, key_);
   core_->SetRevocations(&tokens_->revocations());
   core_->SetReplicate(!cfg_.peers.empty());
+  if (cfg_.search) {
+    search_ = std::make_unique<store::SearchIndexer>(cfg_.data_dir, [core = core_.get()] { return core->CommittedPos(); });
+    core_->SetOnDurable([search = search_.get()] { search->Notify(); });
+  }
   store_->StartCheckpointer();
   Status s = core_->Start();
   if (!s.ok()) return s;
+  if (search_) {
+    if (s = search_->Start(); !s.ok()) return s;
+  }
   workers_ = std::make_unique<Workers>(store_->readers(), 2);
   auto max_pos = store_->writer().MaxPos();
   if (!max_pos.ok()) return max_pos.status();
@@ -130,6 +137,7 @@ Status Relay::Start() {
   if (!s.ok()) return s;
   ApiDeps deps{&cfg_, core_.get(), store_.get(), tokens_.get(), gateway_.get(), &ready_, admin_token_, "", {}};
   deps.gateway_url = gateway_url();
+  deps.search = search_.get();
   deps.reload = [this] {
     auto next = conf::LoadConfig(cfg_.config_path);
     if (!next.ok()) return next.status();
@@ -156,6 +164,7 @@ void Relay::Drain() {
   if (core_) core_->Stop();        // runs and commits everything queued; acks go to the gateway
   if (gateway_) gateway_->Stop();  // flushes the acks, closes sessions with 1001
   if (workers_) workers_->Stop();
+  if (search_) search_->Stop();
   if (store_) store_->StopCheckpointer();
   unlink((cfg_.data_dir + "/" + kPortsFile).c_str());
   log::Info("drained; bye");

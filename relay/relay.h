@@ -3,7 +3,7 @@
 // order. Created and driven by cmd/chatd.cpp's main thread (which also handles signals).
 //
 // Files in the data directory: chatd.toml, relay.key (0600), admin.token (0600), chatd.db
-// (+ WAL), and chatd.ports.json, written once every listener is up and removed on a
+// (+ WAL), search.db (the full-text index, rebuilt if deleted; store/search.h), and chatd.ports.json, written once every listener is up and removed on a
 // clean exit.
 #pragma once
 
@@ -26,6 +26,7 @@ class Workers;
 class TokenService;
 namespace store {
 class Store;
+class SearchIndexer;
 }
 
 class Relay {
@@ -63,6 +64,7 @@ class Relay {
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<TokenService> tokens_;
   std::unique_ptr<Core> core_;
+  std::unique_ptr<store::SearchIndexer> search_;
   std::unique_ptr<Workers> workers_;
   std::unique_ptr<Gateway> gateway_;
   std::unique_ptr<Api> api_;

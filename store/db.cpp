@@ -63,19 +63,22 @@ std::string Stmt::Blob(int col) const {
   return std::string(static_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(s_, col)));
 }
 
-Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool create, bool read_only) {
+Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool create, bool read_only, bool derived) {
   sqlite3* raw = nullptr;
-  int flags = SQLITE_OPEN_NOMUTEX | (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE);
+  int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI | (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE);
   if (create && !read_only) flags |= SQLITE_OPEN_CREATE;
   // Writers coalesce their WAL writes (store/walvfs.h; needs the synchronous=FULL below).
-  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, read_only ? nullptr : CoalescingVfsName());
+  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, read_only || derived ? nullptr : CoalescingVfsName());
   std::unique_ptr<Db> db(new Db(raw));
   if (rc != SQLITE_OK) {
     return IoError("cannot open store " + path + ": " + (raw ? sqlite3_errmsg(raw) : "out of memory"));
   }
   sqlite3_busy_timeout(raw, 5000);
   sqlite3_extended_result_codes(raw, 1);
-  if (!read_only) {
+  if (derived) {
+    Status s = db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+    if (!s.ok()) return s;
+  } else if (!read_only) {
     // Small pages: a commit writes every page it dirtied to the WAL, and a message dirties a
     // few scattered index pages (its chat, its sender); 1 KiB pages write 4x less than 4 KiB.
     // Only takes effect when the file is created.

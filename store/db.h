@@ -48,6 +48,8 @@ class Stmt {
   Result<bool> Step();
   // Steps to completion (for INSERT/UPDATE/DELETE).
   Status Run();
+  // Ends the current execution so the statement can be bound and stepped again.
+  void Reset() { sqlite3_reset(s_); }
 
   int64_t Int(int col) const { return sqlite3_column_int64(s_, col); }
   uint64_t U64(int col) const { return static_cast<uint64_t>(sqlite3_column_int64(s_, col)); }
@@ -63,7 +65,11 @@ class Stmt {
 class Db {
  public:
   // Opens (creating if asked) with WAL, synchronous=FULL, foreign keys on, busy timeout.
-  static Result<std::unique_ptr<Db>> Open(const std::string& path, bool create, bool read_only);
+  // `derived`: a file that can be rebuilt from the log (the search index): SQLite's own
+  // VFS and synchronous=NORMAL (crash-consistent; a crash may lose the newest commits).
+  // URI filenames ("file:…?mode=ro") are accepted here and by ATTACH.
+  static Result<std::unique_ptr<Db>> Open(const std::string& path, bool create, bool read_only,
+                                          bool derived = false);
   ~Db();
 
   Status Exec(std::string_view sql);

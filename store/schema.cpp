@@ -140,23 +140,26 @@ CREATE TABLE revocations(
 
 int SchemaVersion() { return static_cast<int>(kMigrations.size()); }
 
-Status Migrate(Db& db) {
+Status Migrate(Db& db) { return ApplyMigrations(db, kMigrations.data(), SchemaVersion(), "store"); }
+
+Status ApplyMigrations(Db& db, const char* const* steps, int count, std::string_view what) {
   auto st = db.Prepare("PRAGMA user_version");
   if (!st.ok()) return st.status();
   auto row = st->Step();
   if (!row.ok()) return row.status();
   int version = static_cast<int>(st->Int(0));
-  if (version > SchemaVersion()) {
-    return IoError("store schema version " + std::to_string(version) +
-                   " is newer than this chatd (" + std::to_string(SchemaVersion()) + ")");
+  if (version > count) {
+    return IoError(std::string(what) + " schema version " + std::to_string(version) +
+                   " is newer than this chatd (" + std::to_string(count) + ")");
   }
-  for (int v = version; v < SchemaVersion(); ++v) {
-    std::string sql = std::string("BEGIN IMMEDIATE;") + kMigrations[v] +
-                      "PRAGMA user_version=" + std::to_string(v + 1) + ";COMMIT;";
+  for (int v = version; v < count; ++v) {
+    std::string sql = std::string("BEGIN IMMEDIATE;") + steps[v] + "PRAGMA user_version=" + std::to_string(v + 1) +
+                      ";COMMIT;";
     Status s = db.Exec(sql);
     if (!s.ok()) {
       (void)db.Exec("ROLLBACK");
-      return IoError("migration to schema " + std::to_string(v + 1) + " failed: " + s.message());
+      return IoError("migration of the " + std::string(what) + " to schema " + std::to_string(v + 1) +
+                     " failed: " + s.message());
     }
   }
   return Status::Ok();

@@ -8,10 +8,11 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& data_dir, int read
   if (!db.ok()) return db.status();
   Status s = Migrate(**db);
   if (!s.ok()) return s;
+  if (s = EnsureSearchIndex(data_dir); !s.ok()) return s;
   auto store = std::unique_ptr<Store>(new Store());
   store->path_ = path;
   store->writer_ = std::make_unique<Writer>(std::move(db.value()));
-  store->readers_ = std::make_unique<ReaderPool>(path, read_connections);
+  store->readers_ = std::make_unique<ReaderPool>(path, read_connections, data_dir + "/" + kSearchFileName);
   return store;
 }
 
@@ -54,7 +55,7 @@ Result<std::unique_ptr<ReaderPool::Lease>> ReaderPool::Acquire() {
   }
   ++opened_;
   lock.unlock();
-  auto db = Db::Open(path_, /*create=*/false, /*read_only=*/true);
+  auto db = OpenOne();
   if (!db.ok()) {
     std::lock_guard<std::mutex> relock(mu_);
     --opened_;
@@ -62,6 +63,16 @@ Result<std::unique_ptr<ReaderPool::Lease>> ReaderPool::Acquire() {
     return db.status();
   }
   return std::make_unique<Lease>(this, std::move(db.value()));
+}
+
+Result<std::unique_ptr<Db>> ReaderPool::OpenOne() {
+  auto db = Db::Open(path_, /*create=*/false, /*read_only=*/true);
+  if (!db.ok() || search_path_.empty()) return db;
+  auto attach = (*db)->Prepare("ATTACH DATABASE ? AS search");
+  if (!attach.ok()) return attach.status();
+  Status s = attach->Bind(1, "file:" + search_path_ + "?mode=ro").Run();
+  if (!s.ok()) return IoError("cannot attach the search index " + search_path_ + ": " + s.message());
+  return db;
 }
 
 void ReaderPool::Return(std::unique_ptr<Db> db) {

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "store/search.h"
 #include "crypto/envelope.h"
 #include "store/db.h"
 
@@ -150,6 +151,12 @@ class Queries {
   Result<VersionVector> Vector();
   Result<uint64_t> CountEnvelopes();
   Result<std::optional<std::string>> Meta(std::string_view key);
+  // Full-text search (store/search.h; needs the index attached as "search", as ReaderPool
+  // does): messages matching `match` (from SearchMatch), newest first, below before_id
+  // (0 = from the newest), in chat_id (0 = in every chat user_id belongs to; with a chat_id
+  // the caller has checked the membership). At most limit hits.
+  Result<SearchPage> Search(uint64_t user_id, std::string_view match, uint64_t chat_id, uint64_t before_id,
+                            int limit);
 
  protected:
   Status FillReactions(MessageRow& m);
@@ -207,13 +214,17 @@ class ReaderPool {
     std::unique_ptr<Db> db_;
     Queries q_;
   };
-  ReaderPool(std::string path, int size) : path_(std::move(path)), size_(size) {}
+  // `search_path`: the search index to attach to each connection as "search" ("" = none).
+  ReaderPool(std::string path, int size, std::string search_path = {})
+      : path_(std::move(path)), search_path_(std::move(search_path)), size_(size) {}
   // Blocks while all connections are in use. Opens connections lazily.
   Result<std::unique_ptr<Lease>> Acquire();
 
  private:
   void Return(std::unique_ptr<Db> db);
+  Result<std::unique_ptr<Db>> OpenOne();
   std::string path_;
+  std::string search_path_;
   int size_;
   int opened_ = 0;
   std::mutex mu_;
@@ -224,7 +235,8 @@ class ReaderPool {
 class Store {
  public:
   static constexpr const char* kFileName = "chatd.db";
-  // Opens DIR/chatd.db, creating it if `create`, and migrates the schema.
+  // Opens DIR/chatd.db, creating it if `create`, and migrates the schema; creates or
+  // migrates the search index DIR/search.db (store/search.h) too, which readers attach.
   static Result<std::unique_ptr<Store>> Open(const std::string& data_dir, int read_connections,
                                              bool create);
   Writer& writer() { return *writer_; }
@@ -249,6 +261,9 @@ class Store {
 // Schema version this build writes (PRAGMA user_version).
 int SchemaVersion();
 Status Migrate(Db& db);
+// Brings a database from its PRAGMA user_version to `count` by running steps[version…count)
+// in one transaction each; `what` names it in errors ("store").
+Status ApplyMigrations(Db& db, const char* const* steps, int count, std::string_view what);
 
 // deps <-> the text kept in the log table ("eu1=5,us1=3").
 std::string DepsToText(const std::vector<std::pair<std::string, uint64_t>>& deps);

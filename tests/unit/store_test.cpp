@@ -216,3 +216,101 @@ TEST_CASE("store: deps text round trip", "[store]") {
   CHECK_FALSE(store::DepsFromText("eu1", &back));
   CHECK_FALSE(store::DepsFromText("eu1=x", &back));
 }
+
+TEST_CASE("store: SearchMatch quotes every word, keeps prefixes, refuses what is not searchable", "[store][search]") {
+  auto m = store::SearchMatch("  Lunch  caf\xc3\xa9*\tfo\"x ");
+  REQUIRE(m.ok());
+  CHECK(*m == "content:\"Lunch\" content:\"caf\xc3\xa9\"* content:\"fo\"\"x\"");
+  // Symbols alone are dropped: FTS5 operators are just text.
+  m = store::SearchMatch("a OR b -- NEAR( ) *");
+  REQUIRE(m.ok());
+  CHECK(*m == "content:\"a\" content:\"OR\" content:\"b\" content:\"NEAR(\"");
+  CHECK(store::SearchMatch("").status().code() == Code::kBadRequest);
+  CHECK(store::SearchMatch("?! ...").status().code() == Code::kBadRequest);
+  CHECK(store::SearchMatch("bad \xff utf8").status().code() == Code::kBadRequest);
+  CHECK(store::SearchMatch(std::string(257, 'a')).status().code() == Code::kBadRequest);
+  CHECK(store::SearchMatch(std::string(256, 'a')).ok());
+  CHECK(store::SearchMatch("1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16").ok());
+  CHECK(store::SearchMatch("1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17").status().code() == Code::kBadRequest);
+}
+
+TEST_CASE("store: the search index follows posts, edits and deletes; a search pages past others' chats",
+          "[store][search]") {
+  TempDir dir;
+  auto st = store::Store::Open(dir.path, 2, true);
+  REQUIRE(st.ok());
+  auto& w = (*st)->writer();
+  LogBuilder b(w);
+  uint64_t alice = 1000, carol = 1002;
+  REQUIRE(w.Begin().ok());
+  b.Append(Kind::kUserCreate, 0, alice, R"({"username":"alice"})", alice);
+  b.Append(Kind::kUserCreate, 0, carol, R"({"username":"carol"})", carol);
+  uint64_t mine = 2000, theirs = 2001;
+  b.Append(Kind::kChatCreate, mine, alice, R"({"chat_type":"group","members":[{"user_id":"1000","role":"admin"}]})",
+           mine);
+  b.Append(Kind::kChatCreate, theirs, carol,
+           R"({"chat_type":"group","members":[{"user_id":"1002","role":"admin"}]})", theirs);
+  std::vector<uint64_t> alices;  // oldest first
+  for (int i = 0; i < 10; ++i) {
+    alices.push_back(b.Append(Kind::kMsgPost, mine, alice,
+                              R"({"message_type":"text","content":"common word )" + std::to_string(i) + R"("})",
+                              3000 + i));
+  }
+  // More of carol's matches than one search looks at, all newer than alice's.
+  for (int i = 0; i < 5100; ++i) {
+    b.Append(Kind::kMsgPost, theirs, carol, R"({"message_type":"text","content":"common word"})", 10000 + i);
+  }
+  b.Append(Kind::kMsgEdit, mine, alice, R"({"message_id":"3000","content":"rare zebra"})", 20000);
+  b.Append(Kind::kMsgDelete, mine, alice, R"({"message_id":"3001"})", 20001);
+  REQUIRE(w.Commit().ok());
+  auto max = w.MaxPos();
+  REQUIRE(max.ok());
+
+  store::SearchIndexer indexer(dir.path, [&] { return *max; });
+  REQUIRE(indexer.CatchUp().ok());
+  CHECK(indexer.indexed_pos() == *max);
+  // The deleted one is not indexed (3000 may count twice: posted, then edited in a later round).
+  CHECK(indexer.messages_indexed() >= 10 + 5100 - 1);
+  CHECK(indexer.messages_indexed() <= 10 + 5100);
+
+  auto lease = (*st)->readers().Acquire();
+  REQUIRE(lease.ok());
+  store::Queries& q = (*lease)->q();
+  auto match = store::SearchMatch("common");
+  REQUIRE(match.ok());
+  std::vector<uint64_t> found;
+  uint64_t before = 0;
+  int pages = 0;
+  while (pages < 10) {
+    auto page = q.Search(alice, *match, 0, before, 4);
+    ++pages;
+    REQUIRE(page.ok());
+    for (const auto& h : page->hits) {
+      CHECK(h.chat_id == mine);
+      CHECK(h.snippet.find("**common**") != std::string::npos);
+      found.push_back(h.message_id);
+    }
+    if (!page->has_more) break;
+    CHECK(page->next_before_id != 0);
+    before = page->next_before_id;
+  }
+  // Newest first, without 3000 (edited away) and 3001 (deleted): 3009 … 3002.
+  std::vector<uint64_t> want(alices.rbegin(), alices.rend() - 2);
+  CHECK(found == want);
+  CHECK(pages == 3);  // the first page stopped (empty) after looking at 5,000 of carol's
+  // In one chat, the index intersects: carol's matches are never looked at.
+  auto in_chat = q.Search(alice, *match, mine, 0, 100);
+  REQUIRE(in_chat.ok());
+  CHECK(in_chat->hits.size() == 8);
+  CHECK_FALSE(in_chat->has_more);
+  auto zebra = q.Search(alice, *store::SearchMatch("zeb*"), 0, 0, 10);
+  REQUIRE(zebra.ok());
+  REQUIRE(zebra->hits.size() == 1);
+  CHECK(zebra->hits[0].message_id == 3000);
+  CHECK(zebra->hits[0].content == "rare zebra");
+  CHECK(zebra->hits[0].snippet == "rare **zebra**");
+  // carol sees only hers.
+  auto carols = q.Search(carol, *store::SearchMatch("zebra"), 0, 0, 10);
+  REQUIRE(carols.ok());
+  CHECK(carols->hits.empty());
+}
