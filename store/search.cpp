@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <unordered_set>
 #include <vector>
 
@@ -69,9 +71,38 @@ std::string ChatToken(uint64_t chat_id) { return "c" + std::to_string(chat_id); 
 }  // namespace
 
 Status EnsureSearchIndex(const std::string& data_dir) {
-  auto db = Db::Open(data_dir + "/" + kSearchFileName, /*create=*/true, /*read_only=*/false, /*derived=*/true);
-  if (!db.ok()) return db.status();
-  return MigrateSearch(**db);
+  const std::string path = data_dir + "/" + kSearchFileName;
+  auto open = [&]() -> Status {
+    auto db = Db::Open(path, /*create=*/true, /*read_only=*/false, /*derived=*/true);
+    if (!db.ok()) return db.status();
+    return MigrateSearch(**db);
+  };
+  Status s = open();
+  if (s.ok()) return s;
+  // Derived data: an unreadable index (damaged, or from a newer chatd) is started afresh
+  // and rebuilt from the log rather than keeping the relay down.
+  log::Warn("search index unusable; deleting it to rebuild from the log", {{"path", path}, {"error", s.message()}});
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    if (unlink((path + suffix).c_str()) != 0 && errno != ENOENT) {
+      return IoError("cannot delete " + path + suffix + ": " + strerror(errno));
+    }
+  }
+  return open();
+}
+
+std::string ReadOnlyUri(const std::string& path) {
+  std::string uri = "file:";
+  for (char c : path) {
+    if (c == '%' || c == '?' || c == '#') {
+      static const char kHex[] = "0123456789abcdef";
+      uri += '%';
+      uri += kHex[static_cast<unsigned char>(c) >> 4];
+      uri += kHex[static_cast<unsigned char>(c) & 15];
+    } else {
+      uri += c;
+    }
+  }
+  return uri + "?mode=ro";
 }
 
 Result<std::string> SearchMatch(std::string_view typed) {
@@ -196,7 +227,7 @@ Status SearchIndexer::Open() {
   if (!s.ok()) return s;
   auto attach = (*db)->Prepare("ATTACH DATABASE ? AS store");
   if (!attach.ok()) return attach.status();
-  s = attach->Bind(1, "file:" + data_dir_ + "/" + Store::kFileName + "?mode=ro").Run();
+  s = attach->Bind(1, ReadOnlyUri(data_dir_ + "/" + Store::kFileName)).Run();
   if (!s.ok()) return s;
   db_ = std::move(db.value());
   auto pos = db_->Prepare("SELECT value FROM meta WHERE key='indexed_pos'");

@@ -38,9 +38,13 @@ inline constexpr const char* kSearchFileName = "search.db";
 inline constexpr size_t kSearchMaxQueryBytes = 256;
 inline constexpr int kSearchMaxWords = 16;
 
-// Creates DIR/search.db if missing and brings its schema up to date. Called by Store::Open
-// before any reader attaches it.
+// Creates DIR/search.db if missing and brings its schema up to date; one that cannot be
+// opened or migrated (damaged, or made by a newer chatd) is deleted and made afresh (the
+// indexer then rebuilds it). Called by Store::Open before any reader attaches it.
 Status EnsureSearchIndex(const std::string& data_dir);
+
+// "file:PATH?mode=ro" with PATH escaped as an SQLite URI (for ATTACH).
+std::string ReadOnlyUri(const std::string& path);
 
 // What a user typed → an FTS5 query: every whitespace-separated word must occur in the
 // text (each word a quoted phrase, so nothing is FTS5 syntax; a trailing '*' makes it a

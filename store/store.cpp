@@ -70,7 +70,7 @@ Result<std::unique_ptr<Db>> ReaderPool::OpenOne() {
   if (!db.ok() || search_path_.empty()) return db;
   auto attach = (*db)->Prepare("ATTACH DATABASE ? AS search");
   if (!attach.ok()) return attach.status();
-  Status s = attach->Bind(1, "file:" + search_path_ + "?mode=ro").Run();
+  Status s = attach->Bind(1, ReadOnlyUri(search_path_)).Run();
   if (!s.ok()) return IoError("cannot attach the search index " + search_path_ + ": " + s.message());
   return db;
 }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "tests/integration/harness.h"
 
@@ -149,8 +150,9 @@ TEST_CASE("search: pages without gaps or duplicates; bad input is bad_request", 
   CHECK(Search(*relay, t, "status report number 1 a b c d e f g h i j k l !!").status == 200);
 }
 
-TEST_CASE("search: the index survives a restart and is rebuilt when deleted; store.search=false turns it off",
-          "[integration][search]") {
+TEST_CASE(
+    "search: the index survives a restart and is rebuilt when deleted or damaged; store.search=false turns it off",
+    "[integration][search]") {
   auto relay = StartRelay();
   TestUser alice = MUST(RegisterUser(*relay, "alice"));
   TestUser bob = MUST(RegisterUser(*relay, "bob"));
@@ -168,6 +170,16 @@ TEST_CASE("search: the index survives a restart and is rebuilt when deleted; sto
   REQUIRE(MUST(relay->Stop()) == 0);
   for (const char* suffix : {"", "-wal", "-shm"}) {
     std::filesystem::remove(relay->dir() + "/search.db" + suffix);
+  }
+  MUST(relay->Start());
+  CHECK(HitsBecome(*relay, bob.access_token, "zebra", {m2.Str("message_id"), m1.Str("message_id")}));
+
+  // Damaged: replaced by a fresh one and rebuilt; the relay starts regardless.
+  REQUIRE(MUST(relay->Stop()) == 0);
+  for (const char* suffix : {"-wal", "-shm"}) std::filesystem::remove(relay->dir() + "/search.db" + suffix);
+  {
+    std::ofstream junk(relay->dir() + "/search.db", std::ios::binary | std::ios::trunc);
+    junk << std::string(8192, 'x');
   }
   MUST(relay->Start());
   CHECK(HitsBecome(*relay, bob.access_token, "zebra", {m2.Str("message_id"), m1.Str("message_id")}));
