@@ -1,5 +1,5 @@
-// chatctl bench — the load generator: ingest, fanout, latency, idle, and the federation
-// scenarios catchup and converge (bench_fed.h), against a
+// chatctl bench — the load generator: ingest, fanout, latency, idle, search, and the
+// federation scenarios catchup and converge (bench_fed.h), against a
 // relay (or the trivial sink, to measure the generator itself). See chatctl-bench in
 // chatctl(1) and docs/BENCHMARKS.md.
 #include <sys/stat.h>
@@ -11,6 +11,7 @@
 #include "cli/bench_idle.h"
 #include "cli/bench_proc.h"
 #include "cli/bench_report.h"
+#include "cli/bench_search.h"
 #include "cli/bench_setup.h"
 #include "cli/bench_sink.h"
 #include "cli/bench_traffic.h"
@@ -36,6 +37,10 @@ struct BenchOpts {
   // Idle.
   int connections = 10000, users = 100;
   double hold = 10, settle = 2;
+  // Search (also rooms, members, rate, duration, window).
+  uint64_t messages = 100000;
+  int clients = 8;
+  double index_timeout = 300;
   // Sink.
   std::string listen = "127.0.0.1:0", port_file;
 };
@@ -247,6 +252,45 @@ void RunIdleCommand(const BenchOpts& o, Globals& g) {
   PrintIdle(h, *r, g.output == "json");
 }
 
+void RunSearchCommand(const BenchOpts& o, Globals& g) {
+  if (o.messages < static_cast<uint64_t>(o.rooms)) {
+    fprintf(stderr, "chatctl: --messages must be at least --rooms\n");
+    g.exit_code = kUsage;
+    return;
+  }
+  Plan plan;
+  plan.rooms = o.rooms;
+  plan.senders_per_room = 1;
+  plan.receivers_per_room = o.members - 1;
+  Target target;
+  Setup setup;
+  if (!Prepare(o, g, plan, &target, &setup)) return;
+  SearchConfig cfg;
+  cfg.messages = o.messages;
+  cfg.rate = o.rate;
+  cfg.duration_s = o.duration;
+  cfg.clients = o.clients;
+  cfg.window = o.window;
+  cfg.sources = o.sources;
+  cfg.max_connecting = o.max_connecting;
+  cfg.index_timeout_s = o.index_timeout;
+  cfg.progress = !o.no_progress && ProgressWanted();
+  auto r = RunSearch(target, setup, cfg);
+  if (!r.ok()) {
+    PrintError(r.status());
+    Code c = r.status().code();
+    g.exit_code = c == Code::kUnavailable ? kUnreachable : c == Code::kBadRequest ? kUsage : kFail;
+    return;
+  }
+  std::string shape = std::to_string(o.rooms) + " rooms x " + std::to_string(o.members) + " members, " +
+                      std::to_string(o.messages) + " messages; " + Si(o.rate) + " queries/s over " +
+                      std::to_string(o.clients) + " clients";
+  Header h = MakeHeader(o, target, "search", shape);
+  h.threads = o.clients;
+  PrintSearch(h, cfg, *r, g.output == "json");
+  if (r->errors || r->total_wrong()) g.exit_code = kFail;
+}
+
 }  // namespace
 
 void RegisterBench(CLI::App& app, Globals& g) {
@@ -303,6 +347,33 @@ void RegisterBench(CLI::App& app, Globals& g) {
   idle->add_option("--settle", od->settle, "seconds between the last auth_ok and the RSS sample")
       ->check(CLI::Range(0.0, 600.0));
   idle->callback([od, &g] { RunIdleCommand(*od, g); });
+
+  auto oq = std::make_shared<BenchOpts>();
+  oq->rooms = 10;
+  oq->members = 10;
+  oq->rate = 200;
+  oq->duration = 10;
+  oq->window = 64;
+  CLI::App* search = bench->add_subcommand(
+      "search", "populate rooms, then full-text searches over REST at a fixed rate: latency, CPU");
+  AddCommon(search, *oq);
+  // Search needs a relay's REST API (no sink) and runs --clients threads, not --threads.
+  search->remove_option(search->get_option("--sink"));
+  search->remove_option(search->get_option("--threads"));
+  search->add_option("--rooms", oq->rooms, "rooms (group chats)")->check(CLI::Range(1, 100000));
+  search->add_option("--members", oq->members, "members per room, each a user in that room only")
+      ->check(CLI::Range(1, 1000));
+  search->add_option("--messages", oq->messages, "messages to write first, spread over the rooms")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{10'000'000}));
+  search->add_option("--window", oq->window, "while writing: unacknowledged messages per room")
+      ->check(CLI::Range(1, 10000));
+  search->add_option("--index-timeout", oq->index_timeout, "most seconds to wait for the search index")
+      ->check(CLI::Range(1.0, 86400.0));
+  search->add_option("--rate", oq->rate, "searches/s offered (open loop)")->check(CLI::Range(0.1, 1e6));
+  search->add_option("--duration", oq->duration, "seconds of searches")->check(CLI::Range(0.1, 3600.0));
+  search->add_option("--clients", oq->clients, "HTTP client threads, one keep-alive connection each")
+      ->check(CLI::Range(1, 1024));
+  search->callback([oq, &g] { RunSearchCommand(*oq, g); });
 
   auto os = std::make_shared<BenchOpts>();
   CLI::App* sink = bench->add_subcommand("sink", "a trivial gateway stand-in, to measure the generator's ceiling");

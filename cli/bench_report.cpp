@@ -30,8 +30,6 @@ void Kv(JsonOut& w, const char* k, bool v) {
   w.Bool(v);
 }
 
-namespace {
-
 void WriteHeader(JsonOut& w, const Header& h) {
   Kv(w, "scenario", h.scenario);
   Kv(w, "shape", h.shape);
@@ -82,8 +80,6 @@ void PrintHeaderText(const Header& h) {
   if (h.size) printf(", %zu-byte messages", h.size);
   printf("\n");
 }
-
-}  // namespace
 
 std::string Si(double v) {
   char buf[32];

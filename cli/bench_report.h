@@ -44,6 +44,12 @@ struct Header {
   int threads = 1;
 };
 
+// The header's fields as members of a JSON report, and as the text report's first lines.
+void WriteHeader(JsonOut& w, const Header& h);
+void PrintHeaderText(const Header& h);
+// `name`: {count, p50_us, p90_us, p99_us, p999_us, max_us, mean_us}.
+void WriteHist(JsonOut& w, const char* name, const LatencyHistogram& hist);
+
 void PrintTraffic(const Header& h, const TrafficConfig& cfg, const TrafficResult& r, bool json);
 
 struct IdleResult {
