@@ -250,6 +250,15 @@ TEST_CASE("store: the search index follows posts, edits and deletes; a search pa
            mine);
   b.Append(Kind::kChatCreate, theirs, carol,
            R"({"chat_type":"group","members":[{"user_id":"1002","role":"admin"}]})", theirs);
+  // alice is in more chats than a search names in its match (64), so her searches
+  // filter candidates by chat one by one, under the scan budget.
+  for (uint64_t extra = 0; extra < 64; ++extra) {
+    b.Append(Kind::kChatCreate, 5000 + extra, alice,
+             R"({"chat_type":"group","members":[{"user_id":"1000","role":"admin"}]})", 5000 + extra);
+  }
+  uint64_t bob = 1001;  // in `mine` only: his searches name it in the match
+  b.Append(Kind::kUserCreate, 0, bob, R"({"username":"bob"})", bob);
+  b.Append(Kind::kMemberAdd, mine, alice, R"({"user_ids":["1001"]})", 4999);
   std::vector<uint64_t> alices;  // oldest first
   for (int i = 0; i < 10; ++i) {
     alices.push_back(b.Append(Kind::kMsgPost, mine, alice,
@@ -298,6 +307,13 @@ TEST_CASE("store: the search index follows posts, edits and deletes; a search pa
   std::vector<uint64_t> want(alices.rbegin(), alices.rend() - 2);
   CHECK(found == want);
   CHECK(pages == 3);  // the first page stopped (empty) after looking at 5,000 of carol's
+  // bob, in one chat, gets the same in one page: carol's matches are never looked at.
+  auto bobs = q.Search(bob, *match, 0, 0, 100);
+  REQUIRE(bobs.ok());
+  std::vector<uint64_t> bob_found;
+  for (const auto& h : bobs->hits) bob_found.push_back(h.message_id);
+  CHECK(bob_found == want);
+  CHECK_FALSE(bobs->has_more);
   // In one chat, the index intersects: carol's matches are never looked at.
   auto in_chat = q.Search(alice, *match, mine, 0, 100);
   REQUIRE(in_chat.ok());
