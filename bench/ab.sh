@@ -2,8 +2,9 @@
 # bench/ab.sh — A/B of two (or more) chatd builds on durable ingest, in one time window:
 # the builds alternate, one run each per round, on fresh copies of ONE template relay, so
 # a shared machine's drift hits every build alike. Compare the builds as ratios.
-#   bench/ab.sh N LABEL=BUILD_DIR LABEL=BUILD_DIR ...
+#   bench/ab.sh N LABEL=BUILD_DIR[:table.key=value,...] ...
 #   e.g. bench/ab.sh 3 old=/tmp/old/build new=build            # chatd pinned to CPU 0
+#        bench/ab.sh 3 on=build off=build:store.search=false     # one build, two configs
 #        RELAY_CPU=0,1 GEN_CPU=0,1 NICE=0 bench/ab.sh 3 old=… new=…  # both on both CPUs
 # Environment: SENDERS (100), DURATION (6 s); bench/lib.sh's RELAY_CPU, GEN_CPU, NICE.
 N=${1:?usage: bench/ab.sh N LABEL=BUILD_DIR ...}
@@ -19,7 +20,10 @@ template ab "${ARGS[@]}"
 for round in $(seq 1 "$N"); do
   for cfg in "$@"; do
     label=${cfg%%=*}
-    CHATD="${cfg#*=}/bin/chatd"
+    build=${cfg#*=}
+    RELAY_SET=""
+    if [[ $build == *:* ]]; then RELAY_SET=${build#*:}; RELAY_SET=${RELAY_SET//,/ }; build=${build%%:*}; fi
+    CHATD="$build/bin/chatd"
     [ -x "$CHATD" ] || { log "$CHATD not found"; exit 2; }
     run_once ab "$label-$round" "${ARGS[@]}"
     python3 - "$label" "$OUT/ab/run-$label-$round.json" <<'PY'

@@ -11,7 +11,8 @@
 # bench/results/<script>-<timestamp>), CHATD, CHATCTL (binaries, default build/bin/…),
 # QUIET_WAIT (most seconds to wait for other processes to calm down before a run, 300),
 # NICE (scheduling priority of chatd and the generator, default -10 when root so that
-# other work on a shared machine disturbs the runs less; 0 to leave it).
+# other work on a shared machine disturbs the runs less; 0 to leave it), RELAY_SET (config
+# of each run's relay: "table.key=value ...", e.g. RELAY_SET="store.search=false").
 
 set -euo pipefail
 
@@ -141,6 +142,11 @@ run_once() {
   local dir="$WORK/run-$name-$n"
   rm -rf "$dir"
   cp -a "$WORK/tpl-$name" "$dir"
+  local kv
+  for kv in ${RELAY_SET:-}; do  # "table.key=value ...": config of this run's relay
+    local k=${kv%%=*}
+    set_key "$dir/chatd.toml" "${k%%.*}" "${k#*.}" "${kv#*=}"
+  done
   mkdir -p "$OUT/$name"
   wait_quiet
   start_relay "$dir" "$RELAY_CPU"
