@@ -123,6 +123,19 @@ TEST_CASE("federation chain: post, edit, react, delete travel A→B→C and back
   CHECK(hist[2]["is_edited"].IsTrue());
   CHECK(hist[2]["reactions"].IsArray());
   CHECK(hist[2]["reactions"].Size() == 2);
+  // Every relay indexes what it got from the others for search (in the background): the
+  // edited text, not the deleted message.
+  auto search = [](const RelayProcess* r, const std::string& token, const std::string& q) {
+    auto ids = SearchIds(r->api(), token, q);
+    return ids.ok() ? *ids : std::vector<std::string>{"error: " + ids.status().message()};
+  };
+  for (const RelayProcess* r : chain.all()) {
+    INFO("search on " << r->name());
+    const std::vector<std::string> want = {m1};
+    CHECK(WaitFor([&] { return search(r, carol.access_token, "EU1 edited") == want; }, 10000, 20));
+    CHECK(search(r, carol.access_token, "goes away").empty());
+    CHECK(search(r, alice.access_token, "ap1") == std::vector<std::string>{reply.Str("message_id")});
+  }
   // No session saw one message twice: the first new_message of each was taken above, so
   // after a barrier nothing else may be queued for them.
   REQUIRE(wc.Barrier().ok());

@@ -22,11 +22,8 @@ HttpResponse Search(const RelayProcess& relay, const std::string& token, const s
 // The message ids a search returns (empty on any error).
 std::vector<std::string> Hits(const RelayProcess& relay, const std::string& token, const std::string& q,
                               const std::string& extra = "") {
-  HttpResponse r = Search(relay, token, q, extra);
-  std::vector<std::string> ids;
-  if (r.status != 200 || !r.success()) return ids;
-  for (const auto& h : Get(r.data(), "results").GetArray()) ids.push_back(StrOf(Get(h, "message_id")));
-  return ids;
+  auto ids = SearchIds(relay.api(), token, q, extra);
+  return ids.ok() ? *ids : std::vector<std::string>{};
 }
 
 bool HitsBecome(const RelayProcess& relay, const std::string& token, const std::string& q,

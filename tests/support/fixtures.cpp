@@ -118,6 +118,17 @@ Result<std::vector<Json>> History(const HostPort& api, const std::string& token,
   return Internal("history: paging did not end");
 }
 
+Result<std::vector<std::string>> SearchIds(const HostPort& api, const std::string& token, const std::string& q,
+                                           const std::string& extra) {
+  HttpResponse r = ApiGet(api, "/search?q=" + UrlEncode(q) + extra, token);
+  if (r.status != 200 || !r.success()) return Internal("search " + q + ": " + r.Describe());
+  const auto& results = Get(r.data(), "results");
+  if (!results.IsArray()) return Internal("search without a results array: " + r.body.substr(0, 300));
+  std::vector<std::string> ids;
+  for (const auto& h : results.GetArray()) ids.push_back(StrOf(Get(h, "message_id")));
+  return ids;
+}
+
 namespace {
 void Le64(std::string* out, uint64_t n) {
   for (int i = 0; i < 8; ++i) {

@@ -64,6 +64,10 @@ Result<Json> PostText(const HostPort& api, const std::string& token, const std::
 Result<std::vector<Json>> History(const HostPort& api, const std::string& token,
                                   const std::string& chat_id, int page = 100);
 
+// GET /search?q=<q><extra> (extra: "&chat_id=…" etc.): the result ids, newest first.
+Result<std::vector<std::string>> SearchIds(const HostPort& api, const std::string& token, const std::string& q,
+                                           const std::string& extra = "");
+
 // A PASETO v4.public token over `claims_json`. With secret_key64 empty a fresh random
 // Ed25519 key signs it (a token no relay issued).
 std::string ForgePaseto(const std::string& claims_json, const std::string& footer = "",
