@@ -94,6 +94,13 @@ void Api::RegisterAdminRoutes() {
     w.Key("ready").Bool(d_.ready->load());
     w.Key("envelopes").Int(static_cast<int64_t>(*count));
     w.Key("sessions").Int(static_cast<int64_t>(d_.gateway->stats().sessions.load()));
+    w.Key("search_lag");  // durable log positions not yet searchable; null when search is off
+    if (d_.search) {
+      const uint64_t durable = d_.core->CommittedPos(), indexed = d_.search->indexed_pos();
+      w.Int(static_cast<int64_t>(durable > indexed ? durable - indexed : 0));
+    } else {
+      w.Null();
+    }
     w.Key("vector").BeginObject();
     if (vec.ok()) {
       for (const auto& [o, seq] : *vec) w.Key(o).Int(static_cast<int64_t>(seq));

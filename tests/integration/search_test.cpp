@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "tests/integration/harness.h"
+#include "tests/support/fed_cluster.h"
 
 namespace chatd::test {
 namespace {
@@ -171,6 +172,14 @@ TEST_CASE(
   MUST(relay->Start());
   CHECK(HitsBecome(*relay, bob.access_token, "zebra", {m2.Str("message_id"), m1.Str("message_id")}));
 
+  // The operator sees the index caught up.
+  auto status_lag = [&] {
+    CommandResult st = Chatctl(CHATCTL_BIN, *relay, {"-o", "json", "status"});
+    auto doc = Json::Parse(st.out);
+    return st.exit_code == 0 && doc.ok() ? Dump((*doc)["search_lag"]) : "chatctl failed: " + st.err;
+  };
+  CHECK(WaitFor([&] { return status_lag() == "0"; }, kIndexedMs, 50));
+
   // Damaged: replaced by a fresh one and rebuilt; the relay starts regardless.
   REQUIRE(MUST(relay->Stop()) == 0);
   for (const char* suffix : {"-wal", "-shm"}) std::filesystem::remove(relay->dir() + "/search.db" + suffix);
@@ -185,6 +194,7 @@ TEST_CASE(
   MUST(SetTomlKey(relay->dir() + "/chatd.toml", "store", "search", "false"));
   MUST(relay->Start());
   CheckRestError(Search(*relay, bob.access_token, "zebra"), 404, "not_found");
+  CHECK(status_lag() == "null");
 }
 
 }  // namespace chatd::test
