@@ -362,6 +362,9 @@ void SearchIndexer::Stop() {
   }
   cv_.notify_one();
   thread_.join();
+  // The readers (which attach the index read-only) outlive us, so closing cannot fold the
+  // WAL back and remove it: leave it empty instead.
+  if (db_) (void)db_->Exec("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
 void SearchIndexer::Run() {

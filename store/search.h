@@ -80,7 +80,7 @@ class SearchIndexer {
   Status Start();
   // New durable positions: wake the thread. Cheap and thread-safe (called per commit).
   void Notify();
-  // Finishes the transaction in progress and joins the thread. Idempotent.
+  // Finishes the transaction in progress, joins the thread and empties the WAL. Idempotent.
   void Stop();
 
   // Runs indexing rounds on the calling thread until the index reaches `durable()` (tests
