@@ -37,7 +37,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-for bin in "$CHATD" "$CHATCTL"; do
+NEEDED_BINS=("$CHATD" "$CHATCTL")
+# BENCH_NO_CHATD=1: a script that benchmarks another server (mosquitto.sh) needs only chatctl.
+[ "${BENCH_NO_CHATD:-0}" != 1 ] || NEEDED_BINS=("$CHATCTL")
+for bin in "${NEEDED_BINS[@]}"; do
   [ -x "$bin" ] || { echo "$SCRIPT_NAME: $bin not found; build first (scripts/build.sh)" >&2; exit 2; }
 done
 mkdir -p "$OUT"

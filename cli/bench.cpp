@@ -1,6 +1,7 @@
 // chatctl bench — the load generator: ingest, fanout, latency, idle, search, and the
 // federation scenarios catchup and converge (bench_fed.h), against a
-// relay (or the trivial sink, to measure the generator itself). See chatctl-bench in
+// relay (or the trivial sink, to measure the generator itself); and mqtt, the fan-out
+// workload against an MQTT broker for comparison (bench_mqtt.h). See chatctl-bench in
 // chatctl(1) and docs/BENCHMARKS.md.
 #include <sys/stat.h>
 
@@ -9,6 +10,7 @@
 
 #include "cli/bench_fed.h"
 #include "cli/bench_idle.h"
+#include "cli/bench_mqtt.h"
 #include "cli/bench_proc.h"
 #include "cli/bench_report.h"
 #include "cli/bench_search.h"
@@ -43,6 +45,9 @@ struct BenchOpts {
   double index_timeout = 300;
   // Sink.
   std::string listen = "127.0.0.1:0", port_file;
+  // MQTT (also pid, cpus, rooms, members, rates and the traffic options).
+  std::string broker = "127.0.0.1:1883";
+  int qos = 1;
 };
 
 void AddCommon(CLI::App* cmd, BenchOpts& o) {
@@ -171,10 +176,42 @@ Header MakeHeader(const BenchOpts& o, const Target& t, const std::string& scenar
   return h;
 }
 
-void RunTrafficCommand(const BenchOpts& o, Globals& g, const std::string& scenario) {
-  Plan plan;
+// The options every traffic scenario shares (rates are set by the caller).
+TrafficConfig TrafficOptions(const BenchOpts& o, const std::string& scenario) {
   TrafficConfig cfg;
   cfg.scenario = scenario;
+  cfg.warmup_s = o.warmup;
+  cfg.duration_s = o.duration;
+  cfg.drain_s = o.drain;
+  cfg.size = o.size;
+  cfg.threads = o.threads;
+  cfg.sources = o.sources;
+  cfg.max_connecting = o.max_connecting;
+  cfg.all_steps = o.all_steps;
+  cfg.progress = !o.no_progress && ProgressWanted();
+  return cfg;
+}
+
+bool RatesOk(const std::vector<double>& rates, Globals& g) {
+  if (!rates.empty() && rates[0] > 0) return true;
+  fprintf(stderr, "chatctl: --rates must be positive numbers: 1000,2000 or 1000:8000:x2 or 1000:5000:+1000\n");
+  g.exit_code = kUsage;
+  return false;
+}
+
+// A server that refuses messages, drops connections or fails to deliver at a rate it
+// sustained fails the run; a saturated step's backlog does not.
+bool TrafficFailed(const TrafficResult& r) {
+  bool dropped = r.engine.closed_by_server > 0;
+  for (const auto& s : r.steps) {
+    if (s.errors || (s.undelivered && (s.sustained || dropped || !s.drain_timed_out))) return true;
+  }
+  return false;
+}
+
+void RunTrafficCommand(const BenchOpts& o, Globals& g, const std::string& scenario) {
+  Plan plan;
+  TrafficConfig cfg = TrafficOptions(o, scenario);
   if (scenario == "ingest") {
     plan.rooms = o.senders;
     plan.senders_per_room = 1;
@@ -187,21 +224,8 @@ void RunTrafficCommand(const BenchOpts& o, Globals& g, const std::string& scenar
     plan.receivers_per_room = o.members;
     plan.conns_per_user = o.conns_per_user;
     cfg.rates = scenario == "latency" ? std::vector<double>{o.rate} : ParseRates(o.rates);
-    if (cfg.rates.empty() || (scenario != "ingest" && cfg.rates[0] <= 0)) {
-      fprintf(stderr, "chatctl: --rates must be positive numbers: 1000,2000 or 1000:8000:x2 or 1000:5000:+1000\n");
-      g.exit_code = kUsage;
-      return;
-    }
+    if (!RatesOk(cfg.rates, g)) return;
   }
-  cfg.warmup_s = o.warmup;
-  cfg.duration_s = o.duration;
-  cfg.drain_s = o.drain;
-  cfg.size = o.size;
-  cfg.threads = o.threads;
-  cfg.sources = o.sources;
-  cfg.max_connecting = o.max_connecting;
-  cfg.all_steps = o.all_steps;
-  cfg.progress = !o.no_progress && ProgressWanted();
   Target target;
   Setup setup;
   if (!Prepare(o, g, plan, &target, &setup)) return;
@@ -218,12 +242,43 @@ void RunTrafficCommand(const BenchOpts& o, Globals& g, const std::string& scenar
                           : std::to_string(plan.rooms) + " rooms x " + std::to_string(plan.receivers_per_room) +
                                 " receivers + " + std::to_string(plan.senders_per_room) + " sender(s)";
   PrintTraffic(MakeHeader(o, target, scenario, shape), cfg, *r, g.output == "json");
-  // A relay that refuses messages, drops connections or fails to deliver at a rate it
-  // sustained fails the run; a saturated step's backlog does not.
-  bool dropped = r->engine.closed_by_server > 0;
-  for (const auto& s : r->steps) {
-    if (s.errors || (s.undelivered && (s.sustained || dropped || !s.drain_timed_out))) g.exit_code = kFail;
+  if (TrafficFailed(*r)) g.exit_code = kFail;
+}
+
+void RunMqttCommand(const BenchOpts& o, Globals& g) {
+  MqttConfig cfg;
+  cfg.broker = o.broker;
+  cfg.pid = o.pid;
+  cfg.rooms = o.rooms;
+  cfg.members = o.members;
+  cfg.qos = o.qos;
+  cfg.traffic = TrafficOptions(o, "mqtt");
+  cfg.traffic.threads = 1;
+  cfg.traffic.rates = ParseRates(o.rates);
+  if (!RatesOk(cfg.traffic.rates, g)) return;
+  if (!o.cpus.empty()) {
+    if (Status s = PinProcess(0, o.cpus); !s.ok()) {
+      PrintError(s);
+      g.exit_code = kUsage;
+      return;
+    }
   }
+  auto r = RunMqtt(cfg);
+  if (!r.ok()) {
+    PrintError(r.status());
+    Code c = r.status().code();
+    g.exit_code = c == Code::kUnavailable ? kUnreachable : c == Code::kBadRequest ? kUsage : kFail;
+    return;
+  }
+  Target target;
+  target.gateway = o.broker;
+  target.pid = o.pid;
+  Header h = MakeHeader(o, target, "mqtt",
+                        std::to_string(o.rooms) + " topics x " + std::to_string(o.members) +
+                            " subscribers + 1 publisher, MQTT 3.1.1 QoS " + std::to_string(o.qos));
+  h.threads = 1;
+  PrintTraffic(h, cfg.traffic, *r, g.output == "json");
+  if (TrafficFailed(*r)) g.exit_code = kFail;
 }
 
 void RunIdleCommand(const BenchOpts& o, Globals& g) {
@@ -381,6 +436,30 @@ void RegisterBench(CLI::App& app, Globals& g) {
   sink->add_option("--listen", os->listen, "HOST:PORT to listen on (port 0 picks one)");
   sink->add_option("--port-file", os->port_file, "write \"HOST:PORT\\nPID\\n\" to FILE once listening");
   sink->callback([os, &g] { g.exit_code = RunSink(os->listen, os->port_file); });
+
+  auto om = std::make_shared<BenchOpts>();
+  om->rooms = 100;
+  om->members = 10;
+  om->sources = 1;
+  om->max_connecting = 64;  // Mosquitto listens with a backlog of 100: more SYNs wait a second
+  CLI::App* mqtt = bench->add_subcommand(
+      "mqtt",
+      "the fanout workload against an MQTT 3.1.1 broker (Mosquitto), for comparison: deliveries/s, latency, CPU");
+  mqtt->option_defaults()->always_capture_default();
+  AddTraffic(mqtt, *om);
+  mqtt->add_option("--broker", om->broker, "the broker's HOST:PORT (IPv4)");
+  mqtt->add_option("--pid", om->pid, "the broker's pid, for its CPU time and RSS");
+  mqtt->add_option("--qos", om->qos, "QoS of PUBLISH and SUBSCRIBE")->check(CLI::Range(0, 1));
+  mqtt->add_option("--rooms", om->rooms, "rooms (topics room/<r>, one publisher each)")->check(CLI::Range(1, 100000));
+  mqtt->add_option("--members", om->members, "subscribers per room")->check(CLI::Range(1, 100000));
+  mqtt->add_option("--rates", om->rates, "offered messages/s per step: 1000,2000 or 1000:16000:x2 or 1000:5000:+1000");
+  mqtt->add_flag("--all-steps", om->all_steps, "run every step, even after the broker saturates");
+  mqtt->add_option("--sources", om->sources, "connect from 127.0.0.1 .. 127.0.0.N (1: the kernel picks)")
+      ->check(CLI::Range(1, 250));
+  mqtt->add_option("--max-connecting", om->max_connecting, "connections opening at once")->check(CLI::Range(1, 100000));
+  mqtt->add_option("--cpus", om->cpus, "pin the generator to these CPUs (\"1\")");
+  mqtt->add_flag("--no-progress", om->no_progress, "no progress line even on a terminal");
+  mqtt->callback([om, &g] { RunMqttCommand(*om, g); });
 
   RegisterFedBench(bench, g);  // catchup, converge (cli/bench_catchup.cpp)
 }

@@ -24,6 +24,62 @@ constexpr int kReadsPerWakeup = 4;
 
 }  // namespace
 
+int StartTcpConnect(const sockaddr_in& to, in_addr_t source, std::string* error) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *error = std::string("socket: ") + strerror(errno);
+    return -1;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (source != 0) {
+    // Pick the port at connect() time, per destination, not at bind() time.
+    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    sockaddr_in src{};
+    src.sin_family = AF_INET;
+    src.sin_addr.s_addr = source;
+    if (bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
+      *error = std::string("bind: ") + strerror(errno);
+      close(fd);
+      return -1;
+    }
+  }
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to) != 0 && errno != EINPROGRESS) {
+    *error = std::string("connect: ") + strerror(errno);
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool WriteOut(int fd, const std::string& out, size_t* off, EngineCounters* counters, std::string* error) {
+  while (*off < out.size()) {
+    ssize_t n = send(fd, out.data() + *off, out.size() - *off, MSG_NOSIGNAL);
+    if (n > 0) {
+      counters->writes++;
+      counters->bytes_out += static_cast<uint64_t>(n);
+      *off += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return true;
+    *error = std::string("write: ") + (n < 0 ? strerror(errno) : "no progress");
+    return false;
+  }
+  return true;
+}
+
+int WaitEvents(int ep, epoll_event* evs, int max_events, int64_t wait_ns, bool* no_pwait2) {
+  wait_ns = std::max<int64_t>(0, wait_ns);
+  if (!*no_pwait2) {
+    timespec ts{static_cast<time_t>(wait_ns / 1'000'000'000), static_cast<long>(wait_ns % 1'000'000'000)};
+    int n = epoll_pwait2(ep, evs, max_events, &ts, nullptr);
+    if (n >= 0 || errno != ENOSYS) return n;
+    *no_pwait2 = true;
+  }
+  int64_t ms = std::min<int64_t>((wait_ns + 999'999) / 1'000'000, 1000);
+  return epoll_wait(ep, evs, max_events, static_cast<int>(ms));
+}
+
 Engine::Engine(EngineOptions opts, EngineHandler* handler)
     : opts_(std::move(opts)), handler_(handler), scratch_(kScratch) {
   ep_ = epoll_create1(EPOLL_CLOEXEC);
@@ -79,34 +135,18 @@ void Engine::SetWantOut(Conn* c, bool on) {
 }
 
 bool Engine::StartConnect(Conn* c) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (!opts_.sources.empty()) c->source = opts_.sources[next_source_++ % opts_.sources.size()];
+  const sockaddr_in& to = opts_.alt_gateway.sin_port && c->role == opts_.alt_role ? opts_.alt_gateway : opts_.gateway;
+  std::string error;
+  int fd = StartTcpConnect(to, c->source, &error);
   if (fd < 0) {
-    Fail(c, std::string("socket: ") + strerror(errno), false);
+    Fail(c, error, false);  // still queued: counted as a connect failure
     return false;
   }
   c->fd = fd;
   open_++;
   connecting_++;
   c->state = Conn::State::kConnecting;
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (!opts_.sources.empty()) {
-    c->source = opts_.sources[next_source_++ % opts_.sources.size()];
-    // Pick the port at connect() time, per destination, not at bind() time.
-    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-    sockaddr_in src{};
-    src.sin_family = AF_INET;
-    src.sin_addr.s_addr = c->source;
-    if (bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
-      Fail(c, std::string("bind: ") + strerror(errno), false);
-      return false;
-    }
-  }
-  const sockaddr_in& to = opts_.alt_gateway.sin_port && c->role == opts_.alt_role ? opts_.alt_gateway : opts_.gateway;
-  if (connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to) != 0 && errno != EINPROGRESS) {
-    Fail(c, std::string("connect: ") + strerror(errno), false);
-    return false;
-  }
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT;
   ev.data.u64 = c->index;
@@ -155,25 +195,8 @@ void Engine::Close(Conn* c) {
 
 void Engine::Poll(int64_t until_ns) {
   OpenQueued();
-  int64_t now = MonoNs();
-  timespec ts{0, 0};
-  if (dirty_.empty() && until_ns > now) {
-    int64_t d = until_ns - now;
-    ts.tv_sec = d / 1000000000;
-    ts.tv_nsec = d % 1000000000;
-  }
   epoll_event evs[kMaxEvents];
-  int n = -1;
-  if (!no_pwait2_) {
-    n = epoll_pwait2(ep_, evs, kMaxEvents, &ts, nullptr);
-    if (n < 0 && errno == ENOSYS) no_pwait2_ = true;  // kernels before 5.11, valgrind
-  }
-  if (no_pwait2_) {
-    // Millisecond timeouts, rounded up: sends may leave up to 1 ms late (still measured
-    // from their intended time).
-    int64_t ms = (static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec + 999999) / 1000000;
-    n = epoll_wait(ep_, evs, kMaxEvents, static_cast<int>(std::min<int64_t>(ms, 1000)));
-  }
+  int n = WaitEvents(ep_, evs, kMaxEvents, dirty_.empty() ? until_ns - MonoNs() : 0, &no_pwait2_);
   for (int i = 0; i < n; ++i) {
     Conn* c = conns_[static_cast<size_t>(evs[i].data.u64)].get();
     OnIo(c, evs[i].events);
@@ -357,16 +380,9 @@ void Engine::Text(Conn* c, std::string_view payload, int64_t now) {
 
 void Engine::Flush(Conn* c) {
   if (c->state == Conn::State::kClosed || c->fd < 0) return;
-  while (c->out_off < c->out.size()) {
-    ssize_t n = send(c->fd, c->out.data() + c->out_off, c->out.size() - c->out_off, MSG_NOSIGNAL);
-    if (n > 0) {
-      counters_.writes++;
-      counters_.bytes_out += static_cast<uint64_t>(n);
-      c->out_off += static_cast<size_t>(n);
-      continue;
-    }
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
-    Fail(c, std::string("write: ") + (n < 0 ? strerror(errno) : "no progress"), true);
+  std::string error;
+  if (!WriteOut(c->fd, c->out, &c->out_off, &counters_, &error)) {
+    Fail(c, error, true);
     return;
   }
   if (c->out_off >= c->out.size()) {

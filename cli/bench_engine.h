@@ -15,6 +15,7 @@
 #pragma once
 
 #include <netinet/in.h>
+#include <sys/epoll.h>
 
 #include <cstdint>
 #include <memory>
@@ -76,6 +77,19 @@ struct EngineCounters {
   uint64_t bytes_in = 0, bytes_out = 0, frames_in = 0, reads = 0, writes = 0, events = 0;
   uint64_t connect_failures = 0, closed_by_server = 0, stuck = 0, pings = 0;
 };
+
+// Socket steps shared with the MQTT engine (bench_mqtt.cpp). Thread-compatible.
+//
+// A non-blocking TCP socket (TCP_NODELAY) connecting to `to`, from `source` (network
+// order; 0: the kernel picks) with its port picked at connect(); -1 with *error set.
+int StartTcpConnect(const sockaddr_in& to, in_addr_t source, std::string* error);
+// Writes out[*off..] until all of it is written or the socket is full, advancing *off and
+// counting writes and bytes; false with *error set when the connection failed.
+bool WriteOut(int fd, const std::string& out, size_t* off, EngineCounters* counters, std::string* error);
+// Waits up to `wait_ns` for events: epoll_pwait2, or epoll_wait with milliseconds rounded
+// up (at most 1 s) where the kernel lacks it (before 5.11, valgrind), remembered in
+// *no_pwait2. Sends may then leave up to 1 ms late (still measured from their intended time).
+int WaitEvents(int ep, epoll_event* evs, int max_events, int64_t wait_ns, bool* no_pwait2);
 
 class Engine {
  public:

@@ -89,6 +89,25 @@ class Ticker {
 
 }  // namespace
 
+CpuMark MarkCpu(int pid) {
+  CpuMark m;
+  m.server = SampleProc(pid);
+  m.gen_s = SelfCpuSeconds();
+  m.busy_s = MachineBusySeconds();
+  return m;
+}
+
+void SetWindowCpu(const CpuMark& a, const CpuMark& b, StepResult* sr) {
+  sr->server_cpu_s = a.server.ok && b.server.ok ? b.server.cpu_s - a.server.cpu_s : 0;
+  sr->server_rss_kb = b.server.rss_kb;
+  sr->gen_cpu_s = b.gen_s - a.gen_s;
+  sr->other_cpu_s = std::max(0.0, (b.busy_s - a.busy_s) - sr->server_cpu_s - sr->gen_cpu_s);
+}
+
+bool Sustained(double offered_per_s, double arrived_per_s, double drain_s) {
+  return arrived_per_s >= 0.95 * offered_per_s && drain_s <= 1.0;
+}
+
 std::vector<double> ParseRates(const std::string& spec) {
   std::vector<double> out;
   if (spec.find(':') != std::string::npos) {
@@ -216,22 +235,15 @@ Result<TrafficResult> RunTraffic(const Target& target, const Setup& setup, const
     std::string label = cfg.scenario + " step " + std::to_string(k + 1) + "/" + std::to_string(cfg.rates.size()) +
                         (plan.rate > 0 ? " @ " + Si(plan.rate) + " msg/s" : " closed loop");
     ticker.SleepUntil(plan.t_measure, label + " (warmup)");
-    ProcSample s0 = SampleProc(target.pid);
-    double g0 = SelfCpuSeconds();
-    double m0 = MachineBusySeconds();
+    CpuMark c0 = MarkCpu(target.pid);
     Totals a = Sum(shards);
     ticker.SleepUntil(plan.t_end, label);
-    ProcSample s1 = SampleProc(target.pid);
-    double g1 = SelfCpuSeconds();
-    double m1 = MachineBusySeconds();
+    CpuMark c1 = MarkCpu(target.pid);
     Totals b = Sum(shards);
     StepResult sr;
     sr.rate = plan.rate;
     sr.seconds = cfg.duration_s;
-    sr.server_cpu_s = s0.ok && s1.ok ? s1.cpu_s - s0.cpu_s : 0;
-    sr.server_rss_kb = s1.rss_kb;
-    sr.gen_cpu_s = g1 - g0;
-    sr.other_cpu_s = std::max(0.0, (m1 - m0) - sr.server_cpu_s - sr.gen_cpu_s);
+    SetWindowCpu(c0, c1, &sr);
     // Drain: stop sending; wait for every ack and delivery owed.
     int64_t d0 = MonoNs();
     for (;;) {
@@ -247,7 +259,7 @@ Result<TrafficResult> RunTraffic(const Target& target, const Setup& setup, const
     if (plan.rate > 0) {
       double offered = plan.rate * std::max(1, res.deliveries_per_message);
       double got = static_cast<double>(res.deliveries_per_message > 0 ? b.arrivals - a.arrivals : b.acked - a.acked);
-      sr.sustained = got / cfg.duration_s >= 0.95 * offered && sr.drain_s <= 1.0;
+      sr.sustained = Sustained(offered, got / cfg.duration_s, sr.drain_s);
     }
     res.steps.push_back(std::move(sr));
     if (cfg.progress) ProgressLine("");

@@ -28,6 +28,7 @@
 
 #include "base/status.h"
 #include "cli/bench_engine.h"
+#include "cli/bench_proc.h"
 #include "cli/bench_setup.h"
 #include "cli/bench_stats.h"
 
@@ -80,6 +81,20 @@ struct TrafficResult {
   std::map<std::string, uint64_t> errors;  // error code → count
   long server_rss_before_kb = 0;
 };
+
+// The CPU clocks read at a measured window's edges: the server's (not ok without a pid),
+// this generator's, and the busy time of the whole machine.
+struct CpuMark {
+  ProcSample server;
+  double gen_s = 0, busy_s = 0;
+};
+CpuMark MarkCpu(int pid);
+// Sets sr's server, generator and other processes' CPU seconds in the window [a, b] and
+// the server's RSS at b.
+void SetWindowCpu(const CpuMark& a, const CpuMark& b, StepResult* sr);
+// The rule for "sustained": at least 95% of the offered rate arrived in the window, and the
+// backlog drained within a second.
+bool Sustained(double offered_per_s, double arrived_per_s, double drain_s);
 
 Result<TrafficResult> RunTraffic(const Target& target, const Setup& setup, const TrafficConfig& cfg);
 
