@@ -237,17 +237,43 @@ Status SearchIndexer::Open() {
   auto r = pos->Step();
   if (!r.ok()) return r.status();
   uint64_t indexed = r.value() ? pos->U64(0) : 0;
-  auto max = db_->Prepare("SELECT coalesce(max(pos), 0) FROM store.envelopes");
-  if (!max.ok()) return max.status();
-  if (auto m = max->Step(); !m.ok()) return m.status();
-  if (indexed > max->U64(0)) {
-    log::Warn("search index is ahead of the log; rebuilding it", {{"indexed_pos", indexed}, {"log_pos", max->U64(0)}});
-    s = db_->Exec("BEGIN IMMEDIATE; DELETE FROM msg_fts; UPDATE meta SET value=0 WHERE key='indexed_pos'; COMMIT;");
+  pos->Reset();
+  // The store it was built from is named by the id of its first envelope (unique, and kept
+  // by a store as long as it lives); an index of another store, or one ahead of the log (a
+  // restored store), is started afresh.
+  auto head = db_->Prepare(
+      "SELECT coalesce(max(pos), 0), coalesce((SELECT id FROM store.envelopes ORDER BY pos LIMIT 1), 0) "
+      "FROM store.envelopes");
+  if (!head.ok()) return head.status();
+  if (auto m = head->Step(); !m.ok()) return m.status();
+  const uint64_t log_pos = head->U64(0), first_id = head->U64(1);
+  head->Reset();
+  auto ident = db_->Prepare("SELECT value FROM meta WHERE key='store_first_id'");
+  if (!ident.ok()) return ident.status();
+  auto id_row = ident->Step();
+  if (!id_row.ok()) return id_row.status();
+  const bool known = id_row.value();
+  const uint64_t indexed_first = known ? ident->U64(0) : 0;
+  ident->Reset();
+  const char* why = indexed > log_pos                                      ? "the index is ahead of the log"
+                    : indexed > 0 && (!known || indexed_first != first_id) ? "the index is of another store"
+                                                                           : nullptr;
+  if (why) {
+    log::Warn("search index rebuilt", {{"reason", why}, {"indexed_pos", indexed}, {"log_pos", log_pos}});
+    indexed = 0;
+  }
+  if (why || !known || indexed_first != first_id) {
+    s = db_->Exec("BEGIN IMMEDIATE");
+    if (s.ok() && why) s = db_->Exec("DELETE FROM msg_fts; UPDATE meta SET value=0 WHERE key='indexed_pos';");
+    if (s.ok()) {
+      auto put = db_->Prepare("INSERT OR REPLACE INTO meta(key, value) VALUES('store_first_id', ?)");
+      s = put.ok() ? put->Bind(1, first_id).Run() : put.status();
+    }
+    if (s.ok()) s = db_->Exec("COMMIT");
     if (!s.ok()) {
       (void)db_->Exec("ROLLBACK");
       return s;
     }
-    indexed = 0;
   }
   indexed_pos_.store(indexed, std::memory_order_relaxed);
   return Status::Ok();

@@ -75,8 +75,8 @@ class SearchIndexer {
   SearchIndexer(const SearchIndexer&) = delete;
   SearchIndexer& operator=(const SearchIndexer&) = delete;
 
-  // Opens the index and starts chatd-index. An index ahead of the log (a different or
-  // restored store) is emptied and rebuilt.
+  // Opens the index and starts chatd-index. An index ahead of the log (a restored store)
+  // or of another store (by the id of its first envelope) is emptied and rebuilt.
   Status Start();
   // New durable positions: wake the thread. Cheap and thread-safe (called per commit).
   void Notify();

@@ -330,3 +330,56 @@ TEST_CASE("store: the search index follows posts, edits and deletes; a search pa
   REQUIRE(carols.ok());
   CHECK(carols->hits.empty());
 }
+
+TEST_CASE("store: a search index of another store, or ahead of the log, is rebuilt", "[store][search]") {
+  // Two stores with different histories; B's log is longer than A's.
+  TempDir a, b;
+  auto sa = store::Store::Open(a.path, 1, true);
+  auto sb = store::Store::Open(b.path, 1, true);
+  REQUIRE(sa.ok());
+  REQUIRE(sb.ok());
+  auto fill = [](store::Writer& w, uint64_t base, int messages, const std::string& word) {
+    LogBuilder lb(w);
+    REQUIRE(w.Begin().ok());
+    lb.Append(Kind::kUserCreate, 0, base, R"({"username":"u)" + std::to_string(base) + R"("})", base);
+    lb.Append(Kind::kChatCreate, base + 1, base,
+              R"({"chat_type":"group","members":[{"user_id":")" + std::to_string(base) + R"(","role":"admin"}]})",
+              base + 1);
+    for (int i = 0; i < messages; ++i) {
+      lb.Append(Kind::kMsgPost, base + 1, base, R"({"message_type":"text","content":")" + word + R"("})",
+                base + 100 + i);
+    }
+    REQUIRE(w.Commit().ok());
+  };
+  fill((*sa)->writer(), 1000, 3, "apple");
+  fill((*sb)->writer(), 5000, 10, "banana");
+  auto max_a = (*sa)->writer().MaxPos();
+  auto max_b = (*sb)->writer().MaxPos();
+  REQUIRE(max_a.ok());
+  REQUIRE(max_b.ok());
+  REQUIRE(*max_b > *max_a);
+  {
+    store::SearchIndexer ia(a.path, [&] { return *max_a; });
+    REQUIRE(ia.CatchUp().ok());
+    CHECK(ia.indexed_pos() == *max_a);
+  }
+  auto count = [](store::Store& st, uint64_t user, const char* word) {
+    auto lease = st.readers().Acquire();
+    REQUIRE(lease.ok());
+    auto page = (*lease)->q().Search(user, *store::SearchMatch(word), 0, 0, 100);
+    REQUIRE(page.ok());
+    return page->hits.size();
+  };
+  // A's index next to B's store (no reader of B has opened its index yet): B's log is
+  // longer, so only the store's identity tells them apart.
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(b.path + "/search.db" + suffix);
+  std::filesystem::copy_file(a.path + "/search.db", b.path + "/search.db");
+  {
+    store::SearchIndexer ib(b.path, [&] { return *max_b; });
+    REQUIRE(ib.CatchUp().ok());
+    CHECK(ib.indexed_pos() == *max_b);
+    CHECK(ib.messages_indexed() == 10);  // rebuilt from position 0
+  }
+  CHECK(count(**sb, 5000, "banana") == 10);
+  CHECK(count(**sb, 5000, "apple") == 0);
+}
