@@ -1,5 +1,7 @@
 #include "relay/auth.h"
 
+#include <sodium.h>
+
 #include <algorithm>
 
 #include "base/json.h"
@@ -11,17 +13,42 @@ namespace chatd {
 TokenService::TokenService(std::string relay, const crypto::KeyPair& key, int ttl_s, const Clock* clock)
     : relay_(std::move(relay)), key_(key), ttl_s_(ttl_s), clock_(clock) {
   keys_[relay_] = key.public_key();
+  randombytes_buf(cache_key_.data(), cache_key_.size());
 }
 
 void TokenService::AddRelayKey(const std::string& relay, const crypto::PublicKey& key) {
-  std::unique_lock<std::shared_mutex> lock(mu_);
-  keys_[relay] = key;
+  {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    keys_[relay] = key;
+  }
+  ForgetVerified();  // a replaced key must not keep vouching for its tokens
 }
 
 void TokenService::RemoveRelayKey(const std::string& relay) {
   if (relay == relay_) return;  // never our own
-  std::unique_lock<std::shared_mutex> lock(mu_);
-  keys_.erase(relay);
+  {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    keys_.erase(relay);
+  }
+  ForgetVerified();
+}
+
+void TokenService::ForgetVerified() {
+  std::lock_guard<std::mutex> lock(cache_mu_);
+  verified_.clear();
+}
+
+size_t TokenService::verified_cache_size() const {
+  std::lock_guard<std::mutex> lock(cache_mu_);
+  return verified_.size();
+}
+
+std::string TokenService::CacheKey(std::string_view token) const {
+  std::string digest(crypto_generichash_BYTES, '\0');
+  crypto_generichash(reinterpret_cast<unsigned char*>(digest.data()), digest.size(),
+                     reinterpret_cast<const unsigned char*>(token.data()), token.size(), cache_key_.data(),
+                     cache_key_.size());
+  return digest;
 }
 
 std::optional<crypto::PublicKey> TokenService::KeyOf(const std::string& relay) const {
@@ -48,6 +75,29 @@ std::string TokenService::Issue(uint64_t user_id, uint64_t device_id) const {
 
 Result<Claims> TokenService::Verify(std::string_view token) const {
   if (token.size() > 4096) return Unauthorized("malformed token");
+  const std::string cache_key = CacheKey(token);
+  std::optional<Claims> known;
+  {
+    std::lock_guard<std::mutex> lock(cache_mu_);
+    auto it = verified_.find(cache_key);
+    if (it != verified_.end()) known = it->second;
+  }
+  if (!known) {
+    auto c = VerifySigned(token);
+    if (!c.ok()) return c.status();
+    known = std::move(c.value());
+    if (known->expires_at_ms > clock_->NowMs()) {
+      std::lock_guard<std::mutex> lock(cache_mu_);
+      if (verified_.size() >= kVerifiedCacheMax) verified_.clear();
+      verified_.emplace(cache_key, *known);
+    }
+  }
+  if (known->expires_at_ms <= clock_->NowMs()) return Unauthorized("token expired");
+  if (Status s = revocations_.Check(known->user_id, known->device_id, known->issued_at_ms); !s.ok()) return s;
+  return *std::move(known);
+}
+
+Result<Claims> TokenService::VerifySigned(std::string_view token) const {
   auto footer = crypto::PasetoFooter(token);
   if (!footer.ok()) return Unauthorized("malformed token");
   json::Doc fdoc;
@@ -83,11 +133,10 @@ Result<Claims> TokenService::Verify(std::string_view token) const {
   if (c.expires_at_ms <= clock_->NowMs()) return Unauthorized("token expired");
   if (c.expires_at_ms - c.issued_at_ms > kMaxTokenLifetimeMs) return Unauthorized("token lifetime too long");
   if (c.relay != relay_) {
-    // Only the user's home relay may vouch for the user.
+    // Only the user's home relay may vouch for the user (a user's home never changes).
     auto home = home_of_ ? home_of_(c.user_id) : std::nullopt;
     if (!home || *home != c.relay) return Unauthorized("token not issued by the user's home relay");
   }
-  if (Status s = revocations_.Check(c.user_id, c.device_id, c.issued_at_ms); !s.ok()) return s;
   return c;
 }
 

@@ -162,6 +162,48 @@ TEST_CASE("tokens: issued tokens verify; expired, foreign and tampered ones do n
   CHECK_FALSE(tokens.Verify(std::string(10000, 'v')).ok());
 }
 
+TEST_CASE("tokens: a remembered token is still refused once revoked, expired or its key changes", "[relay]") {
+  FakeClock clock;
+  auto key = crypto::KeyPair::Generate();
+  TokenService tokens("eu1", key, 3600, &clock);
+  std::string t = tokens.Issue(42, 7);
+  REQUIRE(tokens.Verify(t).ok());
+  REQUIRE(tokens.Verify(t).ok());
+  CHECK(tokens.verified_cache_size() == 1);  // the second time without a signature check
+  CHECK_FALSE(tokens.Verify(t.substr(0, t.size() - 1)).ok());
+  CHECK(tokens.verified_cache_size() == 1);  // failures are not remembered
+
+  // A peer's token, remembered, then its key replaced or dropped.
+  auto peer = crypto::KeyPair::Generate();
+  TokenService us9("us9", peer, 3600, &clock);
+  tokens.AddRelayKey("us9", peer.public_key());
+  tokens.SetHomeLookup([](uint64_t user) -> std::optional<std::string> {
+    return user == 1 ? std::optional<std::string>("us9") : std::nullopt;
+  });
+  std::string foreign = us9.Issue(1, 1);
+  REQUIRE(tokens.Verify(foreign).ok());
+  REQUIRE(tokens.Verify(foreign).ok());
+  tokens.AddRelayKey("us9", crypto::KeyPair::Generate().public_key());
+  CHECK(tokens.Verify(foreign).status().message() == "invalid token");
+  tokens.AddRelayKey("us9", peer.public_key());
+  REQUIRE(tokens.Verify(foreign).ok());
+  tokens.RemoveRelayKey("us9");
+  CHECK(tokens.Verify(foreign).status().message() == "token signed by an unknown relay");
+
+  // Revoked while remembered.
+  REQUIRE(tokens.Verify(t).ok());
+  tokens.revocations().RevokeDevice(42, 7, clock.now);
+  auto revoked = tokens.Verify(t);
+  REQUIRE_FALSE(revoked.ok());
+  CHECK(revoked.status().code() == Code::kUnauthorized);
+
+  // Expired while remembered.
+  std::string t2 = tokens.Issue(43, 8);
+  REQUIRE(tokens.Verify(t2).ok());
+  clock.now += 3600 * 1000;
+  CHECK(tokens.Verify(t2).status().message() == "token expired");
+}
+
 TEST_CASE("rate limiter: a fixed window per key", "[relay]") {
   FakeClock clock;
   RateLimiter limiter(&clock);
