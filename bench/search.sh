@@ -12,7 +12,7 @@
 # chatd runs pinned to CPU RELAY_CPU, the generator to GEN_CPU; REPEATS fresh relays (see
 # bench/lib.sh), each written anew from the same template (users and rooms only); the
 # medians of every figure are printed at the end (fed_summarize: bench/summarize.py knows
-# only the traffic and idle shapes). CLIENTS above chatd's api.threads (8) wait for a free
+# only the traffic and idle shapes). CLIENTS above chatd's api.threads (32) wait for a free
 # API thread.
 #   bench/search.sh
 #   REPEATS=3 MESSAGES=20000 RATE=500 bench/search.sh

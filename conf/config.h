@@ -79,7 +79,7 @@ struct Config {
   int read_connections = 4;     // store.read_connections
   bool search = true;           // store.search (full-text index, GET /search)
   // [api]
-  int api_threads = 8;  // api.threads
+  int api_threads = 32;  // api.threads
   // [log]
   std::string log_level = "info";  // log.level: debug|info|warn|error (reloadable)
   // [[peers]] (array of tables; see Peer). Reloadable: SIGHUP or chatctl peers add/remove.

@@ -165,8 +165,10 @@ std::vector<KeySpec> BuildTable() {
               "at ~10 us of background CPU per message. Off: search answers not_found;\n"
               "turned back on, the index catches up from where it stopped."},
       // [api]
-      {.key = "api.threads", .type = K::kInt, .field = &Config::api_threads, .def = "8",
-       .min = 1, .max = 256, .doc = "Threads of the REST API server."},
+      {.key = "api.threads", .type = K::kInt, .field = &Config::api_threads, .def = "32",
+       .min = 1, .max = 1024,
+       .doc = "Threads of the REST API server: the most REST connections served at once (an\n"
+              "idle kept-alive connection holds one for up to 2 s; more wait their turn)."},
       // [log]
       {.key = "log.level", .type = K::kEnum, .field = &Config::log_level, .def = "info",
        .choices = {"debug", "info", "warn", "error"}, .reloadable = true,

@@ -85,7 +85,10 @@ void ConfigureServer(httplib::Server& s, const conf::Config& cfg, int threads) {
   s.set_payload_max_length(static_cast<size_t>(cfg.max_body_bytes));
   s.set_read_timeout(10, 0);
   s.set_write_timeout(10, 0);
-  s.set_keep_alive_timeout(30);
+  // cpp-httplib gives each connection a pool thread for as long as it is open, so an idle
+  // kept-alive (or silent) connection holds one until this timeout: with 30 s, api.threads
+  // idle clients stalled every other request for 30 s.
+  s.set_keep_alive_timeout(2);
   // httplib sends a response's head and body in two send()s: with Nagle on, the body of
   // every response after the first on a kept-alive connection waited for the client's
   // delayed ACK (~40 ms).

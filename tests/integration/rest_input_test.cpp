@@ -1,6 +1,11 @@
 // REST bad input: malformed JSON, missing and mistyped fields, oversized bodies, unknown
 // and foreign ids, missing or invalid bearer tokens. Each gets the documented error and
 // changes nothing (PROTOCOL.md "Conventions", DESIGN.md invariant 5).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "tests/integration/harness.h"
 
 namespace chatd::test {
@@ -149,6 +154,33 @@ TEST_CASE("GET /gateway requires a bearer token", "[integration][rest]") {
   auto relay = StartRelay();
   CheckRestError(ApiGet(relay->api(), "/gateway"), 401, "unauthorized");
   CheckRestError(ApiGet(relay->api(), "/gateway", "garbage"), 401, "unauthorized");
+}
+
+TEST_CASE("REST: idle and silent connections do not hold up other clients for long", "[integration][rest]") {
+  // Every API thread taken by a connection that says nothing (a client between requests, or
+  // a slowloris): a new client is still served once the 2 s keep-alive timeout frees one,
+  // well within its 15 s timeout (with the old 30 s, not before it gave up).
+  RelayOptions opts = Options();
+  opts.config.push_back({"api", "threads", "2"});
+  auto relay = StartRelay(opts);
+  std::vector<int> silent;
+  for (int i = 0; i < 2; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(relay->api().port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    silent.push_back(fd);
+  }
+  HttpRequest req;
+  req.path = "/livez";
+  req.timeout_ms = 15000;
+  HttpResponse r = HttpCall(relay->api(), req);
+  INFO(r.Describe());
+  CHECK(r.status == 200);
+  for (int fd : silent) close(fd);
 }
 
 }  // namespace chatd::test

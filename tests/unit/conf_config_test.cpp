@@ -158,7 +158,7 @@ TEST_CASE("conf: errors name the file, the line and the key", "[conf]") {
                Catch::Contains(":5: key 'listen.api': expected \"HOST:PORT\", got integer 8080"));
     CHECK_THAT(
         ErrorOf(kMinimal + "[api]\nthreads = 1.5\n"),
-        Catch::Contains(":5: key 'api.threads': expected an integer in 1..256, got float 1.5"));
+        Catch::Contains(":5: key 'api.threads': expected an integer in 1..1024, got float 1.5"));
   }
   SECTION("out of range") {
     CHECK_THAT(
