@@ -200,10 +200,9 @@ void Api::RegisterRoutes() {
     metric("chatd_commit_failures_total", "counter", "Batches that failed to commit.", c.commit_failures);
     metric("chatd_http_requests_total", "counter", "REST requests.", requests_.load());
     if (d_.search) {
-      const uint64_t indexed = d_.search->indexed_pos(), durable = d_.core->CommittedPos();
-      metric("chatd_search_indexed_pos", "gauge", "Log position the search index has reached.", indexed);
-      metric("chatd_search_lag", "gauge", "Durable log positions not yet in the search index.",
-             durable > indexed ? durable - indexed : 0);
+      metric("chatd_search_indexed_pos", "gauge", "Log position the search index has reached.",
+             d_.search->indexed_pos());
+      metric("chatd_search_lag", "gauge", "Durable log positions not yet in the search index.", d_.search->lag());
       metric("chatd_search_messages_indexed_total", "counter", "Message texts (re)indexed.",
              d_.search->messages_indexed());
       metric("chatd_search_failures_total", "counter", "Indexing transactions that failed.", d_.search->failures());

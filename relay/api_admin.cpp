@@ -96,8 +96,7 @@ void Api::RegisterAdminRoutes() {
     w.Key("sessions").Int(static_cast<int64_t>(d_.gateway->stats().sessions.load()));
     w.Key("search_lag");  // durable log positions not yet searchable; null when search is off
     if (d_.search) {
-      const uint64_t durable = d_.core->CommittedPos(), indexed = d_.search->indexed_pos();
-      w.Int(static_cast<int64_t>(durable > indexed ? durable - indexed : 0));
+      w.Int(static_cast<int64_t>(d_.search->lag()));
     } else {
       w.Null();
     }

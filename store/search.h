@@ -88,6 +88,11 @@ class SearchIndexer {
   Status CatchUp();
 
   uint64_t indexed_pos() const { return indexed_pos_.load(std::memory_order_relaxed); }
+  // Durable log positions not yet indexed (0 when caught up).
+  uint64_t lag() const {
+    const uint64_t durable = durable_(), indexed = indexed_pos();
+    return durable > indexed ? durable - indexed : 0;
+  }
   uint64_t messages_indexed() const { return messages_.load(std::memory_order_relaxed); }
   uint64_t failures() const { return failures_.load(std::memory_order_relaxed); }
 
