@@ -74,6 +74,8 @@ struct Config {
   int idle_timeout_s = 120;    // gateway.idle_timeout
   int auth_timeout_s = 10;     // gateway.auth_timeout
   int rx_buffer_bytes = 1024;  // gateway.rx_buffer_bytes
+  int write_hold_ms = 20;      // gateway.write_hold_ms (write coalescing under load)
+  int write_hold_above = 50000;  // gateway.write_hold_above (frames/s: "under load")
   // [store]
   int commit_max_batch = 4096;  // store.commit_max_batch
   int read_connections = 4;     // store.read_connections

@@ -152,6 +152,15 @@ std::vector<KeySpec> BuildTable() {
        .def = "1024", .min = 512, .max = 65536,
        .doc = "Receive buffer per connection, most of what an idle connection costs\n"
               "(about 3 KB each at 1024). Larger messages arrive in pieces."},
+      {.key = "gateway.write_hold_ms", .type = K::kInt, .field = &Config::write_hold_ms,
+       .def = "20", .min = 0, .max = 100,
+       .doc = "Under load (gateway.write_hold_above), a session written less than this many\n"
+              "ms ago waits until then, so one send() carries more frames: a frame waits at\n"
+              "most this long. 0: every session is written at once."},
+      {.key = "gateway.write_hold_above", .type = K::kInt, .field = &Config::write_hold_above,
+       .def = "50000", .min = 0, .max = 100000000,
+       .doc = "Frames per second (all sessions) above which gateway.write_hold_ms applies.\n"
+              "Below it every frame is written at once. 0: always."},
       // [store]
       {.key = "store.commit_max_batch", .type = K::kInt, .field = &Config::commit_max_batch,
        .def = "4096", .min = 1, .max = 100000,

@@ -239,13 +239,21 @@ void Gateway::Run(std::promise<Status>* started) {
   uv_prepare_init(&loop_, &flush_prep_);
   flush_prep_.data = this;
   uv_prepare_start(&flush_prep_, [](uv_prepare_t* h) { static_cast<Gateway*>(h->data)->FlushDirty(); });
+  hold_ms_ = static_cast<uint64_t>(cfg_.write_hold_ms);
+  hold_above_ = static_cast<uint64_t>(cfg_.write_hold_above);
+  busy_ = hold_above_ == 0;
+  uv_timer_init(&loop_, &hold_timer_);
+  hold_timer_.data = this;
   started->set_value(Status::Ok());
   while (!exit_loop_) uv_run(&loop_, UV_RUN_DEFAULT);
   uv_timer_stop(&liveness_timer_);
   uv_close(reinterpret_cast<uv_handle_t*>(&liveness_timer_), nullptr);
   uv_prepare_stop(&flush_prep_);
   uv_close(reinterpret_cast<uv_handle_t*>(&flush_prep_), nullptr);
+  uv_timer_stop(&hold_timer_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&hold_timer_), nullptr);
   dirty_.clear();
+  held_.clear();
   exit_promise_.set_value();
   for (auto& [id, sess] : sessions_) delete sess;
   sessions_.clear();
@@ -333,6 +341,10 @@ void Gateway::Enqueue(Session* s, const Frame& frame, uint64_t cursor) {
     s->held.push_back({frame, cursor});
   } else {
     s->out.push_back({frame, cursor});
+    if (hold_ms_) {
+      RecentFrames(s, uv_now(&loop_));
+      s->window_frames++;
+    }
     RequestWrite(s);
   }
   s->out_bytes += frame->size();
@@ -345,6 +357,15 @@ void Gateway::Enqueue(Session* s, const Frame& frame, uint64_t cursor) {
     s->out_bytes = 0;
     CloseSession(s, 1008, "slow consumer: reconnect and sync from your cursor");
   }
+}
+
+uint32_t Gateway::RecentFrames(Session* s, uint64_t now) const {
+  if (now - s->rate_window_ms >= hold_ms_) {  // a new window; the last one ended now
+    s->prev_window_frames = now - s->rate_window_ms < 2 * hold_ms_ ? s->window_frames : 0;
+    s->window_frames = 0;
+    s->rate_window_ms = now;
+  }
+  return s->prev_window_frames;
 }
 
 void Gateway::RequestWrite(Session* s) {
@@ -362,15 +383,38 @@ void Gateway::WantWriteable(Session* s) {
 }
 
 void Gateway::FlushDirty() {
+  const uint64_t now = uv_now(&loop_);
+  if (hold_ms_ && hold_above_) {
+    // Busy: the frames written over the last ~100 ms, as a rate.
+    const uint64_t frames = stats_.frames_out.load(std::memory_order_relaxed);
+    if (now - busy_window_ms_ >= 100) {
+      busy_ = (frames - busy_window_frames_) * 1000 >= hold_above_ * (now - busy_window_ms_);
+      busy_window_ms_ = now;
+      busy_window_frames_ = frames;
+    }
+  }
   if (dirty_.empty()) return;
   std::vector<uint64_t> ids;
   ids.swap(dirty_);
+  uint64_t first_due = 0;
   for (uint64_t id : ids) {
     auto it = sessions_.find(id);
     if (it == sessions_.end()) continue;  // closed meanwhile
     Session* s = it->second;
+    if (s->want_write) {  // the WRITEABLE callback writes it
+      s->dirty = false;
+      continue;
+    }
+    // Held only when it pays: the session got at least kHoldMinFrames frames in the last
+    // whole window of hold_ms_ (one that gets a frame every 20 ms would only wait).
+    if (hold_ms_ && busy_ && !s->close_code && now < s->last_write_ms + hold_ms_ &&
+        RecentFrames(s, now) >= kHoldMinFrames) {
+      const uint64_t due = s->last_write_ms + hold_ms_;
+      if (!first_due || due < first_due) first_due = due;
+      held_.push_back(id);  // stays dirty: RequestWrite adds nothing until ReleaseHeld
+      continue;
+    }
     s->dirty = false;
-    if (s->want_write) continue;  // the WRITEABLE callback writes it
     // A close frame goes out from the callback (which then hangs up); so does anything
     // behind bytes lws still holds from a partial write (they must leave first).
     if (s->close_code || lws_partial_buffered(s->wsi)) {
@@ -381,8 +425,37 @@ void Gateway::FlushDirty() {
       lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);  // the socket is gone
       continue;
     }
+    s->last_write_ms = now;
     if (s->out_head < s->out.size()) WantWriteable(s);
   }
+  if (first_due && (!hold_timer_due_ || first_due < hold_timer_due_)) ArmHoldTimer(first_due, now);
+}
+
+void Gateway::ArmHoldTimer(uint64_t due, uint64_t now) {
+  hold_timer_due_ = due;
+  uv_timer_start(
+      &hold_timer_, [](uv_timer_t* t) { static_cast<Gateway*>(t->data)->ReleaseHeld(); }, due > now ? due - now : 0, 0);
+}
+
+void Gateway::ReleaseHeld() {
+  const uint64_t now = uv_now(&loop_);
+  hold_timer_due_ = 0;
+  uint64_t next_due = 0;
+  size_t keep = 0;
+  for (uint64_t id : held_) {
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) continue;
+    Session* s = it->second;
+    const uint64_t due = s->last_write_ms + hold_ms_;
+    if (due <= now || s->close_code || !busy_) {
+      dirty_.push_back(id);  // still dirty: written by the FlushDirty at this pass's end
+    } else {
+      held_[keep++] = id;
+      if (!next_due || due < next_due) next_due = due;
+    }
+  }
+  held_.resize(keep);
+  if (next_due) ArmHoldTimer(next_due, now);
 }
 
 int Gateway::OnWriteable(Session* s) {

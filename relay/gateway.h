@@ -6,8 +6,10 @@
 // through Deliver() (any thread: a locked inbox plus lws_cancel_service()). Sync pages are
 // read by the worker pool and come back through the same inbox.
 //
-// Writes: every frame is encoded once (relay/wsframe.h) and shared; each WRITEABLE callback
-// sends everything queued for the session in one lws_write(LWS_WRITE_RAW). A session whose
+// Writes: every frame is encoded once (relay/wsframe.h) and shared; at the end of each loop
+// pass (FlushDirty) every session with queued frames sends them in one
+// lws_write(LWS_WRITE_RAW); under load a session written < gateway.write_hold_ms ago waits
+// for its turn (write coalescing; ARCHITECTURE.md, life of a message step 5). A session whose
 // queue exceeds limits.session_queue_bytes is closed ("slow consumer") and resumes with
 // `sync` from its cursor. Sessions are freed only from lws' CLOSED callback.
 //
@@ -160,6 +162,22 @@ class Gateway final : public DeliverySink {
   uv_timer_t liveness_timer_{};
   uv_prepare_t flush_prep_{};
   std::vector<uint64_t> dirty_;  // sessions with frames to write at the end of this loop pass
+  // Write coalescing under load (gateway.write_hold_ms): while the gateway sends at least
+  // gateway.write_hold_above frames/s, a session written less than hold_ms_ ago waits
+  // until then, in held_, so one send() carries more frames (a loopback send() costs ~5 µs
+  // of kernel time here, about as much for one frame as for ten).
+  uint64_t hold_ms_ = 0;
+  uint64_t hold_above_ = 0;                      // frames/s
+  static constexpr uint32_t kHoldMinFrames = 3;  // in the last window: worth holding
+  // Frames queued for `s` in its last whole window of hold_ms_ (rolls the window first).
+  uint32_t RecentFrames(Session* s, uint64_t now) const;
+  bool busy_ = false;
+  uint64_t busy_window_ms_ = 0, busy_window_frames_ = 0;
+  std::vector<uint64_t> held_;
+  uint64_t hold_timer_due_ = 0;  // 0: not armed
+  uv_timer_t hold_timer_{};
+  void ReleaseHeld();  // the hold timer: held sessions whose time came go back to dirty_
+  void ArmHoldTimer(uint64_t due, uint64_t now);
   std::unique_ptr<Federation> federation_;
   std::vector<conf::Peer> initial_peers_;
   TokenService& keys_;

@@ -41,6 +41,11 @@ struct Session {
   bool want_write = false;   // a WRITEABLE callback is already requested
   bool dirty = false;        // in the gateway's list to write at the end of the loop pass
   bool ping_pending = false;  // a WebSocket ping goes out with the next write
+  // Write coalescing (Gateway::FlushDirty): the loop clock of the last direct write, and
+  // the frames queued in the current and the previous window of gateway.write_hold_ms.
+  uint64_t last_write_ms = 0;
+  uint64_t rate_window_ms = 0;
+  uint32_t window_frames = 0, prev_window_frames = 0;
   // Liveness (Gateway::Sweep): the session sits in one slot of the gateway's timing wheel,
   // an intrusive list, until its next deadline (auth, ping, hang-up, close grace).
   Session* wheel_prev = nullptr;

@@ -1,6 +1,7 @@
 // Messages: REST and WebSocket sending, idempotency (client_msg_id, temp_id), real-time
 // delivery to every device of every member and to no one else, and history paging.
 #include "tests/integration/harness.h"
+#include "tests/support/fed_cluster.h"
 
 namespace chatd::test {
 namespace {
@@ -254,6 +255,82 @@ TEST_CASE("history pages newest first with no gaps or duplicates", "[integration
   CHECK(Get(end.data(), "messages").IsArray());
   CHECK(Get(end.data(), "messages").Empty());
   CHECK(Get(end.data(), "has_more").IsFalse());
+}
+
+}  // namespace chatd::test
+
+namespace chatd::test {
+namespace {
+
+// Posts messages one at a time over REST for at least `min_ms` (and at least 40), and
+// returns how many, with the /metrics deltas of frames and socket writes to clients, once
+// bob and carol have each received all of them, checked whole, once each and in order.
+struct BurstCounts {
+  int posts = 0;
+  int64_t frames = 0, writes = 0;
+};
+
+BurstCounts PostBurst(RelayProcess& relay, int64_t min_ms) {
+  TestUser alice = MUST(RegisterUser(relay, "alice"));
+  TestUser bob = MUST(RegisterUser(relay, "bob"));
+  TestUser carol = MUST(RegisterUser(relay, "carol"));
+  std::string chat = MUST(CreateChat(relay.api(), alice.access_token, "group", {bob.user_id, carol.user_id}, "burst"));
+  WsSession b = MUST(Auth(relay, bob.access_token));
+  WsSession c = MUST(Auth(relay, carol.access_token));
+  REQUIRE(b.Barrier().ok());
+  REQUIRE(c.Barrier().ok());
+  b.ClearPending();
+  c.ClearPending();
+  BurstCounts counts;
+  const int64_t frames0 = MUST(MetricValue(relay, "chatd_ws_frames_out_total"));
+  const int64_t writes0 = MUST(MetricValue(relay, "chatd_ws_writes_total"));
+  const int64_t start = MonoMs();
+  while (counts.posts < 5000 && (counts.posts < 40 || MonoMs() - start < min_ms)) {
+    MUST(PostText(relay.api(), alice.access_token, chat, "burst " + std::to_string(counts.posts)));
+    counts.posts++;
+  }
+  for (WsSession* s : {&b, &c}) {
+    for (int i = 0; i < counts.posts; ++i) {
+      auto ev = s->WaitFor("new_message", kEventMs);
+      if (!ev.ok()) FAIL("message " << i << " of " << counts.posts << " did not arrive: " << ev.status().message());
+      INFO(ev->text());
+      REQUIRE(StrOf(At(ev->root(), "message.content")) == "burst " + std::to_string(i));
+    }
+  }
+  counts.frames = MUST(MetricValue(relay, "chatd_ws_frames_out_total")) - frames0;
+  counts.writes = MUST(MetricValue(relay, "chatd_ws_writes_total")) - writes0;
+  // Nothing more: no duplicate of any message.
+  REQUIRE(b.Barrier().ok());
+  REQUIRE(c.Barrier().ok());
+  CHECK(b.CountPending("new_message") == 0);
+  CHECK(c.CountPending("new_message") == 0);
+  return counts;
+}
+
+}  // namespace
+
+TEST_CASE("write coalescing under load: a stream arrives whole and in order, in fewer writes",
+          "[integration][messages][ws]") {
+  // "Under load" from the first frame (write_hold_above = 0), holding up to 100 ms: a
+  // session that got 3 or more frames in the last 100 ms is written at most every 100 ms,
+  // so after the first 100 ms the stream (REST posts, one at a time, for 500 ms) reaches
+  // each of the two receivers in a write per 100 ms.
+  RelayOptions held = Options();
+  held.config = {{"gateway", "write_hold_ms", "100"}, {"gateway", "write_hold_above", "0"}};
+  auto relay = StartRelay(held);
+  BurstCounts with_hold = PostBurst(*relay, 500);
+  INFO("held: " << with_hold.posts << " posts, " << with_hold.frames << " frames in " << with_hold.writes << " writes");
+  CHECK(with_hold.frames >= 2 * with_hold.posts);
+  CHECK(with_hold.writes <= with_hold.posts);  // half of the frames, or fewer
+
+  // Without coalescing every post reaches each receiver in a write of its own.
+  RelayOptions direct = Options();
+  direct.config = {{"gateway", "write_hold_ms", "0"}};
+  auto relay2 = StartRelay(direct);
+  BurstCounts without = PostBurst(*relay2, 0);
+  INFO("direct: " << without.posts << " posts, " << without.frames << " frames in " << without.writes << " writes");
+  CHECK(without.frames >= 2 * without.posts);
+  CHECK(without.writes >= without.posts);
 }
 
 }  // namespace chatd::test
