@@ -253,7 +253,8 @@ void Gateway::Run(std::promise<Status>* started) {
   uv_timer_stop(&hold_timer_);
   uv_close(reinterpret_cast<uv_handle_t*>(&hold_timer_), nullptr);
   dirty_.clear();
-  held_.clear();
+  for (auto& slot : held_) slot.clear();
+  held_count_ = 0;
   exit_promise_.set_value();
   for (auto& [id, sess] : sessions_) delete sess;
   sessions_.clear();
@@ -411,7 +412,9 @@ void Gateway::FlushDirty() {
         RecentFrames(s, now) >= kHoldMinFrames) {
       const uint64_t due = s->last_write_ms + hold_ms_;
       if (!first_due || due < first_due) first_due = due;
-      held_.push_back(id);  // stays dirty: RequestWrite adds nothing until ReleaseHeld
+      if (!held_count_) held_swept_ms_ = now;
+      held_[due % kHoldSlots].push_back(id);  // stays dirty: nothing is added until released
+      held_count_++;
       continue;
     }
     s->dirty = false;
@@ -440,22 +443,22 @@ void Gateway::ArmHoldTimer(uint64_t due, uint64_t now) {
 void Gateway::ReleaseHeld() {
   const uint64_t now = uv_now(&loop_);
   hold_timer_due_ = 0;
-  uint64_t next_due = 0;
-  size_t keep = 0;
-  for (uint64_t id : held_) {
-    auto it = sessions_.find(id);
-    if (it == sessions_.end()) continue;
-    Session* s = it->second;
-    const uint64_t due = s->last_write_ms + hold_ms_;
-    if (due <= now || s->close_code || !busy_) {
-      dirty_.push_back(id);  // still dirty: written by the FlushDirty at this pass's end
-    } else {
-      held_[keep++] = id;
-      if (!next_due || due < next_due) next_due = due;
+  // Every slot from the last sweep up to now (at most one lap: a session waits < hold_ms_).
+  const uint64_t from = std::max(held_swept_ms_ + 1, now >= kHoldSlots ? now - kHoldSlots + 1 : 0);
+  for (uint64_t t = from; t <= now && held_count_; ++t) {
+    std::vector<uint64_t>& slot = held_[t % kHoldSlots];
+    held_count_ -= slot.size();
+    dirty_.insert(dirty_.end(), slot.begin(), slot.end());  // still dirty: written at this pass's end
+    slot.clear();
+  }
+  held_swept_ms_ = now;
+  if (!held_count_) return;
+  for (uint64_t t = now + 1; t <= now + kHoldSlots; ++t) {
+    if (!held_[t % kHoldSlots].empty()) {
+      ArmHoldTimer(t, now);
+      return;
     }
   }
-  held_.resize(keep);
-  if (next_due) ArmHoldTimer(next_due, now);
 }
 
 int Gateway::OnWriteable(Session* s) {

@@ -173,7 +173,12 @@ class Gateway final : public DeliverySink {
   uint32_t RecentFrames(Session* s, uint64_t now) const;
   bool busy_ = false;
   uint64_t busy_window_ms_ = 0, busy_window_frames_ = 0;
-  std::vector<uint64_t> held_;
+  // Held sessions by due time: slot due % kHoldSlots (gateway.write_hold_ms <= 100), so a
+  // release touches only the sessions due, never every held one.
+  static constexpr uint64_t kHoldSlots = 128;
+  std::vector<uint64_t> held_[kHoldSlots];
+  size_t held_count_ = 0;
+  uint64_t held_swept_ms_ = 0;   // slots up to this time are empty
   uint64_t hold_timer_due_ = 0;  // 0: not armed
   uv_timer_t hold_timer_{};
   void ReleaseHeld();  // the hold timer: held sessions whose time came go back to dirty_

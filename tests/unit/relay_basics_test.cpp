@@ -218,3 +218,23 @@ TEST_CASE("rate limiter: a fixed window per key", "[relay]") {
   clock.now += 30000;
   CHECK(limiter.Allow("a", 3, &retry));
 }
+
+TEST_CASE("tokens: the verified-token memory stays bounded, and tokens past the bound still verify", "[relay]") {
+  FakeClock clock;
+  auto key = crypto::KeyPair::Generate();
+  TokenService tokens("eu1", key, 3600, &clock);
+  // One more distinct token than the memory holds (a token per device).
+  const size_t n = TokenService::kVerifiedCacheMax + 1;
+  std::string first;
+  for (size_t i = 0; i < n; ++i) {
+    std::string t = tokens.Issue(42, i + 1);
+    if (i == 0) first = t;
+    REQUIRE(tokens.Verify(t).ok());
+    REQUIRE(tokens.verified_cache_size() <= TokenService::kVerifiedCacheMax);
+  }
+  CHECK(tokens.verified_cache_size() >= 1);
+  // The first token may have been forgotten; it still verifies (by its signature again).
+  auto again = tokens.Verify(first);
+  REQUIRE(again.ok());
+  CHECK(again->device_id == 1);
+}
