@@ -1,11 +1,12 @@
 // chatctl bench — the load generator: ingest, fanout, latency, idle, search, and the
 // federation scenarios catchup and converge (bench_fed.h), against a
-// relay (or the trivial sink, to measure the generator itself); and mqtt, the fan-out
-// workload against an MQTT broker for comparison (bench_mqtt.h). See chatctl-bench in
-// chatctl(1) and docs/BENCHMARKS.md.
+// relay (or the trivial sink, to measure the generator itself); and mqtt and xmpp, the
+// fan-out workload against an MQTT broker or an XMPP server for comparison (bench_mqtt.h,
+// bench_xmpp.h). See chatctl-bench in chatctl(1) and docs/BENCHMARKS.md.
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <functional>
 #include <memory>
 
 #include "cli/bench_fed.h"
@@ -17,6 +18,7 @@
 #include "cli/bench_setup.h"
 #include "cli/bench_sink.h"
 #include "cli/bench_traffic.h"
+#include "cli/bench_xmpp.h"
 #include "cli/common.h"
 
 namespace chatd::cli {
@@ -48,6 +50,9 @@ struct BenchOpts {
   // MQTT (also pid, cpus, rooms, members, rates and the traffic options).
   std::string broker = "127.0.0.1:1883";
   int qos = 1;
+  // XMPP (also pid, cpus, rooms, members, rates and the traffic options).
+  XmppConfig xmpp;
+  double join_timeout = 600;
 };
 
 void AddCommon(CLI::App* cmd, BenchOpts& o) {
@@ -82,6 +87,34 @@ void AddTraffic(CLI::App* cmd, BenchOpts& o) {
   cmd->add_option("--drain", o.drain, "most seconds to wait for outstanding acks and deliveries after a step")
       ->check(CLI::Range(0.0, 600.0));
   cmd->add_option("--size", o.size, "message content bytes")->check(CLI::Range(24, 60000));
+}
+
+// A comparison engine's subcommand (mqtt, xmpp) with the traffic options; its own options
+// follow, then AddComparisonOptions.
+CLI::App* AddComparisonCommand(CLI::App* bench, const std::string& name, const std::string& about, BenchOpts& o) {
+  o.rooms = 100;
+  o.members = 10;
+  o.sources = 1;
+  o.max_connecting = 64;  // Mosquitto listens with a backlog of 100: more SYNs wait a second
+  CLI::App* cmd = bench->add_subcommand(name, about);
+  cmd->option_defaults()->always_capture_default();
+  AddTraffic(cmd, o);
+  return cmd;
+}
+
+// The options the comparison engines share; `peer` names the server ("broker").
+void AddComparisonOptions(CLI::App* cmd, BenchOpts& o, const std::string& peer, const std::string& rooms_about,
+                          const std::string& members_about, const std::string& connecting_about) {
+  cmd->add_option("--pid", o.pid, "the " + peer + "'s pid, for its CPU time and RSS");
+  cmd->add_option("--rooms", o.rooms, rooms_about)->check(CLI::Range(1, 100000));
+  cmd->add_option("--members", o.members, members_about)->check(CLI::Range(1, 100000));
+  cmd->add_option("--rates", o.rates, "offered messages/s per step: 1000,2000 or 1000:16000:x2 or 1000:5000:+1000");
+  cmd->add_flag("--all-steps", o.all_steps, "run every step, even after the " + peer + " saturates");
+  cmd->add_option("--sources", o.sources, "connect from 127.0.0.1 .. 127.0.0.N (1: the kernel picks)")
+      ->check(CLI::Range(1, 250));
+  cmd->add_option("--max-connecting", o.max_connecting, connecting_about)->check(CLI::Range(1, 100000));
+  cmd->add_option("--cpus", o.cpus, "pin the generator to these CPUs (\"1\")");
+  cmd->add_flag("--no-progress", o.no_progress, "no progress line even on a terminal");
 }
 
 bool FileExists(const std::string& p) {
@@ -245,17 +278,19 @@ void RunTrafficCommand(const BenchOpts& o, Globals& g, const std::string& scenar
   if (TrafficFailed(*r)) g.exit_code = kFail;
 }
 
-void RunMqttCommand(const BenchOpts& o, Globals& g) {
-  MqttConfig cfg;
-  cfg.broker = o.broker;
-  cfg.pid = o.pid;
-  cfg.rooms = o.rooms;
-  cfg.members = o.members;
-  cfg.qos = o.qos;
-  cfg.traffic = TrafficOptions(o, "mqtt");
-  cfg.traffic.threads = 1;
-  cfg.traffic.rates = ParseRates(o.rates);
-  if (!RatesOk(cfg.traffic.rates, g)) return;
+// The comparison engines (mqtt, xmpp): fills cfg's rooms, members, pid and traffic options
+// (one generator thread), pins with --cpus, runs `run` and prints the fan-out scenario's
+// report, with `server` and `shape` in its header.
+void RunComparison(const BenchOpts& o, Globals& g, const std::string& scenario, const std::string& server,
+                   const std::string& shape, RoomTrafficConfig* cfg,
+                   const std::function<Result<TrafficResult>()>& run) {
+  cfg->pid = o.pid;
+  cfg->rooms = o.rooms;
+  cfg->members = o.members;
+  cfg->traffic = TrafficOptions(o, scenario);
+  cfg->traffic.threads = 1;
+  cfg->traffic.rates = ParseRates(o.rates);
+  if (!RatesOk(cfg->traffic.rates, g)) return;
   if (!o.cpus.empty()) {
     if (Status s = PinProcess(0, o.cpus); !s.ok()) {
       PrintError(s);
@@ -263,7 +298,7 @@ void RunMqttCommand(const BenchOpts& o, Globals& g) {
       return;
     }
   }
-  auto r = RunMqtt(cfg);
+  auto r = run();
   if (!r.ok()) {
     PrintError(r.status());
     Code c = r.status().code();
@@ -271,14 +306,39 @@ void RunMqttCommand(const BenchOpts& o, Globals& g) {
     return;
   }
   Target target;
-  target.gateway = o.broker;
+  target.gateway = server;
   target.pid = o.pid;
-  Header h = MakeHeader(o, target, "mqtt",
-                        std::to_string(o.rooms) + " topics x " + std::to_string(o.members) +
-                            " subscribers + 1 publisher, MQTT 3.1.1 QoS " + std::to_string(o.qos));
+  Header h = MakeHeader(o, target, scenario, shape);
   h.threads = 1;
-  PrintTraffic(h, cfg.traffic, *r, g.output == "json");
+  PrintTraffic(h, cfg->traffic, *r, g.output == "json");
   if (TrafficFailed(*r)) g.exit_code = kFail;
+}
+
+void RunMqttCommand(const BenchOpts& o, Globals& g) {
+  MqttConfig cfg;
+  cfg.broker = o.broker;
+  cfg.qos = o.qos;
+  RunComparison(o, g, "mqtt", o.broker,
+                std::to_string(o.rooms) + " topics x " + std::to_string(o.members) +
+                    " subscribers + 1 publisher, MQTT 3.1.1 QoS " + std::to_string(o.qos),
+                &cfg, [&] { return RunMqtt(cfg); });
+}
+
+void RunXmppCommand(const BenchOpts& o, Globals& g) {
+  XmppConfig cfg = o.xmpp;
+  RunComparison(o, g, "xmpp", cfg.server,
+                std::to_string(o.rooms) + " MUC rooms x " + std::to_string(o.members) +
+                    " members + 1 publisher, XMPP over WebSocket",
+                &cfg, [&] {
+                  cfg.traffic.connect_timeout_s = o.join_timeout;
+                  XmppJoin j;
+                  auto r = RunXmpp(cfg, &j);
+                  fprintf(stderr,
+                          "chatctl bench xmpp: %d connections: %d bound (last at %.1fs), %d joined (all at %.1fs); "
+                          "server RSS %ld kB before, %ld kB after the joins\n",
+                          j.connections, j.bound, j.bound_s, j.joined, j.joined_s, j.rss_before_kb, j.rss_joined_kb);
+                  return r;
+                });
 }
 
 void RunIdleCommand(const BenchOpts& o, Globals& g) {
@@ -438,28 +498,30 @@ void RegisterBench(CLI::App& app, Globals& g) {
   sink->callback([os, &g] { g.exit_code = RunSink(os->listen, os->port_file); });
 
   auto om = std::make_shared<BenchOpts>();
-  om->rooms = 100;
-  om->members = 10;
-  om->sources = 1;
-  om->max_connecting = 64;  // Mosquitto listens with a backlog of 100: more SYNs wait a second
-  CLI::App* mqtt = bench->add_subcommand(
-      "mqtt",
-      "the fanout workload against an MQTT 3.1.1 broker (Mosquitto), for comparison: deliveries/s, latency, CPU");
-  mqtt->option_defaults()->always_capture_default();
-  AddTraffic(mqtt, *om);
+  CLI::App* mqtt = AddComparisonCommand(
+      bench, "mqtt",
+      "the fanout workload against an MQTT 3.1.1 broker (Mosquitto), for comparison: deliveries/s, latency, CPU", *om);
   mqtt->add_option("--broker", om->broker, "the broker's HOST:PORT (IPv4)");
-  mqtt->add_option("--pid", om->pid, "the broker's pid, for its CPU time and RSS");
   mqtt->add_option("--qos", om->qos, "QoS of PUBLISH and SUBSCRIBE")->check(CLI::Range(0, 1));
-  mqtt->add_option("--rooms", om->rooms, "rooms (topics room/<r>, one publisher each)")->check(CLI::Range(1, 100000));
-  mqtt->add_option("--members", om->members, "subscribers per room")->check(CLI::Range(1, 100000));
-  mqtt->add_option("--rates", om->rates, "offered messages/s per step: 1000,2000 or 1000:16000:x2 or 1000:5000:+1000");
-  mqtt->add_flag("--all-steps", om->all_steps, "run every step, even after the broker saturates");
-  mqtt->add_option("--sources", om->sources, "connect from 127.0.0.1 .. 127.0.0.N (1: the kernel picks)")
-      ->check(CLI::Range(1, 250));
-  mqtt->add_option("--max-connecting", om->max_connecting, "connections opening at once")->check(CLI::Range(1, 100000));
-  mqtt->add_option("--cpus", om->cpus, "pin the generator to these CPUs (\"1\")");
-  mqtt->add_flag("--no-progress", om->no_progress, "no progress line even on a terminal");
+  AddComparisonOptions(mqtt, *om, "broker", "rooms (topics room/<r>, one publisher each)", "subscribers per room",
+                       "connections opening at once");
   mqtt->callback([om, &g] { RunMqttCommand(*om, g); });
+
+  auto ox = std::make_shared<BenchOpts>();
+  CLI::App* xmpp = AddComparisonCommand(
+      bench, "xmpp",
+      "the fanout workload against an XMPP server's MUC over WebSocket (ejabberd, Prosody), for comparison", *ox);
+  xmpp->add_option("--server", ox->xmpp.server, "the server's WebSocket listener HOST:PORT (IPv4)");
+  xmpp->add_option("--path", ox->xmpp.path, "the WebSocket path");
+  xmpp->add_option("--domain", ox->xmpp.domain, "the XMPP domain (virtual host)");
+  xmpp->add_option("--muc", ox->xmpp.muc, "the MUC service (default conference.DOMAIN)");
+  xmpp->add_option("--user-prefix", ox->xmpp.user_prefix, "registered users PREFIX0, PREFIX1, ...");
+  xmpp->add_option("--password", ox->xmpp.password, "their password");
+  xmpp->add_option("--join-timeout", ox->join_timeout, "most seconds for every connection to join")
+      ->check(CLI::Range(1.0, 86400.0));
+  AddComparisonOptions(xmpp, *ox, "server", "rooms (r<N>@MUC, one publisher each)", "receiving members per room",
+                       "connections logging in and joining at once");
+  xmpp->callback([ox, &g] { RunXmppCommand(*ox, g); });
 
   RegisterFedBench(bench, g);  // catchup, converge (cli/bench_catchup.cpp)
 }

@@ -68,6 +68,55 @@ bool WriteOut(int fd, const std::string& out, size_t* off, EngineCounters* count
   return true;
 }
 
+bool FlushOut(int fd, std::string* out, size_t* off, EngineCounters* counters, std::string* error) {
+  if (!WriteOut(fd, *out, off, counters, error)) return false;
+  if (*off >= out->size()) {
+    out->clear();
+    *off = 0;
+  } else if (*off > (1u << 20)) {
+    out->erase(0, *off);
+    *off = 0;
+  }
+  return true;
+}
+
+HttpHead ReadUpgradeResponse(std::string* rx, std::string* key, std::string* error) {
+  size_t head_len = 0;
+  int status = 0;
+  std::string accept;
+  HttpHead h = ParseResponseHead(*rx, &head_len, &status, &accept);
+  if (h == HttpHead::kNeedMore) return h;
+  if (h == HttpHead::kError || status != 101) {
+    *error = "upgrade refused: " + rx->substr(0, std::min<size_t>(rx->find('\r'), 80));
+    return HttpHead::kError;
+  }
+  if (accept != WsAccept(*key)) {
+    *error = "upgrade: wrong Sec-WebSocket-Accept";
+    return HttpHead::kError;
+  }
+  rx->erase(0, head_len);
+  key->clear();
+  key->shrink_to_fit();
+  return HttpHead::kComplete;
+}
+
+void SetEpollOut(int ep, int fd, uint64_t index, bool on) {
+  epoll_event ev{};
+  ev.events = EPOLLIN | (on ? static_cast<uint32_t>(EPOLLOUT) : 0u);
+  ev.data.u64 = index;
+  epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);
+}
+
+std::string AnswerClose(std::string* out, std::string_view payload, uint32_t mask_key, bool with_text) {
+  int code = payload.size() >= 2
+                 ? (static_cast<unsigned char>(payload[0]) << 8) | static_cast<unsigned char>(payload[1])
+                 : 1005;
+  std::string why = "closed by the server: " + std::to_string(code);
+  if (with_text && payload.size() > 2) why += " " + std::string(payload.substr(2));
+  AppendFrame(out, kWsClose, payload.size() >= 2 ? payload.substr(0, 2) : std::string_view(), mask_key);
+  return why;
+}
+
 int WaitEvents(int ep, epoll_event* evs, int max_events, int64_t wait_ns, bool* no_pwait2) {
   wait_ns = std::max<int64_t>(0, wait_ns);
   if (!*no_pwait2) {
@@ -103,15 +152,6 @@ Conn* Engine::Add(std::string token, int32_t room, int32_t role, uint32_t slot) 
   return conns_.back().get();
 }
 
-uint32_t Engine::NextMask() {
-  uint32_t x = mask_state_;
-  x ^= x << 13;
-  x ^= x >> 17;
-  x ^= x << 5;
-  mask_state_ = x;
-  return x;
-}
-
 void Engine::Touch(Conn* c) {
   if (!c->dirty) {
     c->dirty = true;
@@ -121,16 +161,13 @@ void Engine::Touch(Conn* c) {
 
 void Engine::SendText(Conn* c, std::string_view json) {
   if (c->state == Conn::State::kClosed) return;
-  AppendFrame(&c->out, kWsText, json, NextMask());
+  AppendFrame(&c->out, kWsText, json, masks_.Next());
   Touch(c);
 }
 
 void Engine::SetWantOut(Conn* c, bool on) {
   if (c->want_out == on || c->fd < 0) return;
-  epoll_event ev{};
-  ev.events = EPOLLIN | (on ? static_cast<uint32_t>(EPOLLOUT) : 0u);
-  ev.data.u64 = c->index;
-  epoll_ctl(ep_, EPOLL_CTL_MOD, c->fd, &ev);
+  SetEpollOut(ep_, c->fd, c->index, on);
   c->want_out = on;
 }
 
@@ -254,22 +291,10 @@ void Engine::ReadAll(Conn* c) {
 void Engine::Input(Conn* c, char* data, size_t len, int64_t now) {
   if (c->state == Conn::State::kUpgrading) {
     c->rx.append(data, len);
-    size_t head_len = 0;
-    int status = 0;
-    std::string accept;
-    HttpHead h = ParseResponseHead(c->rx, &head_len, &status, &accept);
-    if (h == HttpHead::kNeedMore) return;
-    if (h == HttpHead::kError || status != 101) {
-      Fail(c, "upgrade refused: " + c->rx.substr(0, c->rx.find('\r')), true);
-      return;
-    }
-    if (accept != WsAccept(c->key)) {
-      Fail(c, "upgrade: wrong Sec-WebSocket-Accept", true);
-      return;
-    }
-    c->key.clear();
-    c->key.shrink_to_fit();
-    c->rx.erase(0, head_len);
+    std::string error;
+    HttpHead h = ReadUpgradeResponse(&c->rx, &c->key, &error);
+    if (h == HttpHead::kError) Fail(c, error, true);
+    if (h != HttpHead::kComplete) return;
     c->state = Conn::State::kAuthing;
     std::string auth = R"({"type":"auth","token":")" + c->token + "\"}";
     c->token.clear();
@@ -302,60 +327,15 @@ void Engine::Input(Conn* c, char* data, size_t len, int64_t now) {
 }
 
 size_t Engine::Frames(Conn* c, char* data, size_t len, int64_t now) {
-  size_t pos = 0;
-  while (pos < len && c->state != Conn::State::kClosed) {
-    WsFrame f;
-    size_t used = 0;
-    WsDecode d = DecodeFrame(data + pos, len - pos, /*expect_masked=*/false, opts_.max_frame, &f, &used);
-    if (d == WsDecode::kNeedMore) break;
-    if (d == WsDecode::kError) {
-      Fail(c, "malformed frame from the server", true);
-      break;
-    }
-    pos += used;
-    counters_.frames_in++;
-    if (f.opcode == kWsContinuation) {
-      c->frag.append(f.payload);
-      if (f.fin) {
-        std::string whole = std::move(c->frag);
-        c->frag.clear();
-        Frame(c, c->frag_opcode, whole, now);
-      }
-    } else if (!f.fin && f.opcode < 0x8) {
-      c->frag.assign(f.payload);
-      c->frag_opcode = f.opcode;
-    } else {
-      Frame(c, f.opcode, f.payload, now);
-    }
-  }
-  return pos;
-}
-
-void Engine::Frame(Conn* c, uint8_t opcode, std::string_view payload, int64_t now) {
-  switch (opcode) {
-    case kWsText:
-      Text(c, payload, now);
-      break;
-    case kWsPing:
-      counters_.pings++;
-      AppendFrame(&c->out, kWsPong, payload, NextMask());
-      Touch(c);
-      break;
-    case kWsClose: {
-      int code = payload.size() >= 2
-                     ? (static_cast<unsigned char>(payload[0]) << 8) | static_cast<unsigned char>(payload[1])
-                     : 1005;
-      std::string why = "closed by the server: " + std::to_string(code);
-      if (payload.size() > 2) why += " " + std::string(payload.substr(2));
-      std::string echo = payload.size() >= 2 ? std::string(payload.substr(0, 2)) : std::string();
-      AppendFrame(&c->out, kWsClose, echo, NextMask());
-      Flush(c);
-      Fail(c, why, true);
-      break;
-    }
-    default:
-      break;  // binary and pong: ignored
-  }
+  WsRead r = ReadServerFrames(data, len, opts_.max_frame, /*close_text=*/true, &c->frag, &c->frag_opcode, &c->out,
+                              &masks_, &counters_, [&](std::string_view text) {
+                                Text(c, text, now);
+                                return c->state != Conn::State::kClosed;
+                              });
+  if (r.answered) Touch(c);
+  if (r.closed) Flush(c);
+  if (!r.why.empty()) Fail(c, r.why, true);
+  return r.used;
 }
 
 void Engine::Text(Conn* c, std::string_view payload, int64_t now) {
@@ -381,19 +361,13 @@ void Engine::Text(Conn* c, std::string_view payload, int64_t now) {
 void Engine::Flush(Conn* c) {
   if (c->state == Conn::State::kClosed || c->fd < 0) return;
   std::string error;
-  if (!WriteOut(c->fd, c->out, &c->out_off, &counters_, &error)) {
+  if (!FlushOut(c->fd, &c->out, &c->out_off, &counters_, &error)) {
     Fail(c, error, true);
     return;
   }
-  if (c->out_off >= c->out.size()) {
-    c->out.clear();
-    c->out_off = 0;
+  if (c->out.empty()) {
     if (c->want_out && c->state != Conn::State::kConnecting) SetWantOut(c, false);
     return;
-  }
-  if (c->out_off > (1u << 20)) {
-    c->out.erase(0, c->out_off);
-    c->out_off = 0;
   }
   if (c->out.size() - c->out_off > opts_.max_out) counters_.stuck++;
   SetWantOut(c, true);

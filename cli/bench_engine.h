@@ -25,6 +25,7 @@
 
 #include "base/time.h"
 #include "cli/bench_scan.h"
+#include "cli/bench_ws.h"
 
 namespace chatd::cli::bench {
 
@@ -78,7 +79,8 @@ struct EngineCounters {
   uint64_t connect_failures = 0, closed_by_server = 0, stuck = 0, pings = 0;
 };
 
-// Socket steps shared with the MQTT engine (bench_mqtt.cpp). Thread-compatible.
+// Socket and WebSocket client steps shared with the comparison engines
+// (bench_room_traffic.h, bench_xmpp.cpp). Thread-compatible.
 //
 // A non-blocking TCP socket (TCP_NODELAY) connecting to `to`, from `source` (network
 // order; 0: the kernel picks) with its port picked at connect(); -1 with *error set.
@@ -86,10 +88,108 @@ int StartTcpConnect(const sockaddr_in& to, in_addr_t source, std::string* error)
 // Writes out[*off..] until all of it is written or the socket is full, advancing *off and
 // counting writes and bytes; false with *error set when the connection failed.
 bool WriteOut(int fd, const std::string& out, size_t* off, EngineCounters* counters, std::string* error);
+// WriteOut, then drops what was written: the whole buffer once all of it was (*out empty
+// and *off 0 after), or the written prefix once it passes 1 MiB.
+bool FlushOut(int fd, std::string* out, size_t* off, EngineCounters* counters, std::string* error);
+
+// Mask keys for client frames: a xorshift sequence (varied keys; nothing here needs them
+// unpredictable).
+class MaskKeys {
+ public:
+  uint32_t Next() {
+    uint32_t x = state_;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    state_ = x;
+    return x;
+  }
+
+ private:
+  uint32_t state_ = 0x9E3779B9u;
+};
+
+// Reads the server's answer to UpgradeRequest(…, *key) at the start of *rx. kComplete: the
+// connection is a WebSocket, the answer's head is removed from *rx and the key dropped;
+// kError: *error says why ("upgrade refused: <status line>", or a wrong
+// Sec-WebSocket-Accept).
+HttpHead ReadUpgradeResponse(std::string* rx, std::string* key, std::string* error);
+
 // Waits up to `wait_ns` for events: epoll_pwait2, or epoll_wait with milliseconds rounded
 // up (at most 1 s) where the kernel lacks it (before 5.11, valgrind), remembered in
 // *no_pwait2. Sends may then leave up to 1 ms late (still measured from their intended time).
 int WaitEvents(int ep, epoll_event* evs, int max_events, int64_t wait_ns, bool* no_pwait2);
+// Arms (or disarms) EPOLLOUT for fd, registered in ep with data.u64 = index.
+void SetEpollOut(int ep, int fd, uint64_t index, bool on);
+
+// The close reason of a server's close frame ("closed by the server: CODE", then the
+// frame's reason text when `with_text`); appends our echo (the status code) to *out.
+std::string AnswerClose(std::string* out, std::string_view payload, uint32_t mask_key, bool with_text);
+
+// What ReadServerFrames did besides handing text messages over.
+struct WsRead {
+  size_t used = 0;        // bytes consumed
+  bool answered = false;  // a pong was appended to *out
+  bool closed = false;    // the server sent a close frame: write *out now (the echo), then close
+  std::string why;        // why to close the connection; empty: keep it
+};
+
+// Reads the server frames in [data, data+len) (writable: see DecodeFrame) as a WebSocket
+// client: reassembles a fragmented message in *frag (its opcode in *frag_opcode), hands
+// every text message to on_text(payload), which returns whether to go on (false once the
+// connection closed), answers pings with pongs and a close frame with its echo (appended to
+// *out, masked with keys from *masks; the reason per AnswerClose), and ignores the rest.
+// Counts frames and pings in *counters. Stops after a close frame, and on a malformed
+// frame or a message over max_message (`why` says which).
+template <class OnText>
+WsRead ReadServerFrames(char* data, size_t len, size_t max_message, bool close_text, std::string* frag,
+                        uint8_t* frag_opcode, std::string* out, MaskKeys* masks, EngineCounters* counters,
+                        OnText&& on_text) {
+  WsRead r;
+  std::string whole;
+  while (r.used < len) {
+    WsFrame f;
+    size_t n = 0;
+    WsDecode d = DecodeFrame(data + r.used, len - r.used, /*expect_masked=*/false, max_message, &f, &n);
+    if (d == WsDecode::kNeedMore) break;
+    if (d == WsDecode::kError) {
+      r.why = "malformed frame from the server";
+      break;
+    }
+    r.used += n;
+    counters->frames_in++;
+    uint8_t opcode = f.opcode;
+    std::string_view payload = f.payload;
+    if (opcode == kWsContinuation) {
+      if (frag->size() + payload.size() > max_message) {
+        r.why = "fragmented message too large";
+        break;
+      }
+      frag->append(payload);
+      if (!f.fin) continue;
+      whole = std::move(*frag);
+      frag->clear();
+      opcode = *frag_opcode;
+      payload = whole;
+    } else if (!f.fin && opcode < 0x8) {
+      frag->assign(payload);
+      *frag_opcode = opcode;
+      continue;
+    }
+    if (opcode == kWsText) {
+      if (!on_text(payload)) break;
+    } else if (opcode == kWsPing) {
+      counters->pings++;
+      AppendFrame(out, kWsPong, payload, masks->Next());
+      r.answered = true;
+    } else if (opcode == kWsClose) {
+      r.why = AnswerClose(out, payload, masks->Next(), close_text);
+      r.closed = true;
+      break;
+    }  // binary and pong: ignored
+  }
+  return r;
+}
 
 class Engine {
  public:
@@ -123,13 +223,11 @@ class Engine {
   void ReadAll(Conn* c);
   void Input(Conn* c, char* data, size_t len, int64_t now);
   size_t Frames(Conn* c, char* data, size_t len, int64_t now);
-  void Frame(Conn* c, uint8_t opcode, std::string_view payload, int64_t now);
   void Text(Conn* c, std::string_view payload, int64_t now);
   void Flush(Conn* c);
   void Fail(Conn* c, std::string_view why, bool by_server);
   void Touch(Conn* c);
   void SetWantOut(Conn* c, bool on);
-  uint32_t NextMask();
 
   EngineOptions opts_;
   EngineHandler* handler_;
@@ -140,7 +238,7 @@ class Engine {
   size_t next_to_open_ = 0;
   size_t connecting_ = 0, ready_ = 0, open_ = 0;
   size_t next_source_ = 0;
-  uint32_t mask_state_ = 0x9E3779B9u;
+  MaskKeys masks_;
   bool no_pwait2_ = false;  // epoll_pwait2 unavailable: epoll_wait with ms timeouts
   EngineCounters counters_;
 };

@@ -11,10 +11,12 @@
 // runs from the intended send time (no coordinated omission) and each subscriber tracks
 // loss, duplicates and reordering exactly as a fan-out receiver does.
 //
-// The step schedule, the "sustained" rule and the report are the fan-out scenario's
-// (bench_traffic.h); the result is a TrafficResult, printed by PrintTraffic. Deliveries
-// owed are counted when a message is sent (MQTT has no negative acknowledgement). At QoS 0
-// a message counts as acknowledged when written and there is no ack latency.
+// The connection loop, the step schedule, the "sustained" rule and the bookkeeping are
+// shared with `chatctl bench xmpp` (bench_room_traffic.h), the schedule, rule and report
+// being the fan-out scenario's (bench_traffic.h); the result is a TrafficResult, printed
+// by PrintTraffic. Deliveries owed are counted when a message is sent (MQTT has no
+// negative acknowledgement). At QoS 0 a message counts as acknowledged when written and
+// there is no ack latency.
 //
 // Runs on the calling thread: one epoll loop owns every connection, sends on the
 // schedule, and samples the broker's CPU (/proc/<pid>) at the window edges.
@@ -23,19 +25,14 @@
 #include <string>
 
 #include "base/status.h"
-#include "cli/bench_traffic.h"
+#include "cli/bench_room_traffic.h"
 
 namespace chatd::cli::bench {
 
-struct MqttConfig {
+// pid, rooms, members (subscribers per room) and traffic: RoomTrafficConfig.
+struct MqttConfig : RoomTrafficConfig {
   std::string broker = "127.0.0.1:1883";  // IPv4 HOST:PORT
-  int pid = 0;                            // the broker's pid, for CPU and RSS; 0: not sampled
-  int rooms = 100;
-  int members = 10;  // subscribers per room
-  int qos = 1;       // 0 or 1, for both PUBLISH and SUBSCRIBE
-  // Rates, warmup, duration, drain, size, sources, max_connecting, all_steps, progress;
-  // `window` and `threads` are not used.
-  TrafficConfig traffic;
+  int qos = 1;                            // 0 or 1, for both PUBLISH and SUBSCRIBE
 };
 
 Result<TrafficResult> RunMqtt(const MqttConfig& cfg);
