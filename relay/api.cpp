@@ -3,6 +3,8 @@
 
 #include <httplib.h>
 
+#include <cstdio>
+
 #include "base/log.h"
 #include "crypto/bytes.h"
 #include "crypto/password.h"
@@ -184,6 +186,18 @@ void Api::RegisterRoutes() {
       out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
              std::to_string(v) + "\n";
     };
+    // The fdatasync rounds as a Prometheus histogram (cumulative buckets, +Inf, sum, count).
+    auto histogram = [&out](const char* name, const char* help, const CoreStats& st) {
+      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " histogram\n";
+      char le[32];
+      for (size_t i = 0; i < kSyncBuckets; ++i) {
+        snprintf(le, sizeof le, "%g", kSyncBucketsS[i]);
+        out += std::string(name) + "_bucket{le=\"" + le + "\"} " + std::to_string(st.sync_le[i]) + "\n";
+      }
+      out += std::string(name) + "_bucket{le=\"+Inf\"} " + std::to_string(st.syncs) + "\n";
+      snprintf(le, sizeof le, "%.6f", st.sync_seconds);
+      out += std::string(name) + "_sum " + le + "\n" + name + "_count " + std::to_string(st.syncs) + "\n";
+    };
     metric("chatd_sessions", "gauge", "Open WebSocket sessions.", g.sessions.load());
     metric("chatd_sessions_authenticated", "gauge", "Authenticated WebSocket sessions.", g.authenticated.load());
     metric("chatd_ws_accepted_total", "counter", "WebSocket connections accepted.", g.accepted.load());
@@ -199,6 +213,8 @@ void Api::RegisterRoutes() {
     metric("chatd_envelopes_total", "counter", "Envelopes appended to the log.", c.envelopes);
     metric("chatd_commit_failures_total", "counter", "Batches that failed to commit.", c.commit_failures);
     metric("chatd_http_requests_total", "counter", "REST requests.", requests_.load());
+    histogram("chatd_sync_seconds",
+              "Duration of each fdatasync round of the log (every acknowledgement waits for one).", c);
     if (d_.search) {
       metric("chatd_search_indexed_pos", "gauge", "Log position the search index has reached.",
              d_.search->indexed_pos());

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "base/log.h"
+#include "base/time.h"
 #include "relay/events.h"
 
 namespace chatd {
@@ -226,6 +227,7 @@ void Core::RunSyncer() {
     syncing_ = true;
     lock.unlock();
     bool any_ok = std::any_of(round.begin(), round.end(), [](const Committed& c) { return c.ok; });
+    const int64_t t0 = MonoNs();
     if (any_ok && ::fdatasync(sync_fd_) != 0) {
       // The kernel may have dropped the dirty pages: nothing can tell what is on disk now.
       // Acknowledging would be a lie and retrying can falsely succeed, so stop here; on
@@ -235,6 +237,7 @@ void Core::RunSyncer() {
                  {{"error", std::strerror(err)}});
       std::abort();
     }
+    if (any_ok) RecordSync(static_cast<double>(MonoNs() - t0) / 1e9);
     for (auto& c : round) Finish(c);
     lock.lock();
     syncing_ = false;
@@ -368,6 +371,15 @@ Result<std::string> Core::RoleOrNotMember(uint64_t chat_id, uint64_t user_id) {
     return Forbidden("you are not a member of this chat", "not_member");
   }
   return std::move(*role.value());
+}
+
+void Core::RecordSync(double seconds) {
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  for (size_t i = 0; i < kSyncBuckets; ++i) {
+    if (seconds <= kSyncBucketsS[i]) stats_.sync_le[i]++;
+  }
+  stats_.syncs++;
+  stats_.sync_seconds += seconds;
 }
 
 CoreStats Core::stats() const {

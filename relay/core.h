@@ -95,10 +95,18 @@ struct ChatResult {
   bool existed = false;  // a direct chat that already existed
 };
 
+// Durations of chatd-sync's fdatasync rounds (what every acknowledgement waits for), as a
+// Prometheus histogram: bucket i counts rounds that took at most kSyncBucketsS[i] seconds.
+inline constexpr double kSyncBucketsS[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0};
+inline constexpr size_t kSyncBuckets = sizeof kSyncBucketsS / sizeof kSyncBucketsS[0];
+
 struct CoreStats {
   uint64_t batches = 0, commands = 0, envelopes = 0, commit_failures = 0;
   uint64_t remote_applied = 0, remote_duplicates = 0, remote_buffered = 0, remote_invalid = 0,
            equivocations = 0, remote_dropped = 0;
+  uint64_t sync_le[kSyncBuckets] = {};  // cumulative: rounds that took <= kSyncBucketsS[i]
+  uint64_t syncs = 0;                   // every round (the +Inf bucket)
+  double sync_seconds = 0;              // their total duration
 };
 
 class Core {
@@ -222,6 +230,7 @@ class Core {
   };
   void Finish(Committed& c);
   void RunSyncer();    // the chatd-sync thread: fdatasync, then Finish, in rounds
+  void RecordSync(double seconds);  // one fdatasync round took this long (stats_)
   void DrainSyncer();  // core thread: waits until every committed batch has finished
   Result<std::string> RoleOrNotMember(uint64_t chat_id, uint64_t user_id);
 

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "tests/integration/harness.h"
+#include "tests/support/fed_cluster.h"
 
 namespace chatd::test {
 namespace {
@@ -148,6 +149,44 @@ TEST_CASE("kill -9 during a burst loses no acknowledged message and duplicates n
   // The relay goes on working, with ids above everything before the crash.
   std::string after = MUST(PostText(relay->api(), bob.access_token, chat, "after the crash")).Str("message_id");
   if (!hist.empty()) CHECK(IdNum(after) > IdNum(hist.front().Str("message_id")));
+}
+
+}  // namespace chatd::test
+
+namespace chatd::test {
+
+TEST_CASE("/metrics: chatd_sync_seconds counts the fdatasync rounds acknowledgements wait for",
+          "[integration][durability]") {
+  auto relay = StartRelay();
+  TestUser alice = MUST(RegisterUser(*relay, "alice"));
+  TestUser bob = MUST(RegisterUser(*relay, "bob"));
+  std::string chat = MUST(CreateChat(relay->api(), alice.access_token, "direct", {bob.user_id}));
+  const int64_t before = MUST(MetricValue(*relay, "chatd_sync_seconds_count"));
+  for (int i = 0; i < 3; ++i) MUST(PostText(relay->api(), alice.access_token, chat, "sync " + std::to_string(i)));
+  // Each post was answered only after its batch was durable: at least one round each
+  // (posts one at a time cannot share a round).
+  const int64_t after = MUST(MetricValue(*relay, "chatd_sync_seconds_count"));
+  CHECK(after >= before + 3);
+
+  HttpRequest req;
+  req.path = "/metrics";
+  HttpResponse r = HttpCall(relay->api(), req);
+  REQUIRE(r.status == 200);
+  INFO(r.body.substr(r.body.find("# HELP chatd_sync_seconds")).substr(0, 900));
+  CHECK(r.body.find("# TYPE chatd_sync_seconds histogram\n") != std::string::npos);
+  // Cumulative buckets, ending with +Inf == _count.
+  std::vector<int64_t> buckets;
+  for (size_t pos = 0; (pos = r.body.find("chatd_sync_seconds_bucket{le=\"", pos)) != std::string::npos;) {
+    size_t sp = r.body.find("} ", pos);
+    REQUIRE(sp != std::string::npos);
+    buckets.push_back(std::stoll(r.body.substr(sp + 2)));
+    pos = sp;
+  }
+  REQUIRE(buckets.size() == 11);
+  CHECK(std::is_sorted(buckets.begin(), buckets.end()));
+  CHECK(buckets.back() == MUST(MetricValue(*relay, "chatd_sync_seconds_count")));
+  CHECK(r.body.find("chatd_sync_seconds_bucket{le=\"+Inf\"}") != std::string::npos);
+  CHECK(r.body.find("\nchatd_sync_seconds_sum ") != std::string::npos);
 }
 
 }  // namespace chatd::test

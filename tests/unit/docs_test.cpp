@@ -236,7 +236,7 @@ TEST_CASE("every server event type and close reason is in docs/WEBSOCKET.md", "[
 TEST_CASE("every /metrics metric is in man/chatd.8", "[docs]") {
   const std::string code = ReadFile(kRoot / "relay/api.cpp");
   const std::string man = ReadFile(kRoot / "man/chatd.8");
-  const auto metrics = Matches(code, std::regex(R"re(metric\("(chatd_[a-z0-9_]+)")re"));
+  const auto metrics = Matches(code, std::regex(R"re((?:metric|histogram)\("(chatd_[a-z0-9_]+)")re"));
   REQUIRE(metrics.size() >= 10);
   for (const auto& m : metrics) {
     // roff may escape the underscores' neighbours but not the name itself.
