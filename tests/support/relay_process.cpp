@@ -273,7 +273,21 @@ Status RelayProcess::Init() {
                     "; stderr: " + init_result_.err + " stdout: " + init_result_.out);
   }
   if (!FileExists(config_path())) return Internal("chatctl init wrote no " + config_path());
-  for (const auto& e : opts_.config) {
+  // CHATD_TEST_CONFIG="table.key=value ...": settings for every relay of the run (to run
+  // the whole suite under a non-default config), before the test's own, which win.
+  std::vector<ConfigEdit> edits;
+  if (const char* extra = std::getenv("CHATD_TEST_CONFIG")) {
+    std::istringstream in(extra);
+    for (std::string kv; in >> kv;) {
+      const size_t dot = kv.find('.'), eq = kv.find('=');
+      if (dot == std::string::npos || eq == std::string::npos || dot > eq) {
+        return BadRequest("CHATD_TEST_CONFIG: expected table.key=value, got " + kv);
+      }
+      edits.push_back({kv.substr(0, dot), kv.substr(dot + 1, eq - dot - 1), kv.substr(eq + 1)});
+    }
+  }
+  edits.insert(edits.end(), opts_.config.begin(), opts_.config.end());
+  for (const auto& e : edits) {
     auto r = SetTomlKey(config_path(), e.table, e.key, e.value_literal);
     if (!r.ok()) return r.status();
   }
