@@ -527,6 +527,9 @@ void Gateway::CloseSession(Session* s, int code, const char* reason) {
   if (s->close_code) return;
   s->close_code = static_cast<uint16_t>(code);
   s->close_reason = reason;
+  // A session held by write coalescing goes now, not when its hold ends (its id stays in
+  // the hold ring too; a second visit to a closing session only finds want_write set).
+  if (s->dirty && !s->want_write) dirty_.push_back(s->id);
   RequestWrite(s);
   // A peer that reads nothing never lets the close frame out: hang up after a grace period.
   Schedule(s, NowTick() + kCloseGraceS);
