@@ -98,6 +98,22 @@ stop_relay() {
   RELAY_PID=""
 }
 
+# port_open PORT — something listens on 127.0.0.1:PORT.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# wait_listening PORT LOG SECONDS — until the server started as RELAY_PID listens on PORT;
+# if it exits first, prints LOG and fails.
+wait_listening() {
+  local port=$1 logf=$2 secs=$3 i
+  for ((i = 0; i < secs * 10; i++)); do
+    port_open "$port" && return 0
+    kill -0 "$RELAY_PID" 2>/dev/null || { cat "$logf" >&2; RELAY_PID=""; return 1; }
+    sleep 0.1
+  done
+  log "the server did not listen on $port in $secs s"
+  return 1
+}
+
 # busy_pct — percent of all CPUs busy over one second (other processes, nothing of ours runs).
 busy_pct() {
   local a b

@@ -34,7 +34,7 @@ if ! command -v mosquitto >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y mosquitto >&2
 fi
 MOSQUITTO="$(command -v mosquitto)"
-if (exec 3<>"/dev/tcp/127.0.0.1/$MQTT_PORT") 2>/dev/null; then
+if port_open "$MQTT_PORT"; then
   log "port $MQTT_PORT is in use (a system mosquitto?); set MQTT_PORT to a free one"
   exit 2
 fi
@@ -69,13 +69,7 @@ cp "$CONF" "$OUT/mosquitto.conf"
 start_broker() {
   nice -n "$NICE" taskset -c "$RELAY_CPU" "$MOSQUITTO" -c "$CONF" >"$1" 2>&1 &
   RELAY_PID=$!
-  for _ in $(seq 1 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$MQTT_PORT") 2>/dev/null && return 0
-    kill -0 "$RELAY_PID" 2>/dev/null || { cat "$1" >&2; RELAY_PID=""; return 1; }
-    sleep 0.05
-  done
-  log "mosquitto did not listen on $MQTT_PORT in 5 s"
-  return 1
+  wait_listening "$MQTT_PORT" "$1" 5
 }
 
 # shape NAME ARGS… — REPEATS runs of `chatctl bench mqtt ARGS…`, each against a fresh

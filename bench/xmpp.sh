@@ -51,8 +51,6 @@ JOIN_TIMEOUT="${JOIN_TIMEOUT:-600}"
 DOMAIN=bench.local
 PASSWORD=password
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
 # stop_packaged PIDFILE — after our apt-get install only: if the package's postinst started
 # its daemon (where policy-rc.d allows it), stop that daemon, by the pid in its pid file.
 # No systemctl or service here; a daemon that was running before we installed is left alone.
@@ -253,17 +251,6 @@ prosody_start() {
 
 # ---- runs ----
 
-# wait_listening LOG — until the server listens on XMPP_PORT (60 s at most).
-wait_listening() {
-  for _ in $(seq 1 600); do
-    port_open "$XMPP_PORT" && return 0
-    kill -0 "$RELAY_PID" 2>/dev/null || { cat "$1" >&2; RELAY_PID=""; return 1; }
-    sleep 0.1
-  done
-  log "the server did not listen on $XMPP_PORT in 60 s"
-  return 1
-}
-
 # shape SERVER NAME ROOMS MEMBERS ARGS… — a template, then REPEATS runs of `chatctl bench
 # xmpp ARGS…`, each against a fresh copy; $OUT/NAME/run-N.json (and .log: join time and
 # RSS), then the medians in $OUT/NAME/summary.txt.
@@ -281,7 +268,7 @@ shape() {
     cp -a "$tpl" "$dir"
     wait_quiet
     "${server}_start" "$dir" "$OUT/$name/server-$n.log"
-    wait_listening "$OUT/$name/server-$n.log"
+    wait_listening "$XMPP_PORT" "$OUT/$name/server-$n.log" 60
     log "$name run $n/$REPEATS: chatctl bench xmpp --rooms $rooms --members $members $* (server pid $RELAY_PID)"
     rc=0
     nice -n "$NICE" taskset -c "$GEN_CPU" "$CHATCTL" -o json bench xmpp --server "127.0.0.1:$XMPP_PORT" \
