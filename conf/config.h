@@ -80,6 +80,7 @@ struct Config {
   int commit_max_batch = 4096;  // store.commit_max_batch
   int read_connections = 4;     // store.read_connections
   bool search = true;           // store.search (full-text index, GET /search)
+  int wal_max_mb = 64;          // store.wal_max_mb
   // [api]
   int api_threads = 32;  // api.threads
   // [log]

@@ -169,6 +169,11 @@ std::vector<KeySpec> BuildTable() {
       {.key = "store.read_connections", .type = K::kInt, .field = &Config::read_connections,
        .def = "4", .min = 1, .max = 64,
        .doc = "SQLite read connections shared by the REST handlers."},
+      {.key = "store.wal_max_mb", .type = K::kInt, .field = &Config::wal_max_mb, .def = "64",
+       .min = 1, .max = 65536,
+       .doc = "Bound of chatd.db-wal under sustained writes: past it, the writer finishes a\n"
+              "checkpoint itself (a pause of ~10-20 ms) so that the WAL starts over. The file\n"
+              "keeps its largest size until a clean stop truncates it."},
       {.key = "store.search", .type = K::kBool, .field = &Config::search, .def = "true",
        .doc = "Keep a full-text index of message text (search.db) for GET /api/v1/search,\n"
               "at ~10 us of background CPU per message. Off: search answers not_found;\n"

@@ -185,6 +185,7 @@ void Core::RunBatch() {
     } else {
       Finish(c);
     }
+    store_.ResetWalIfDue(sync_fd_);  // between transactions: keeps the WAL bounded
   }
   if (stopping) {
     // Anything posted while we ran this batch is taken too before the loop exits.

@@ -122,7 +122,7 @@ Status Relay::Start() {
     search_ = std::make_unique<store::SearchIndexer>(cfg_.data_dir, [core = core_.get()] { return core->CommittedPos(); });
     core_->SetOnDurable([search = search_.get()] { search->Notify(); });
   }
-  store_->StartCheckpointer();
+  store_->StartCheckpointer(int64_t{cfg_.wal_max_mb} << 20);
   Status s = core_->Start();
   if (!s.ok()) return s;
   if (search_) {

@@ -73,7 +73,7 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool create, bool 
   if (rc != SQLITE_OK) {
     return IoError("cannot open store " + path + ": " + (raw ? sqlite3_errmsg(raw) : "out of memory"));
   }
-  sqlite3_busy_timeout(raw, 5000);
+  sqlite3_busy_timeout(raw, kBusyTimeoutMs);
   sqlite3_extended_result_codes(raw, 1);
   if (derived) {
     Status s = db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");

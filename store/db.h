@@ -64,6 +64,7 @@ class Stmt {
 
 class Db {
  public:
+  static constexpr int kBusyTimeoutMs = 5000;  // how long a connection waits for a lock
   // Opens (creating if asked) with WAL, synchronous=FULL, foreign keys on, busy timeout.
   // `derived`: a file that can be rebuilt from the log (the search index): SQLite's own
   // VFS and synchronous=NORMAL (crash-consistent; a crash may lose the newest commits).

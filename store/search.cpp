@@ -23,6 +23,10 @@ namespace {
 // Envelopes per indexing transaction: large enough that FTS5 flushes few, big segments,
 // small enough that a transaction stays in the tens of milliseconds.
 constexpr int kRoundEnvelopes = 4000;
+// ... and at most about this much message text, held in memory between reading and indexing.
+constexpr size_t kRoundBytes = 4 << 20;
+// Envelopes read per read transaction of the store.
+constexpr int kReadChunk = 500;
 // At most this many rounds a second while keeping up, so that a busy relay's index grows in
 // batches; search sees a message within about this long after it is durable.
 constexpr auto kRoundInterval = std::chrono::milliseconds(50);
@@ -283,66 +287,114 @@ Status SearchIndexer::Round(uint64_t up_to, bool* done) {
   const uint64_t from = indexed_pos_.load(std::memory_order_relaxed);
   *done = from >= up_to;
   if (*done) return Status::Ok();
-  Status s = db_->Exec("BEGIN IMMEDIATE");
-  if (!s.ok()) return s;
+
+  // 1. What to index, read in a transaction of its own: a reader's snapshot keeps the
+  // store's checkpoints from copying back newer WAL frames, and the WAL can start over
+  // only once all are copied (store.h), so this thread (low priority, often preempted on
+  // a busy relay) holds one only while it reads, never while it writes the index.
+  struct Text {
+    uint64_t id = 0;
+    bool fresh = false;  // first seen in its post envelope: not in the index yet
+    bool present = false;
+    uint64_t chat_id = 0;
+    std::string content;
+  };
+  std::vector<Text> texts;  // in log order
+  std::unordered_set<uint64_t> seen;
+  uint64_t reached = from;
+  size_t bytes = 0;
+  int looked_at = 0;
+  Status s;
+  // Short read transactions, a chunk each, so that even when this thread is preempted for
+  // long its snapshot is never far behind the log.
+  for (bool chunk_full = true; chunk_full && looked_at < kRoundEnvelopes && bytes < kRoundBytes;) {
+    if (s = db_->Exec("BEGIN"); !s.ok()) return s;
+    auto end_read = [&](Status st) {
+      (void)db_->Exec("COMMIT");  // nothing was written: this only ends the read
+      return st;
+    };
+    auto env = db_->Prepare(
+        "SELECT pos, kind, id, body FROM store.envelopes WHERE pos > ?1 AND pos <= ?2 AND kind IN (?3, ?4, ?5) "
+        "ORDER BY pos LIMIT ?6");
+    auto cur = db_->Prepare("SELECT chat_id, content FROM store.messages WHERE message_id=? AND deleted=0");
+    if (!env.ok() || !cur.ok()) return end_read(!env.ok() ? env.status() : cur.status());
+    env->Bind(1, reached)
+        .Bind(2, up_to)
+        .Bind(3, static_cast<int>(crypto::Kind::kMsgPost))
+        .Bind(4, static_cast<int>(crypto::Kind::kMsgEdit))
+        .Bind(5, static_cast<int>(crypto::Kind::kMsgDelete))
+        .Bind(6, kReadChunk);
+    int rows = 0;
+    bool cut = false;
+    for (;;) {
+      auto r = env->Step();
+      if (!r.ok()) return end_read(r.status());
+      if (!r.value()) break;
+      ++rows;
+      reached = env->U64(0);
+      Text t;
+      if (env->Int(1) == static_cast<int>(crypto::Kind::kMsgPost)) {
+        t.id = env->U64(2);
+        t.fresh = true;
+      } else {
+        std::string_view body = env->TextView(3);  // NULL (erased): nothing to index
+        if (body.empty()) continue;
+        json::Doc doc;
+        if (!json::Parse(body, &doc).ok() || !doc.IsObject()) continue;
+        auto it = doc.FindMember("message_id");
+        if (it == doc.MemberEnd()) continue;
+        auto id = json::IdFromValue(it->value);
+        if (!id) continue;
+        t.id = *id;
+      }
+      if (!seen.insert(t.id).second) continue;  // its current text is read once
+      cur->Bind(1, t.id);
+      auto m = cur->Step();
+      if (!m.ok()) return end_read(m.status());
+      if (m.value() && !cur->TextView(1).empty()) {
+        t.present = true;
+        t.chat_id = cur->U64(0);
+        t.content = std::string(cur->TextView(1));
+        bytes += t.content.size();
+      }
+      cur->Reset();
+      texts.push_back(std::move(t));
+      if (bytes >= kRoundBytes) {
+        cut = true;  // the rest next round
+        break;
+      }
+    }
+    (void)end_read(Status::Ok());
+    looked_at += rows;
+    chunk_full = cut || rows == kReadChunk;
+    if (!chunk_full) reached = up_to;  // every envelope up to up_to was looked at
+  }
+
+  // 2. The index, in one write transaction of search.db only. Not BEGIN IMMEDIATE: that
+  // would open a transaction on every attached database, a read one on the store too. This
+  // thread is search.db's only writer, so the deferred upgrade never waits.
+  if (s = db_->Exec("BEGIN"); !s.ok()) return s;
   auto fail = [&](Status st) {
     (void)db_->Exec("ROLLBACK");
     return st;
   };
-  auto env = db_->Prepare(
-      "SELECT pos, kind, id, body FROM store.envelopes WHERE pos > ?1 AND pos <= ?2 AND kind IN (?3, ?4, ?5) "
-      "ORDER BY pos LIMIT ?6");
-  if (!env.ok()) return fail(env.status());
-  env->Bind(1, from)
-      .Bind(2, up_to)
-      .Bind(3, static_cast<int>(crypto::Kind::kMsgPost))
-      .Bind(4, static_cast<int>(crypto::Kind::kMsgEdit))
-      .Bind(5, static_cast<int>(crypto::Kind::kMsgDelete))
-      .Bind(6, kRoundEnvelopes);
-  std::vector<uint64_t> ids;  // messages to re-read, in log order
-  int rows = 0;
-  uint64_t reached = up_to;
-  for (;;) {
-    auto r = env->Step();
-    if (!r.ok()) return fail(r.status());
-    if (!r.value()) break;
-    ++rows;
-    reached = env->U64(0);
-    if (env->Int(1) == static_cast<int>(crypto::Kind::kMsgPost)) {
-      ids.push_back(env->U64(2));
-      continue;
-    }
-    std::string_view body = env->TextView(3);  // NULL (erased): nothing to index
-    if (body.empty()) continue;
-    json::Doc doc;
-    if (!json::Parse(body, &doc).ok() || !doc.IsObject()) continue;
-    auto it = doc.FindMember("message_id");
-    if (it == doc.MemberEnd()) continue;
-    if (auto id = json::IdFromValue(it->value)) ids.push_back(*id);
-  }
-  if (rows < kRoundEnvelopes) reached = up_to;  // every envelope up to up_to was looked at
-  std::sort(ids.begin(), ids.end());
-  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-
-  auto cur = db_->Prepare("SELECT chat_id, content FROM store.messages WHERE message_id=? AND deleted=0");
   auto del = db_->Prepare("DELETE FROM msg_fts WHERE rowid=?");
   auto ins = db_->Prepare("INSERT INTO msg_fts(rowid, content, chat) VALUES(?,?,?)");
-  if (!cur.ok() || !del.ok() || !ins.ok())
-    return fail(!cur.ok() ? cur.status() : !del.ok() ? del.status() : ins.status());
+  if (!del.ok() || !ins.ok()) return fail(!del.ok() ? del.status() : ins.status());
   uint64_t indexed = 0;
-  for (uint64_t id : ids) {
-    if (s = del->Bind(1, id).Run(); !s.ok()) return fail(s);
-    del->Reset();
-    cur->Bind(1, id);
-    auto r = cur->Step();
-    if (!r.ok()) return fail(r.status());
-    if (r.value() && !cur->TextView(1).empty()) {
-      s = ins->Bind(1, id).Bind(2, cur->TextView(1)).Bind(3, ChatToken(cur->U64(0))).Run();
+  for (const Text& t : texts) {
+    // A message's post comes before its edits and deletes in the log (they depend on it),
+    // so a message first seen in its post has never been indexed: nothing to remove.
+    if (!t.fresh) {
+      if (s = del->Bind(1, t.id).Run(); !s.ok()) return fail(s);
+      del->Reset();
+    }
+    if (t.present) {
+      s = ins->Bind(1, t.id).Bind(2, t.content).Bind(3, ChatToken(t.chat_id)).Run();
       if (!s.ok()) return fail(s);
       ins->Reset();
       ++indexed;
     }
-    cur->Reset();
   }
   auto mark = db_->Prepare("UPDATE meta SET value=? WHERE key='indexed_pos'");
   if (!mark.ok()) return fail(mark.status());

@@ -12,20 +12,21 @@
 // tables (credentials, refresh tokens) hold what never leaves this relay.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <thread>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
 #include "base/status.h"
-#include "store/search.h"
 #include "crypto/envelope.h"
 #include "store/db.h"
+#include "store/search.h"
 
 namespace chatd::store {
 
@@ -242,11 +243,32 @@ class Store {
   Writer& writer() { return *writer_; }
   ReaderPool& readers() { return *readers_; }
   // Moves WAL checkpoints off the writer: the writer stops auto-checkpointing and a
-  // background thread checkpoints (PASSIVE) every 200 ms. StopCheckpointer() runs a final
-  // full checkpoint. Both are called by the daemon's main thread.
-  void StartCheckpointer();
+  // background thread checkpoints (PASSIVE) every 200 ms, back to back while the WAL is
+  // large. StopCheckpointer() runs a final full checkpoint. Both are called by the
+  // daemon's main thread.
+  //
+  // Keeping the WAL bounded under sustained writes (`wal_max_bytes`, store.wal_max_mb).
+  // SQLite starts the WAL over from its beginning only when a write begins after a
+  // checkpoint copied EVERY frame back, while no reader is in the WAL. With a commit every
+  // few milliseconds the background checkpointer never catches the last frames, and the
+  // WAL grew without bound (160-390 MB in 10 s of benchmark load), every fdatasync then
+  // also extending the file. So once the WAL holds `wal_max_bytes` and the checkpointer has
+  // copied back all but kWalResetRest frames, it asks the writer to copy the rest itself
+  // between two transactions (no frame can be appended meanwhile); the writer's next
+  // commit then starts the WAL over.
+  void StartCheckpointer(int64_t wal_max_bytes);
   void StopCheckpointer();
   ~Store() { StopCheckpointer(); }
+  static constexpr int kWalResetRest = 512;
+  static constexpr int64_t kResetWaitUs = 5000;  // the most the writer waits for readers to leave the WAL
+  // Core thread, outside any transaction: if the checkpointer asked for it, makes every
+  // committed frame durable (fdatasync of `deferred_fd`, the descriptor of Writer::
+  // DeferSyncs, when the writer's syncs are deferred; -1 if they are SQLite's own), then
+  // checkpoints from the writer's connection. Cheap when nothing was asked.
+  void ResetWalIfDue(int deferred_fd);
+  // For /metrics: frames in the WAL after the checkpointer's last pass, and the resets.
+  uint64_t wal_frames() const { return wal_frames_.load(std::memory_order_relaxed); }
+  uint64_t wal_resets() const { return wal_resets_.load(std::memory_order_relaxed); }
 
  private:
   std::string path_;
@@ -254,6 +276,12 @@ class Store {
   std::mutex ck_mu_;
   std::condition_variable ck_cv_;
   bool ck_stop_ = false;
+  std::atomic<bool> reset_due_{false};
+  std::atomic<bool> ck_wake_{false};  // the WAL passed its bound: a pass now, not in 200 ms
+  int64_t reset_frames_ = 0;          // the bound in frames (StartCheckpointer)
+  static int OnWalCommit(void* store, sqlite3* db, const char* name, int frames);  // sqlite3_wal_hook
+  std::atomic<uint64_t> wal_frames_{0};
+  std::atomic<uint64_t> wal_resets_{0};
   std::unique_ptr<Writer> writer_;
   std::unique_ptr<ReaderPool> readers_;
 };
