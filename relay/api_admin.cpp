@@ -94,6 +94,7 @@ void Api::RegisterAdminRoutes() {
     w.Key("ready").Bool(d_.ready->load());
     w.Key("envelopes").Int(static_cast<int64_t>(*count));
     w.Key("sessions").Int(static_cast<int64_t>(d_.gateway->stats().sessions.load()));
+    w.Key("wal_frames").Int(static_cast<int64_t>(d_.store->wal_frames()));  // see store.wal_max_mb
     w.Key("search_lag");  // durable log positions not yet searchable; null when search is off
     if (d_.search) {
       w.Int(static_cast<int64_t>(d_.search->lag()));

@@ -237,6 +237,13 @@ TEST_CASE("the store's WAL stays bounded under sustained writes, and every messa
   INFO("resets " << resets << ", WAL file " << st.st_size << " bytes");
   CHECK(resets >= 3);
   CHECK(st.st_size < 45 * 1024 * 1024);  // half of what the burst wrote into it
+  // The operator sees the same through chatctl status.
+  CommandResult status = Chatctl(CHATCTL_BIN, *relay, {"-o", "json", "status"});
+  auto doc = Json::Parse(status.out);
+  REQUIRE(status.exit_code == 0);
+  REQUIRE(doc.ok());
+  INFO(status.out);
+  CHECK((*doc)["wal_frames"].IsInt());
   CHECK(MUST(MetricValue(*relay, "chatd_store_wal_frames")) >= 0);
 
   // Everything is there, once; and the search index kept up through the resets.
