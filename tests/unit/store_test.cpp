@@ -418,8 +418,10 @@ TEST_CASE("store: the WAL starts over under sustained writes, never under a read
   INFO("after " << batches << " batches: " << st.wal_resets() << " resets, WAL " << largest << " bytes");
   CHECK(largest < 16u << 20);
 
-  // A reader in the WAL holds it: it does not start over under the reader's snapshot, which
-  // stays intact, and the writer goes on at full speed meanwhile.
+  // A reader holds it: it does not start over under the reader's snapshot, which stays
+  // intact, and the writer goes on at full speed meanwhile. (A reader that began just
+  // after everything was copied back reads the database file only: it lets one pending
+  // start-over happen, then blocks every copy back, so at most one.)
   auto reader = store::Db::Open(dir.path + "/chatd.db", false, /*read_only=*/true);
   REQUIRE(reader.ok());
   REQUIRE((*reader)->Exec("BEGIN").ok());
@@ -435,14 +437,16 @@ TEST_CASE("store: the WAL starts over under sustained writes, never under a read
   const int held_from = batches;
   write_until([&] { return batches - held_from >= 400; }, 30000);  // ~8 MB
   const int64_t held_ms = MonoMs() - t0;
-  CHECK(st.wal_resets() == resets);
+  INFO("400 batches in " << held_ms << " ms with a reader holding the WAL; " << st.wal_frames() << " frames in it");
+  CHECK(st.wal_resets() <= resets + 1);
+  CHECK(st.wal_frames() > 4096);   // four times the bound
   CHECK(count(**reader) == seen);  // its snapshot is intact
-  INFO("400 batches in " << held_ms << " ms with a reader in the WAL");
-  CHECK(held_ms < 400 * 50);  // no batch waited for the reader (the busy timeout is 5 s)
+  CHECK(held_ms < 400 * 50);       // no batch waited for the reader (the busy timeout is 5 s)
+  const uint64_t held_resets = st.wal_resets();
   REQUIRE((*reader)->Exec("COMMIT").ok());
 
   // Once it leaves, the WAL starts over again; nothing written was lost.
-  REQUIRE(write_until([&] { return st.wal_resets() > resets; }, 30000));
+  REQUIRE(write_until([&] { return st.wal_resets() > held_resets; }, 30000));
   CHECK(*w.CountEnvelopes() == static_cast<uint64_t>(batches) * 20);
   st.StopCheckpointer();
 }
