@@ -251,7 +251,7 @@ class Store {
   // SQLite starts the WAL over from its beginning only when a write begins after a
   // checkpoint copied EVERY frame back, while no reader is in the WAL. With a commit every
   // few milliseconds the background checkpointer never catches the last frames, and the
-  // WAL grew without bound (160-390 MB in 10 s of benchmark load), every fdatasync then
+  // WAL grew without bound (up to 624 MB in 10 s of benchmark load), every fdatasync then
   // also extending the file. So once the WAL holds `wal_max_bytes` and the checkpointer has
   // copied back all but kWalResetRest frames, it asks the writer to copy the rest itself
   // between two transactions (no frame can be appended meanwhile); the writer's next
@@ -264,9 +264,11 @@ class Store {
   // Core thread, outside any transaction: if the checkpointer asked for it, makes every
   // committed frame durable (fdatasync of `deferred_fd`, the descriptor of Writer::
   // DeferSyncs, when the writer's syncs are deferred; -1 if they are SQLite's own), then
-  // checkpoints from the writer's connection. Cheap when nothing was asked.
+  // runs a RESTART checkpoint from the writer's connection, waiting at most kResetWaitUs
+  // for readers to leave the WAL. Cheap when nothing was asked.
   void ResetWalIfDue(int deferred_fd);
-  // For /metrics: frames in the WAL after the checkpointer's last pass, and the resets.
+  // For /metrics: frames in the WAL after the last commit or checkpoint pass, and the
+  // times it started over.
   uint64_t wal_frames() const { return wal_frames_.load(std::memory_order_relaxed); }
   uint64_t wal_resets() const { return wal_resets_.load(std::memory_order_relaxed); }
 
