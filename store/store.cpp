@@ -32,12 +32,11 @@ void Store::StartCheckpointer(int64_t wal_max_bytes) {
   }
   reset_frames_ = std::max<int64_t>(kWalResetRest * 2, wal_max_bytes / (page + 24));  // + frame header
   sqlite3_wal_hook(writer_->db().raw(), &Store::OnWalCommit, this);
-  checkpointer_ = std::thread([this, reset_frames = reset_frames_] {
+  checkpointer_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "chatd-ckpt");
     auto db = Db::Open(path_, false, false);
     if (!db.ok()) return;
     std::unique_lock<std::mutex> lock(ck_mu_);
-    int last_log = 0;
     bool large = false;
     auto asked_at = std::chrono::steady_clock::now() - std::chrono::seconds(1);
     while (!ck_stop_) {
@@ -52,10 +51,7 @@ void Store::StartCheckpointer(int64_t wal_max_bytes) {
       int log = 0, copied = 0;
       int rc = sqlite3_wal_checkpoint_v2((*db)->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
       if (rc == SQLITE_OK && log >= 0) {
-        if (log < last_log) wal_resets_.fetch_add(1, std::memory_order_relaxed);  // started over
-        last_log = log;
-        wal_frames_.store(static_cast<uint64_t>(log), std::memory_order_relaxed);
-        large = log >= reset_frames;
+        large = log >= reset_frames_;
         // At most every 50 ms: an attempt the readers foil still costs the writer two syncs.
         const auto now = std::chrono::steady_clock::now();
         if (large && log - copied <= kWalResetRest && now - asked_at >= std::chrono::milliseconds(50)) {
@@ -70,11 +66,14 @@ void Store::StartCheckpointer(int64_t wal_max_bytes) {
   });
 }
 
-// The writer's connection, after each commit: `frames` are in the WAL now.
+// The writer's connection, after each commit: `frames` are in the WAL now (fewer than
+// before: this commit started it over).
 int Store::OnWalCommit(void* store, sqlite3*, const char*, int frames) {
   auto* self = static_cast<Store*>(store);
-  const auto before = self->wal_frames_.exchange(static_cast<uint64_t>(frames), std::memory_order_relaxed);
-  if (frames >= self->reset_frames_ && static_cast<int64_t>(before) < self->reset_frames_) {
+  const auto before = static_cast<int64_t>(self->wal_frames_.load(std::memory_order_relaxed));
+  self->wal_frames_.store(static_cast<uint64_t>(frames), std::memory_order_relaxed);
+  if (frames < before) self->wal_resets_.fetch_add(1, std::memory_order_relaxed);
+  if (frames >= self->reset_frames_ && before < self->reset_frames_) {
     std::lock_guard<std::mutex> lock(self->ck_mu_);  // once per crossing
     self->ck_wake_.store(true, std::memory_order_relaxed);
     self->ck_cv_.notify_one();
@@ -90,15 +89,15 @@ void Store::ResetWalIfDue(int deferred_fd) {
   // RESTART: copy the rest, then wait until no reader is still in the WAL, so that the
   // next commit starts it over; but wait at most kResetWaitUs for readers (chunked, short).
   sqlite3* db = writer_->db().raw();
-  const int64_t deadline = MonoNs() + kResetWaitUs * 1000;
+  int64_t deadline = MonoNs() + kResetWaitUs * 1000;
   sqlite3_busy_handler(
       db,
       [](void* until, int) -> int {
-        if (MonoNs() >= *static_cast<const int64_t*>(until)) return 0;
+        if (MonoNs() >= *static_cast<int64_t*>(until)) return 0;
         ::usleep(100);
         return 1;
       },
-      const_cast<int64_t*>(&deadline));
+      &deadline);
   int log = 0, copied = 0;
   int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_RESTART, &log, &copied);
   sqlite3_busy_timeout(db, Db::kBusyTimeoutMs);

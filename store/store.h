@@ -267,8 +267,8 @@ class Store {
   // runs a RESTART checkpoint from the writer's connection, waiting at most kResetWaitUs
   // for readers to leave the WAL. Cheap when nothing was asked.
   void ResetWalIfDue(int deferred_fd);
-  // For /metrics: frames in the WAL after the last commit or checkpoint pass, and the
-  // times it started over.
+  // For /metrics: frames in the WAL after the writer's last commit, and the times a commit
+  // started it over (both kept by the writer's WAL hook).
   uint64_t wal_frames() const { return wal_frames_.load(std::memory_order_relaxed); }
   uint64_t wal_resets() const { return wal_resets_.load(std::memory_order_relaxed); }
 
@@ -280,7 +280,7 @@ class Store {
   bool ck_stop_ = false;
   std::atomic<bool> reset_due_{false};
   std::atomic<bool> ck_wake_{false};  // the WAL passed its bound: a pass now, not in 200 ms
-  int64_t reset_frames_ = 0;          // the bound in frames (StartCheckpointer)
+  int64_t reset_frames_ = 0;          // the bound in frames (set before either thread runs)
   static int OnWalCommit(void* store, sqlite3* db, const char* name, int frames);  // sqlite3_wal_hook
   std::atomic<uint64_t> wal_frames_{0};
   std::atomic<uint64_t> wal_resets_{0};
