@@ -11,6 +11,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <charconv>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -47,7 +48,11 @@ class JsonWriter {
   JsonWriter() : w_(buf_) {}
   JsonWriter& Key(std::string_view k) { w_.Key(k.data(), static_cast<rapidjson::SizeType>(k.size())); return *this; }
   JsonWriter& Str(std::string_view s) { w_.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); return *this; }
-  JsonWriter& Id(uint64_t id) { auto s = std::to_string(id); return Str(s); }
+  JsonWriter& Id(uint64_t id) {  // ids are strings on the wire; no allocation for one
+    char buf[24];
+    auto r = std::to_chars(buf, buf + sizeof buf, id);
+    return Str(std::string_view(buf, static_cast<size_t>(r.ptr - buf)));
+  }
   JsonWriter& IdOrNull(uint64_t id) { return id ? Id(id) : Null(); }
   JsonWriter& Int(int64_t v) { w_.Int64(v); return *this; }
   JsonWriter& Bool(bool b) { w_.Bool(b); return *this; }

@@ -1,5 +1,6 @@
 #include "base/time.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -21,19 +22,78 @@ int64_t MonoNs() {
   return duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count();
 }
 
-std::string Rfc3339Ms(int64_t unix_ms) {
-  time_t secs = static_cast<time_t>(unix_ms / 1000);
-  int ms = static_cast<int>(unix_ms % 1000);
+namespace {
+
+// Howard Hinnant's civil_from_days: the proleptic Gregorian date of a day number (days
+// since 1970-01-01).
+void CivilFromDays(int64_t z, int64_t* y, unsigned* m, unsigned* d) {
+  z += 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const auto doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  *d = doy - (153 * mp + 2) / 5 + 1;
+  *m = mp < 10 ? mp + 3 : mp - 9;
+  *y = static_cast<int64_t>(yoe) + era * 400 + (*m <= 2);
+}
+
+char* Digits(char* p, unsigned v, int n) {
+  for (int i = n - 1; i >= 0; --i) {
+    p[i] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  }
+  return p + n;
+}
+
+}  // namespace
+
+size_t Rfc3339Ms(int64_t unix_ms, char (&out)[kRfc3339MsMax]) {
+  // Floor division, so that times before 1970 get a positive millisecond field.
+  int64_t secs = unix_ms / 1000;
+  auto ms = static_cast<int>(unix_ms % 1000);
   if (ms < 0) {
     ms += 1000;
     secs -= 1;
   }
-  struct tm tm {};
-  gmtime_r(&secs, &tm);
-  char buf[96];  // roomy enough for any int fields, so no truncation warning
-  snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
-  return buf;
+  int64_t days = secs / 86400;
+  int64_t sod = secs % 86400;
+  if (sod < 0) {
+    sod += 86400;
+    days -= 1;
+  }
+  int64_t year;
+  unsigned month, day;
+  CivilFromDays(days, &year, &month, &day);
+  if (year < 0 || year > 9999) {  // never from a real clock; keep the long form right
+    const int n =
+        snprintf(out, sizeof out, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<long long>(year), month, day,
+                 static_cast<int>(sod / 3600), static_cast<int>(sod / 60 % 60), static_cast<int>(sod % 60), ms);
+    return std::min(static_cast<size_t>(n), sizeof out - 1);
+  }
+  // Formatted by hand: this runs twice per message sent (snprintf was 2% of the core's
+  // instructions).
+  char* p = Digits(out, static_cast<unsigned>(year), 4);
+  *p++ = '-';
+  p = Digits(p, month, 2);
+  *p++ = '-';
+  p = Digits(p, day, 2);
+  *p++ = 'T';
+  p = Digits(p, static_cast<unsigned>(sod / 3600), 2);
+  *p++ = ':';
+  p = Digits(p, static_cast<unsigned>(sod / 60 % 60), 2);
+  *p++ = ':';
+  p = Digits(p, static_cast<unsigned>(sod % 60), 2);
+  *p++ = '.';
+  p = Digits(p, static_cast<unsigned>(ms), 3);
+  *p++ = 'Z';
+  *p = '\0';
+  return static_cast<size_t>(p - out);
+}
+
+std::string Rfc3339Ms(int64_t unix_ms) {
+  char buf[kRfc3339MsMax];
+  return std::string(buf, Rfc3339Ms(unix_ms, buf));
 }
 
 const SystemClock& SystemClock::Get() {

@@ -4,6 +4,7 @@
 // SystemClock is thread-safe.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -18,6 +19,10 @@ int64_t MonoMs();
 int64_t MonoNs();
 // "2026-01-15T10:35:00.123Z"
 std::string Rfc3339Ms(int64_t unix_ms);
+// The same into `out`, NUL-terminated, without allocating; returns the length (24 for
+// years 0000-9999).
+inline constexpr size_t kRfc3339MsMax = 48;
+size_t Rfc3339Ms(int64_t unix_ms, char (&out)[kRfc3339MsMax]);
 
 class Clock {
  public:

@@ -16,6 +16,8 @@
 #include <sstream>
 #include <toml.hpp>
 
+#include "base/utf8.h"
+
 namespace chatd::conf {
 namespace {
 
@@ -126,29 +128,6 @@ bool ParseDuration(std::string_view s, int64_t* seconds) {
   }
 }
 
-// Length of the well-formed UTF-8 sequence at the start of `s` (Unicode table 3-7, the
-// same rule as toml11's lexer), or 0.
-size_t Utf8Length(std::string_view s) {
-  auto at = [&](size_t i, unsigned lo, unsigned hi) {
-    return i < s.size() && static_cast<unsigned char>(s[i]) >= lo &&
-           static_cast<unsigned char>(s[i]) <= hi;
-  };
-  const auto c = static_cast<unsigned char>(s[0]);
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) return at(1, 0x80, 0xBF) ? 2 : 0;
-  if (c >= 0xE0 && c <= 0xEF) {
-    const unsigned lo = c == 0xE0 ? 0xA0 : 0x80;
-    const unsigned hi = c == 0xED ? 0x9F : 0xBF;
-    return at(1, lo, hi) && at(2, 0x80, 0xBF) ? 3 : 0;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    const unsigned lo = c == 0xF0 ? 0x90 : 0x80;
-    const unsigned hi = c == 0xF4 ? 0x8F : 0xBF;
-    return at(1, lo, hi) && at(2, 0x80, 0xBF) && at(3, 0x80, 0xBF) ? 4 : 0;
-  }
-  return 0;
-}
-
 // Rejects, before toml11 sees it, input that toml11 3.7.1 handles badly:
 // - invalid UTF-8: its error path for a bad byte in a '''literal string''' reads out of
 //   bounds (found by fuzz/config_fuzz.cpp);
@@ -159,14 +138,11 @@ std::optional<Error> CheckShape(std::string_view t) {
   if (t.size() > kMaxFileBytes) {
     return Error{0, "file too large (over " + std::to_string(kMaxFileBytes) + " bytes)"};
   }
-  uint32_t line = 1;
-  for (size_t i = 0; i < t.size();) {
-    const size_t n = Utf8Length(t.substr(i));
-    if (n == 0) return Error{line, "invalid UTF-8 (a TOML file must be UTF-8)"};
-    if (t[i] == '\n') ++line;
-    i += n;
+  if (const size_t bad = Utf8InvalidAt(t); bad < t.size()) {
+    const auto line = static_cast<uint32_t>(1 + std::count(t.begin(), t.begin() + static_cast<ptrdiff_t>(bad), '\n'));
+    return Error{line, "invalid UTF-8 (a TOML file must be UTF-8)"};
   }
-  line = 1;
+  uint32_t line = 1;
   int depth = 0;
   int dots = 0;
   for (size_t i = 0; i < t.size(); ++i) {

@@ -14,6 +14,7 @@
 
 #include "base/json.h"
 #include "base/log.h"
+#include "base/utf8.h"
 #include "crypto/envelope.h"
 #include "store/store.h"
 
@@ -49,19 +50,6 @@ CREATE VIRTUAL TABLE msg_fts USING fts5(content, chat,
 
 Status MigrateSearch(Db& db) {
   return ApplyMigrations(db, kSearchMigrations, static_cast<int>(std::size(kSearchMigrations)), "search index");
-}
-
-bool ValidUtf8(std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    for (size_t k = 1; k < n; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return false;
-    }
-    i += n;
-  }
-  return true;
 }
 
 // True if the tokenizer will find something in `word`: an ASCII letter or digit, or any
