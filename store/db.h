@@ -83,7 +83,13 @@ class Db {
  private:
   explicit Db(sqlite3* db) : db_(db) {}
   std::unique_ptr<sqlite3, SqliteCloser> db_;
-  std::unordered_map<std::string, std::unique_ptr<sqlite3_stmt, StmtFinalizer>> cache_;
+  // Looked up by the SQL text itself (no std::string built per call: a few statements run
+  // per message on the core).
+  struct SqlHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, std::unique_ptr<sqlite3_stmt, StmtFinalizer>, SqlHash, std::equal_to<>> cache_;
 };
 
 }  // namespace chatd::store
