@@ -6,8 +6,8 @@ Usage: bench/summarize.py DIR        (reads DIR/run-*.json)
 
 For the traffic scenarios (ingest, fanout, latency) every step is summarized by its
 offered rate across the runs that reached it: deliveries/s or acked/s, latency
-percentiles, loss, server CPU per delivery or message, and CPU used by the generator and
-by other processes. For idle: server bytes per connection and CPU. Each figure is printed
+percentiles, loss, server CPU per delivery or message (in all and by chatd thread), and
+CPU used by the generator and by other processes. For idle: server bytes per connection and CPU. Each figure is printed
 as "median (min–max)" over the runs.
 """
 import glob
@@ -77,8 +77,19 @@ def summarize_traffic(runs):
             "server_us_per": stats([s[per] for s in steps]),
             "generator_cpu_pct": stats([s["generator_cpu_pct"] for s in steps]),
             "other_cpu_pct": stats([s.get("other_processes_cpu_pct") for s in steps]),
+            "server_threads": thread_stats(steps, "us_per_delivery" if fan else "us_per_message"),
         })
     return out, fan
+
+
+def thread_stats(steps, key):
+    """chatd's CPU per unit by thread name (runs of chatctl from session 7 on), busiest first."""
+    names = {}
+    for s in steps:
+        for name, t in s.get("server_threads", {}).items():
+            names.setdefault(name, []).append(t[key])
+    by_name = {n: stats(v) for n, v in names.items()}
+    return dict(sorted(by_name.items(), key=lambda kv: -kv[1]["median"]))
 
 
 def print_traffic(out, fan):
@@ -99,6 +110,9 @@ def print_traffic(out, fan):
         per = "us/delivery" if fan else "us/message"
         print(f"    {'server CPU':<14} {fmt(s['server_cpu_pct'], '%')}, {fmt(s['server_us_per'], ' ' + per, 1, 2)}")
         print(f"    {'generator CPU':<14} {fmt(s['generator_cpu_pct'], '%')}; other processes {fmt(s['other_cpu_pct'], '%')}")
+        busy = [(n, t) for n, t in s["server_threads"].items() if t["median"] >= 0.01]
+        if busy:
+            print(f"    {'by thread':<14} " + ", ".join(f"{n} {fmt(t, '', 1, 2)}" for n, t in busy) + f" {per}")
 
 
 def summarize_idle(runs):

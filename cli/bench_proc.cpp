@@ -51,25 +51,43 @@ bool ParseCpuList(const std::string& list, cpu_set_t* set) {
   return any;
 }
 
-}  // namespace
-
-ProcSample SampleProc(int pid) {
-  ProcSample s;
-  if (pid <= 0) return s;
-  std::string stat = ReadAll("/proc/" + std::to_string(pid) + "/stat");
-  size_t rp = stat.rfind(')');
-  if (rp == std::string::npos) return s;
+// A /proc/…/stat line: the name in its parentheses and its user + system CPU seconds.
+bool ParseStat(const std::string& stat, std::string* name, double* cpu_s) {
+  const size_t lp = stat.find('('), rp = stat.rfind(')');
+  if (lp == std::string::npos || rp == std::string::npos || rp < lp || rp + 2 > stat.size()) return false;
   // Fields after "(comm)": state ppid pgrp session tty tpgid flags minflt cminflt majflt
   // cmajflt utime stime … (utime is field 14 overall, the 12th after the comm).
   std::stringstream ss(stat.substr(rp + 2));
   std::string field;
   unsigned long long utime = 0, stime = 0;
-  for (int i = 1; i <= 13 && ss >> field; ++i) {
+  int i = 1;
+  for (; i <= 13 && ss >> field; ++i) {
     if (i == 12) utime = strtoull(field.c_str(), nullptr, 10);
     if (i == 13) stime = strtoull(field.c_str(), nullptr, 10);
   }
+  if (i <= 13) return false;
   static const long kTicks = sysconf(_SC_CLK_TCK);
-  s.cpu_s = static_cast<double>(utime + stime) / static_cast<double>(kTicks);
+  *name = stat.substr(lp + 1, rp - lp - 1);
+  *cpu_s = static_cast<double>(utime + stime) / static_cast<double>(kTicks);
+  return true;
+}
+
+}  // namespace
+
+ProcSample SampleProc(int pid) {
+  ProcSample s;
+  if (pid <= 0) return s;
+  const std::string dir = "/proc/" + std::to_string(pid);
+  std::string name;
+  if (!ParseStat(ReadAll(dir + "/stat"), &name, &s.cpu_s)) return s;
+  if (DIR* d = opendir((dir + "/task").c_str())) {
+    while (dirent* e = readdir(d)) {
+      if (atoi(e->d_name) <= 0) continue;
+      double cpu = 0;
+      if (ParseStat(ReadAll(dir + "/task/" + e->d_name + "/stat"), &name, &cpu)) s.thread_cpu_s[name] += cpu;
+    }
+    closedir(d);
+  }
   std::string status = ReadAll("/proc/" + std::to_string(pid) + "/status");
   s.rss_kb = StatusField(status, "VmRSS:");
   s.hwm_kb = StatusField(status, "VmHWM:");

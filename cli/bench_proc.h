@@ -6,6 +6,7 @@
 
 #include <netinet/in.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,9 @@ struct ProcSample {
   long rss_kb = 0;   // VmRSS
   long hwm_kb = 0;   // VmHWM (peak RSS)
   int threads = 0;
+  // CPU seconds by thread name (threads sharing a name summed, e.g. a worker pool), for
+  // the threads alive now.
+  std::map<std::string, double> thread_cpu_s;
 };
 
 ProcSample SampleProc(int pid);

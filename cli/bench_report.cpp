@@ -5,7 +5,10 @@
 #include <rapidjson/writer.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <utility>
+#include <vector>
 
 namespace chatd::cli::bench {
 
@@ -117,6 +120,23 @@ void ProgressLine(const std::string& line) {
   fflush(stderr);
 }
 
+namespace {
+
+// Server CPU microseconds per delivery (fan-out shapes) or per acknowledged message.
+double UsPer(const StepResult& s, bool fan, double cpu_s) {
+  const uint64_t n = fan ? s.arrivals : s.acks_in_window;
+  return n ? cpu_s * 1e6 / static_cast<double>(n) : 0;
+}
+
+// chatd's threads by CPU used in the step, the busiest first.
+std::vector<std::pair<std::string, double>> ByCpu(const StepResult& s) {
+  std::vector<std::pair<std::string, double>> v(s.server_thread_cpu_s.begin(), s.server_thread_cpu_s.end());
+  std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  return v;
+}
+
+}  // namespace
+
 void PrintTraffic(const Header& h, const TrafficConfig& cfg, const TrafficResult& r, bool json) {
   const bool fan = r.deliveries_per_message > 0;
   if (json) {
@@ -156,9 +176,18 @@ void PrintTraffic(const Header& h, const TrafficConfig& cfg, const TrafficResult
       WriteHist(w, "ack_latency", s.ack);
       Kv(w, "server_cpu_s", s.server_cpu_s);
       Kv(w, "server_cpu_pct", 100 * s.server_cpu_s / s.seconds);
-      double per = fan ? (s.arrivals ? s.server_cpu_s * 1e6 / static_cast<double>(s.arrivals) : 0)
-                       : (s.acks_in_window ? s.server_cpu_s * 1e6 / static_cast<double>(s.acks_in_window) : 0);
-      Kv(w, fan ? "server_us_per_delivery" : "server_us_per_message", per);
+      const char* per_key = fan ? "server_us_per_delivery" : "server_us_per_message";
+      Kv(w, per_key, UsPer(s, fan, s.server_cpu_s));
+      w.Key("server_threads");  // where chatd's CPU went: {name: {cpu_s, us per unit}}
+      w.StartObject();
+      for (const auto& [name, cpu] : ByCpu(s)) {
+        w.Key(name.c_str());
+        w.StartObject();
+        Kv(w, "cpu_s", cpu);
+        Kv(w, fan ? "us_per_delivery" : "us_per_message", UsPer(s, fan, cpu));
+        w.EndObject();
+      }
+      w.EndObject();
       Kv(w, "server_rss_kb", static_cast<int64_t>(s.server_rss_kb));
       Kv(w, "generator_cpu_pct", 100 * s.gen_cpu_s / s.seconds);
       Kv(w, "other_processes_cpu_pct", 100 * s.other_cpu_s / s.seconds);
@@ -200,8 +229,7 @@ void PrintTraffic(const Header& h, const TrafficConfig& cfg, const TrafficResult
     const LatencyHistogram& hist = fan ? s.delivery : s.ack;
     double deliv = static_cast<double>(s.arrivals) / s.seconds;
     double acks = static_cast<double>(s.acks_in_window) / s.seconds;
-    double per = fan ? (s.arrivals ? s.server_cpu_s * 1e6 / static_cast<double>(s.arrivals) : 0)
-                     : (s.acks_in_window ? s.server_cpu_s * 1e6 / static_cast<double>(s.acks_in_window) : 0);
+    double per = UsPer(s, fan, s.server_cpu_s);
     if (s.sustained) best = std::max(best, fan ? deliv : acks);
     std::string offered = s.rate > 0 ? Si(s.rate) : "closed";
     printf("%-9s %9s %9s %9s %7s %8s %8s %8s %6llu %4llu %4llu %6s %8s %5s %6s %7s %s\n", offered.c_str(),
@@ -214,6 +242,14 @@ void PrintTraffic(const Header& h, const TrafficConfig& cfg, const TrafficResult
            Fixed(s.server_rss_kb / 1024.0, 1).c_str(), s.sustained ? "yes" : "NO");
   }
   printf("\nbest sustained: %s %s/s\n", Si(best).c_str(), fan ? "deliveries" : "acknowledged messages");
+  if (!r.steps.empty() && !r.steps.back().server_thread_cpu_s.empty()) {
+    const StepResult& s = r.steps.back();
+    printf("server CPU by thread (last step, %s):", fan ? "us/delivery" : "us/msg");
+    for (const auto& [name, cpu] : ByCpu(s)) {
+      if (UsPer(s, fan, cpu) >= 0.005) printf(" %s %s", name.c_str(), Fixed(UsPer(s, fan, cpu), 2).c_str());
+    }
+    printf("\n");
+  }
   if (fan && !r.steps.empty()) {
     const StepResult& s = r.steps.back();
     printf("ack latency (last step): p50 %s  p99 %s  p99.9 %s\n", Dur(s.ack.Percentile(0.5)).c_str(),

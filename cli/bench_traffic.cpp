@@ -99,6 +99,14 @@ CpuMark MarkCpu(int pid) {
 
 void SetWindowCpu(const CpuMark& a, const CpuMark& b, StepResult* sr) {
   sr->server_cpu_s = a.server.ok && b.server.ok ? b.server.cpu_s - a.server.cpu_s : 0;
+  sr->server_thread_cpu_s.clear();
+  if (a.server.ok && b.server.ok) {
+    for (const auto& [name, cpu] : b.server.thread_cpu_s) {
+      auto before = a.server.thread_cpu_s.find(name);
+      const double used = cpu - (before == a.server.thread_cpu_s.end() ? 0 : before->second);
+      if (used > 0) sr->server_thread_cpu_s[name] = used;  // < 0: one of the name exited
+    }
+  }
   sr->server_rss_kb = b.server.rss_kb;
   sr->gen_cpu_s = b.gen_s - a.gen_s;
   sr->other_cpu_s = std::max(0.0, (b.busy_s - a.busy_s) - sr->server_cpu_s - sr->gen_cpu_s);

@@ -66,6 +66,7 @@ struct StepResult {
   double server_cpu_s = 0;      // chatd CPU seconds inside the window
   double gen_cpu_s = 0;         // generator CPU seconds inside the window
   double other_cpu_s = 0;       // CPU seconds other processes used inside the window
+  std::map<std::string, double> server_thread_cpu_s;  // chatd's, by thread name, inside the window
   long server_rss_kb = 0;       // at the window's end
   double drain_s = 0;
   bool sustained = true;

@@ -1,14 +1,22 @@
 // Tests for chatctl bench's numbers: the latency histogram's buckets and percentiles,
-// the per-stream sequence tracker (loss, duplicates, reordering) and rate-step parsing.
+// the per-stream sequence tracker (loss, duplicates, reordering), rate-step parsing, and
+// the server's CPU by thread read from /proc.
 #include "cli/bench_stats.h"
 
+#include <pthread.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <thread>
 #include <vector>
 
+#include "cli/bench_proc.h"
 #include "cli/bench_traffic.h"
 
 namespace chatd::cli::bench {
@@ -127,6 +135,41 @@ TEST_CASE("rate steps parse as lists and ranges", "[unit][bench]") {
   CHECK(ParseRates("1000:500:x2").empty());
   CHECK(ParseRates("1000:8000:x1").empty());
   CHECK(ParseRates("1000:8000:*2").empty());
+}
+
+TEST_CASE("SampleProc splits a process' CPU by thread name", "[unit][bench]") {
+  // Two threads of one name burn CPU until /proc shows it (one clock tick is 10 ms), and
+  // a third stays idle: the busy name gets their sum, the idle one ~nothing.
+  std::atomic<bool> stop{false};
+  auto spin = [&](const char* name) {
+    pthread_setname_np(pthread_self(), name);
+    while (!stop.load(std::memory_order_relaxed)) {
+    }
+  };
+  std::thread a(spin, "bench-busy"), b(spin, "bench-busy");
+  std::thread idle([&] {
+    pthread_setname_np(pthread_self(), "bench-idle");
+    while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  });
+  ProcSample s;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  do {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    s = SampleProc(getpid());
+  } while (std::chrono::steady_clock::now() < deadline && s.thread_cpu_s["bench-busy"] < 0.2);
+  const ProcSample later = SampleProc(getpid());  // its total includes every thread's time of `s`
+  stop = true;
+  a.join();
+  b.join();
+  idle.join();
+  REQUIRE(s.ok);
+  CHECK(s.thread_cpu_s["bench-busy"] >= 0.2);
+  CHECK(s.thread_cpu_s.count("bench-idle") == 1);
+  CHECK(s.thread_cpu_s["bench-idle"] < s.thread_cpu_s["bench-busy"] / 4);
+  double sum = 0;
+  for (const auto& [name, cpu] : s.thread_cpu_s) sum += cpu;
+  CHECK(sum <= later.cpu_s + 0.05);  // the process' total counts every thread (rounding: a tick each)
+  CHECK_FALSE(SampleProc(0).ok);
 }
 
 }  // namespace
