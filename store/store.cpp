@@ -40,8 +40,8 @@ void Store::StartCheckpointer(int64_t wal_max_bytes) {
     bool large = false;
     auto asked_at = std::chrono::steady_clock::now() - std::chrono::seconds(1);
     while (!ck_stop_) {
-      // While the WAL is large, passes run back to back (each copies what the writer
-      // appended during the last), so that little is left for the writer to copy.
+      // While the WAL is past its bound, a pass every 20 ms (each copies what the writer
+      // appended since the last), so that little is left for the writer to copy.
       const bool asked = reset_due_.load(std::memory_order_relaxed);  // the writer copies the rest
       ck_cv_.wait_for(lock, std::chrono::milliseconds(large && !asked ? 20 : 200),
                       [&] { return ck_stop_ || ck_wake_.load(std::memory_order_relaxed); });

@@ -243,8 +243,8 @@ class Store {
   Writer& writer() { return *writer_; }
   ReaderPool& readers() { return *readers_; }
   // Moves WAL checkpoints off the writer: the writer stops auto-checkpointing and a
-  // background thread checkpoints (PASSIVE) every 200 ms, back to back while the WAL is
-  // large. StopCheckpointer() runs a final full checkpoint. Both are called by the
+  // background thread checkpoints (PASSIVE) every 200 ms, every 20 ms while the WAL is
+  // past its bound. StopCheckpointer() runs a final full checkpoint. Both are called by the
   // daemon's main thread.
   //
   // Keeping the WAL bounded under sustained writes (`wal_max_bytes`, store.wal_max_mb).
