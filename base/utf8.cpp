@@ -38,10 +38,6 @@ size_t Utf8InvalidAt(std::string_view s) {
       i += 8;
     }
     if (i >= n) break;
-    if (static_cast<unsigned char>(p[i]) < 0x80) {
-      ++i;
-      continue;
-    }
     const size_t len = Utf8Length(s.substr(i));
     if (len == 0) return i;
     i += len;

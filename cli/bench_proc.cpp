@@ -88,7 +88,7 @@ ProcSample SampleProc(int pid) {
     }
     closedir(d);
   }
-  std::string status = ReadAll("/proc/" + std::to_string(pid) + "/status");
+  std::string status = ReadAll(dir + "/status");
   s.rss_kb = StatusField(status, "VmRSS:");
   s.hwm_kb = StatusField(status, "VmHWM:");
   s.threads = static_cast<int>(StatusField(status, "Threads:"));
