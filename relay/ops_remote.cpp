@@ -20,15 +20,6 @@ namespace {
 
 constexpr size_t kMaxBuffered = 200000;
 
-// SAVEPOINT / RELEASE through the connection's cache of prepared statements:
-// Writer::Savepoint() goes through sqlite3_exec, which parses the SQL on every call (a
-// seventh of the core's time per remote envelope during a catch-up).
-Status ExecCached(store::Db& db, const char* sql) {
-  auto st = db.Prepare(sql);
-  if (!st.ok()) return st.status();
-  return st->Run();
-}
-
 bool ChatScoped(crypto::Kind k) {
   switch (k) {
     case crypto::Kind::kChatUpdate:
@@ -215,17 +206,18 @@ void Core::ApplyBuffered(const std::string& first_origin) {
         bool valid = ValidRemote(env);
         auto& w = store_.writer();
         SignPending();  // our own envelopes of this batch first: log positions stay in order
-        (void)ExecCached(w.db(), "SAVEPOINT cmd");
+        (void)w.Savepoint();
         auto pos = w.Append(env, valid);
         if (!pos.ok() && valid) {
           // Signed but not applicable to the views (a malformed body): keep it in the log
           // only, like any invalid envelope, rather than fail the whole batch.
           (void)w.RollbackToSavepoint();
-          (void)ExecCached(w.db(), "SAVEPOINT cmd");
+          (void)w.Savepoint();
           valid = false;
           pos = w.Append(env, false);
         }
-        if (pos.ok()) (void)ExecCached(w.db(), "RELEASE cmd");
+        if (pos.ok())
+          (void)w.Release();
         else (void)w.RollbackToSavepoint();
         if (!pos.ok()) {
           batch_failed_ = true;

@@ -125,6 +125,12 @@ Status Db::Exec(std::string_view sql) {
   return Status::Ok();
 }
 
+Status Db::Run(std::string_view sql) {
+  auto st = Prepare(sql);
+  if (!st.ok()) return st.status();
+  return st->Run();
+}
+
 Result<Stmt> Db::Prepare(std::string_view sql) {
   auto it = cache_.find(sql);
   if (it != cache_.end()) return Stmt(it->second.get());

@@ -73,7 +73,11 @@ class Db {
                                           bool derived = false);
   ~Db();
 
+  // Runs SQL text (any number of statements), parsed anew on every call: for one-off SQL.
   Status Exec(std::string_view sql);
+  // Runs ONE statement through the cache below: for what runs often (BEGIN, COMMIT,
+  // SAVEPOINT), which Exec would parse each time.
+  Status Run(std::string_view sql);
   // Returns a statement from this connection's cache (prepared on first use).
   Result<Stmt> Prepare(std::string_view sql);
   int64_t Changes() const { return sqlite3_changes64(db_.get()); }

@@ -296,9 +296,9 @@ Status SearchIndexer::Round(uint64_t up_to, bool* done) {
   // Short read transactions, a chunk each, so that even when this thread is preempted for
   // long its snapshot is never far behind the log.
   for (bool chunk_full = true; chunk_full && looked_at < kRoundEnvelopes && bytes < kRoundBytes;) {
-    if (s = db_->Exec("BEGIN"); !s.ok()) return s;
+    if (s = db_->Run("BEGIN"); !s.ok()) return s;
     auto end_read = [&](Status st) {
-      (void)db_->Exec("COMMIT");  // nothing was written: this only ends the read
+      (void)db_->Run("COMMIT");  // nothing was written: this only ends the read
       return st;
     };
     auto env = db_->Prepare(
@@ -361,9 +361,9 @@ Status SearchIndexer::Round(uint64_t up_to, bool* done) {
   // 2. The index, in one write transaction of search.db only. Not BEGIN IMMEDIATE: that
   // would open a transaction on every attached database, a read one on the store too. This
   // thread is search.db's only writer, so the deferred upgrade never waits.
-  if (s = db_->Exec("BEGIN"); !s.ok()) return s;
+  if (s = db_->Run("BEGIN"); !s.ok()) return s;
   auto fail = [&](Status st) {
-    (void)db_->Exec("ROLLBACK");
+    (void)db_->Run("ROLLBACK");
     return st;
   };
   auto del = db_->Prepare("DELETE FROM msg_fts WHERE rowid=?");
@@ -387,7 +387,7 @@ Status SearchIndexer::Round(uint64_t up_to, bool* done) {
   auto mark = db_->Prepare("UPDATE meta SET value=? WHERE key='indexed_pos'");
   if (!mark.ok()) return fail(mark.status());
   if (s = mark->Bind(1, reached).Run(); !s.ok()) return fail(s);
-  if (s = db_->Exec("COMMIT"); !s.ok()) return fail(s);
+  if (s = db_->Run("COMMIT"); !s.ok()) return fail(s);
   indexed_pos_.store(reached, std::memory_order_relaxed);
   messages_.fetch_add(indexed, std::memory_order_relaxed);
   *done = reached >= up_to;

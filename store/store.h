@@ -167,12 +167,15 @@ class Queries {
 class Writer : public Queries {
  public:
   explicit Writer(std::unique_ptr<Db> db) : Queries(*db), owned_(std::move(db)) {}
-  Status Begin() { return db_.Exec("BEGIN IMMEDIATE"); }
-  Status Commit() { return db_.Exec("COMMIT"); }
-  Status Rollback() { return db_.Exec("ROLLBACK"); }
-  Status Savepoint() { return db_.Exec("SAVEPOINT cmd"); }
-  Status Release() { return db_.Exec("RELEASE cmd"); }
-  Status RollbackToSavepoint() { return db_.Exec("ROLLBACK TO cmd; RELEASE cmd"); }
+  Status Begin() { return db_.Run("BEGIN IMMEDIATE"); }
+  Status Commit() { return db_.Run("COMMIT"); }
+  Status Rollback() { return db_.Run("ROLLBACK"); }
+  Status Savepoint() { return db_.Run("SAVEPOINT cmd"); }
+  Status Release() { return db_.Run("RELEASE cmd"); }
+  Status RollbackToSavepoint() {
+    Status s = db_.Run("ROLLBACK TO cmd");
+    return s.ok() ? db_.Run("RELEASE cmd") : s;
+  }
   // Deferred durability (store/walvfs.h): afterwards COMMIT no longer waits for the disk,
   // and a commit is durable only once an fdatasync() on the returned descriptor, begun
   // after the COMMIT returned, has succeeded. kUnavailable if not possible here.
