@@ -251,6 +251,7 @@ void RegisterChatRoutes(httplib::Server& s, Ctx& ctx) {
     w.Key("message_type").Str(m.message_type).Key("content").Str(m.content);
     w.Key("reply_to_message_id").IdOrNull(m.reply_to).Key("file_id").IdOrNull(m.file_id);
     w.Key("created_at").Time(m.created_at).Key("delivery_status").Str("sent");
+    if (m.expires_at) w.Key("expires_at").Time(m.expires_at);
     w.Key("cursor").Id(r->cursor);
     w.EndObject();
     Ok(res, r->duplicate ? 200 : 201, w.View());

@@ -38,6 +38,7 @@ Status Core::LoadState() {
   batch_max_pos_ = *max_pos;
   members_.clear();
   users_.clear();
+  timers_.clear();
   quarantined_.clear();
   auto q = w.Meta("quarantined");
   if (q.ok() && q.value()) {
@@ -77,6 +78,9 @@ Status Core::Start() {
   event_config_free(ecfg);
   if (!base_) return Internal("libevent: cannot create the core loop");
   wake_.reset(event_new(base_.get(), -1, 0, &Core::OnWake, this));
+  expiry_tick_.reset(event_new(base_.get(), -1, EV_PERSIST, &Core::OnExpiryTick, this));
+  const timeval every_second{1, 0};
+  event_add(expiry_tick_.get(), &every_second);
   signer_ = std::make_unique<BatchSigner>(key_, BatchSigner::SeveralCpus());
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "chatd-core");
@@ -113,6 +117,7 @@ void Core::Stop() {
     inbox_.clear();
   }
   wake_.reset();
+  expiry_tick_.reset();
   base_.reset();
 }
 
@@ -125,6 +130,40 @@ bool Core::Post(std::function<void()> fn) {
 }
 
 void Core::OnWake(evutil_socket_t, short, void* arg) { static_cast<Core*>(arg)->RunBatch(); }
+
+void Core::OnExpiryTick(evutil_socket_t, short, void* arg) {
+  auto* core = static_cast<Core*>(arg);
+  if (core->expiry_posted_) return;
+  // A read between batches on the writer connection: no transaction, nothing written, so
+  // an idle relay does not commit (or fdatasync) once a second.
+  auto next = core->store_.writer().NextExpiry();
+  if (!next.ok()) {
+    log::Warn("store: cannot read the next disappearing message", {{"error", next.status().message()}});
+    return;
+  }
+  if (*next == 0 || *next > core->clock_->NowMs()) return;
+  core->expiry_posted_ = core->Post([core] { core->ExpireDue(); });
+}
+
+void Core::ExpireDue() {
+  constexpr int kPerBatch = 1000;  // bounds the batch; the rest goes in the next one
+  expiry_posted_ = false;
+  auto& w = store_.writer();
+  // In a savepoint: a failure here costs this sweep only, not the batch's other commands.
+  if (!w.Savepoint().ok()) return;
+  auto n = w.ExpireDue(clock_->NowMs(), kPerBatch);
+  if (!n.ok()) {
+    (void)w.RollbackToSavepoint();
+    log::Error("store: cannot erase disappearing messages", {{"error", n.status().message()}});
+    return;
+  }
+  (void)w.Release();
+  if (*n > 0) {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    stats_.expired += static_cast<uint64_t>(*n);
+  }
+  if (*n == kPerBatch) expiry_posted_ = Post([this] { ExpireDue(); });
+}
 
 void Core::RunBatch() {
   std::vector<std::function<void()>> items;
@@ -361,6 +400,16 @@ std::shared_ptr<const std::vector<uint64_t>> Core::MembersOf(uint64_t chat_id) {
   if (members_.size() > 100000) members_.clear();  // bound the cache
   members_[chat_id] = frozen;
   return frozen;
+}
+
+int64_t Core::TimerOf(uint64_t chat_id) {
+  auto it = timers_.find(chat_id);
+  if (it != timers_.end()) return it->second;
+  auto chat = store_.writer().Chat(chat_id, false);
+  int64_t seconds = chat.ok() && chat.value() ? chat.value()->disappearing_seconds : 0;
+  if (timers_.size() > 100000) timers_.clear();  // bound the cache
+  timers_[chat_id] = seconds;
+  return seconds;
 }
 
 Result<std::string> Core::RoleOrNotMember(uint64_t chat_id, uint64_t user_id) {

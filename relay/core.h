@@ -102,6 +102,7 @@ inline constexpr size_t kSyncBuckets = sizeof kSyncBucketsS / sizeof kSyncBucket
 
 struct CoreStats {
   uint64_t batches = 0, commands = 0, envelopes = 0, commit_failures = 0;
+  uint64_t expired = 0;  // envelopes of disappearing messages erased
   uint64_t remote_applied = 0, remote_duplicates = 0, remote_buffered = 0, remote_invalid = 0,
            equivocations = 0, remote_dropped = 0;
   uint64_t sync_le[kSyncBuckets] = {};  // cumulative: rounds that took <= kSyncBucketsS[i]
@@ -154,6 +155,10 @@ class Core {
   // Members of a chat (cached; invalidated by membership changes).
   std::shared_ptr<const std::vector<uint64_t>> MembersOf(uint64_t chat_id);
   void InvalidateMembers(uint64_t chat_id) { members_.erase(chat_id); }
+  // A chat's disappearing-message timer in seconds, 0 = off (cached; invalidated by
+  // chat_update envelopes, local or remote).
+  int64_t TimerOf(uint64_t chat_id);
+  void InvalidateTimer(uint64_t chat_id) { timers_.erase(chat_id); }
 
   // Operations (core thread; see relay/ops_*.cpp).
   Result<TokenGrant> OpRegister(const std::string& username, const std::string& email,
@@ -213,6 +218,10 @@ class Core {
 
  private:
   static void OnWake(evutil_socket_t, short, void* arg);
+  // Disappearing messages: once a second (core thread, between batches) checks the store
+  // for text that is due, and if any, posts a batch that erases it (ExpireDue).
+  static void OnExpiryTick(evutil_socket_t, short, void* arg);
+  void ExpireDue();
   void RunBatch();
   // Collects the batch's emitted envelopes, signed (relay/signer.h), and appends them to the
   // log, in order, at their reserved positions. Runs before the commit and before any
@@ -243,6 +252,8 @@ class Core {
 
   std::unique_ptr<event_base, void (*)(event_base*)> base_{nullptr, event_base_free};
   std::unique_ptr<event, void (*)(event*)> wake_{nullptr, event_free};
+  std::unique_ptr<event, void (*)(event*)> expiry_tick_{nullptr, event_free};
+  bool expiry_posted_ = false;  // an ExpireDue batch is queued
   std::thread thread_;
   std::mutex mu_;
   std::vector<std::function<void()>> inbox_;  // guarded by mu_
@@ -269,6 +280,7 @@ class Core {
   bool sync_stop_ = false;         // guarded by sync_mu_
   std::unordered_map<uint64_t, std::shared_ptr<const std::vector<uint64_t>>> members_;
   std::unordered_map<uint64_t, store::UserRow> users_;
+  std::unordered_map<uint64_t, int64_t> timers_;
   // Federation state (core thread; the snapshots below are for other threads).
   std::atomic<bool> replicate_{false};
   std::atomic<uint64_t> committed_pos_{0};

@@ -41,6 +41,7 @@ void WriteMessage(JsonWriter& w, const store::MessageRow& m) {
   w.Key("is_edited").Bool(m.edited_at != 0);
   if (m.edited_at) w.Key("edited_at").Time(m.edited_at);
   w.Key("is_deleted").Bool(m.deleted);
+  if (m.expires_at) w.Key("expires_at").Time(m.expires_at);  // a disappearing message
   w.Key("reactions").BeginArray();
   for (const auto& r : m.reactions) {
     w.BeginObject();

@@ -100,6 +100,7 @@ Result<store::ChatRow> Core::OpUpdateChat(const Actor& actor, uint64_t chat_id, 
   env.body = body.Take();
   auto pos = Emit(env);
   if (!pos.ok()) return pos.status();
+  InvalidateTimer(chat_id);
   Publish(env, *pos, 0);
   auto chat = store_.writer().Chat(chat_id, true);
   if (!chat.ok()) return chat.status();

@@ -64,6 +64,9 @@ Result<SendResult> Core::OpSend(const Actor& actor, const SendRequest& req) {
       return NotFound("reply_to_message_id is not a message of this chat");
     }
   }
+  const int64_t now = clock_->NowMs();
+  const int64_t timer_s = TimerOf(req.chat_id);
+  const int64_t expires_at = timer_s > 0 ? now + timer_s * 1000 : 0;
   json::JsonWriter body;
   body.BeginObject();
   body.Key("message_type").Str(req.message_type);
@@ -71,8 +74,10 @@ Result<SendResult> Core::OpSend(const Actor& actor, const SendRequest& req) {
   if (req.reply_to) body.Key("reply_to_message_id").Id(req.reply_to);
   if (req.file_id) body.Key("file_id").Id(req.file_id);
   if (!req.client_key.empty()) body.Key("client_key").Str(req.client_key);
+  if (expires_at) body.Key("expires_at").Int(expires_at);  // every relay erases it then
   body.EndObject();
   crypto::Envelope env = ChatEnvelope(crypto::Kind::kMsgPost, actor, req.chat_id, body.Take());
+  env.created_at = now;  // expires_at counts from it
   auto pos = Emit(env);
   if (!pos.ok()) return pos.status();
   SendResult r;
@@ -84,6 +89,7 @@ Result<SendResult> Core::OpSend(const Actor& actor, const SendRequest& req) {
   r.message.reply_to = req.reply_to;
   r.message.file_id = req.file_id;
   r.message.created_at = env.created_at;
+  r.message.expires_at = expires_at;
   r.message.pos = *pos;
   r.cursor = *pos;
   // The hot path: render new_message from what we hold instead of reading it back.
@@ -118,7 +124,10 @@ Result<store::MessageRow> Core::OpEdit(const Actor& actor, uint64_t chat_id, uin
     return Forbidden("messages can be edited for 5 minutes after sending", "edit_window_closed");
   }
   json::JsonWriter body;
-  body.BeginObject().Key("message_id").Id(message_id).Key("content").Str(content).EndObject();
+  body.BeginObject().Key("message_id").Id(message_id).Key("content").Str(content);
+  // The new text of a disappearing message disappears with it, on every relay.
+  if (m.value()->expires_at) body.Key("expires_at").Int(m.value()->expires_at);
+  body.EndObject();
   crypto::Envelope env = ChatEnvelope(crypto::Kind::kMsgEdit, actor, chat_id, body.Take());
   env.created_at = now;  // peers check the window against this same time
   auto pos = Emit(env);

@@ -236,6 +236,7 @@ void Core::ApplyBuffered(const std::string& first_origin) {
             InvalidateMembers(env.chat_id);
           }
           if (env.kind == crypto::Kind::kUserProfile) users_.erase(env.author);
+          if (env.kind == crypto::Kind::kChatUpdate) InvalidateTimer(env.chat_id);
           ApplyAccessChange(env);  // user_disable, session_revoke: tokens, sessions
           uint64_t extra = 0;
           if (env.kind == crypto::Kind::kMemberRemove) {

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "base/time.h"
 #include "store/store.h"
 #include "store/views.h"
 
@@ -27,7 +28,7 @@ UserRow ReadUser(const Stmt& st) {
 
 constexpr const char* kMessageCols =
     "m.message_id, m.chat_id, m.sender_id, m.message_type, m.content, m.reply_to, m.file_id, "
-    "m.created_at, m.edited_at, m.deleted, m.pos";
+    "m.created_at, m.edited_at, m.deleted, m.pos, m.expires_at";
 
 MessageRow ReadMessage(const Stmt& st) {
   MessageRow m;
@@ -42,6 +43,7 @@ MessageRow ReadMessage(const Stmt& st) {
   m.edited_at = st.Int(8);
   m.deleted = st.Int(9) != 0;
   m.pos = st.U64(10);
+  m.expires_at = st.Int(11);
   return m;
 }
 
@@ -208,9 +210,10 @@ Result<std::vector<ChatSummary>> Queries::ChatsOf(uint64_t user_id) {
       if (!hist->empty()) sum.last_message = std::move(hist->front());
     }
     auto un = db_.Prepare(
-        "SELECT count(*) FROM messages WHERE chat_id=? AND message_id>? AND sender_id<>? AND deleted=0");
+        "SELECT count(*) FROM messages WHERE chat_id=? AND message_id>? AND sender_id<>? AND deleted=0 "
+        "AND (expires_at = 0 OR expires_at > ?)");
     if (!un.ok()) return un.status();
-    un->Bind(1, chat_id).Bind(2, read_up_to).Bind(3, user_id);
+    un->Bind(1, chat_id).Bind(2, read_up_to).Bind(3, user_id).Bind(4, NowMs());
     auto r = un->Step();
     if (!r.ok()) return r.status();
     sum.unread = un->Int(0);
@@ -249,16 +252,17 @@ Result<std::optional<uint64_t>> Queries::DirectChat(std::string_view direct_key)
 Result<std::optional<MessageRow>> Queries::Message(uint64_t message_id) {
   auto st = db_.Prepare(std::string("SELECT ") + kMessageCols +
                         ", u.username, u.relay, u.profile_picture_url FROM messages m "
-                        "LEFT JOIN users u ON u.user_id = m.sender_id WHERE m.message_id=?");
+                        "LEFT JOIN users u ON u.user_id = m.sender_id WHERE m.message_id=? "
+                        "AND (m.expires_at = 0 OR m.expires_at > ?)");
   if (!st.ok()) return st.status();
-  st->Bind(1, message_id);
+  st->Bind(1, message_id).Bind(2, NowMs());
   auto r = st->Step();
   if (!r.ok()) return r.status();
   if (!r.value()) return std::optional<MessageRow>();
   MessageRow m = ReadMessage(*st);
-  m.sender_username = st->Text(11);
-  m.sender_relay = st->Text(12);
-  m.sender_picture = st->Text(13);
+  m.sender_username = st->Text(12);
+  m.sender_relay = st->Text(13);
+  m.sender_picture = st->Text(14);
   if (Status s = FillReactions(m); !s.ok()) return s;
   return std::optional<MessageRow>(std::move(m));
 }
@@ -290,19 +294,24 @@ Result<std::vector<MessageRow>> Queries::History(uint64_t chat_id, uint64_t befo
   auto st = db_.Prepare(std::string("SELECT ") + kMessageCols +
                         ", u.username, u.relay, u.profile_picture_url FROM messages m "
                         "LEFT JOIN users u ON u.user_id = m.sender_id "
-                        "WHERE m.chat_id=? AND m.message_id<? AND m.pos<=? ORDER BY m.message_id DESC LIMIT ?");
+                        "WHERE m.chat_id=? AND m.message_id<? AND m.pos<=? AND (m.expires_at = 0 OR m.expires_at > ?) "
+                        "ORDER BY m.message_id DESC LIMIT ?");
   if (!st.ok()) return st.status();
   constexpr uint64_t kMax = static_cast<uint64_t>(INT64_MAX);
-  st->Bind(1, chat_id).Bind(2, before_id ? before_id : kMax).Bind(3, std::min(max_pos, kMax)).Bind(4, limit);
+  st->Bind(1, chat_id)
+      .Bind(2, before_id ? before_id : kMax)
+      .Bind(3, std::min(max_pos, kMax))
+      .Bind(4, NowMs())
+      .Bind(5, limit);
   std::vector<MessageRow> out;
   for (;;) {
     auto r = st->Step();
     if (!r.ok()) return r.status();
     if (!r.value()) break;
     MessageRow m = ReadMessage(*st);
-    m.sender_username = st->Text(11);
-    m.sender_relay = st->Text(12);
-    m.sender_picture = st->Text(13);
+    m.sender_username = st->Text(12);
+    m.sender_relay = st->Text(13);
+    m.sender_picture = st->Text(14);
     out.push_back(std::move(m));
   }
   for (MessageRow& m : out) {

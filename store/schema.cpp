@@ -134,6 +134,18 @@ CREATE TABLE revocations(
   at INTEGER NOT NULL,
   PRIMARY KEY(user_id, device_id)) WITHOUT ROWID;
 )sql",
+    // 4: disappearing messages. A msg_post or msg_edit whose body has `expires_at` (ms)
+    // carries text that every relay erases at that time: `expiring` lists those envelopes
+    // by due time (message_id: the message a post created, whose view row goes too; 0 for
+    // an edit). messages.expires_at hides a due message from reads until it is erased.
+    R"sql(
+ALTER TABLE messages ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE expiring(
+  expires_at INTEGER NOT NULL,
+  pos INTEGER NOT NULL,
+  message_id INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(expires_at, pos)) WITHOUT ROWID;
+)sql",
 };
 
 }  // namespace

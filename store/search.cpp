@@ -304,7 +304,8 @@ Status SearchIndexer::Round(uint64_t up_to, bool* done) {
     auto env = db_->Prepare(
         "SELECT pos, kind, id, body FROM store.envelopes WHERE pos > ?1 AND pos <= ?2 AND kind IN (?3, ?4, ?5) "
         "ORDER BY pos LIMIT ?6");
-    auto cur = db_->Prepare("SELECT chat_id, content FROM store.messages WHERE message_id=? AND deleted=0");
+    auto cur =
+        db_->Prepare("SELECT chat_id, content FROM store.messages WHERE message_id=? AND deleted=0 AND expires_at=0");
     if (!env.ok() || !cur.ok()) return end_read(!env.ok() ? env.status() : cur.status());
     env->Bind(1, reached)
         .Bind(2, up_to)

@@ -81,6 +81,7 @@ struct MessageRow {
   std::string message_type, content;
   uint64_t reply_to = 0, file_id = 0;
   int64_t created_at = 0, edited_at = 0;
+  int64_t expires_at = 0;  // a disappearing message: erased at this time (ms); 0 = never
   bool deleted = false;
   uint64_t pos = 0;
   // Filled by History(): sender profile and reactions.
@@ -197,6 +198,12 @@ class Writer : public Queries {
   Status SetMeta(std::string_view key, std::string_view value);
   // Drops every view and re-derives it from the log (chatctl store rebuild).
   Status RebuildViews();
+  // Disappearing messages: erases the body and salt of up to `limit` envelopes whose
+  // expires_at is <= now_ms (the signed header stays), and drops the messages they posted
+  // from the views, with their reactions. Returns how many envelopes it erased.
+  Result<int> ExpireDue(int64_t now_ms, int limit);
+  // The earliest expires_at still to be erased, or 0 if none.
+  Result<int64_t> NextExpiry();
   Db& db() { return db_; }
 
  private:

@@ -23,6 +23,16 @@ uint64_t Id(const Value& obj, const char* key) {
   return json::IdFromValue(it->value).value_or(0);
 }
 
+constexpr int64_t kMaxDisappearMs = 365LL * 86400 * 1000;
+
+int64_t ExpiresAtIn(const crypto::Envelope& env, const Value& b) {
+  auto it = b.FindMember("expires_at");
+  if (it == b.MemberEnd() || !it->value.IsInt64()) return 0;
+  int64_t at = it->value.GetInt64();
+  if (at <= env.created_at || at - env.created_at > kMaxDisappearMs) return 0;
+  return at;
+}
+
 Status ApplyUserCreate(Db& db, const crypto::Envelope& env, const Value& b) {
   std::string username(Str(b, "username"));
   if (username.empty()) return Corrupt("user_create without username");
@@ -202,12 +212,20 @@ Status ApplyPost(Db& db, const crypto::Envelope& env, const Value& b, uint64_t p
   std::string_view client_key = Str(b, "client_key");
   auto st = db.Prepare(
       "INSERT INTO messages(message_id, chat_id, sender_id, message_type, content, reply_to, file_id, "
-      "client_key, created_at, pos) VALUES(?,?,?,?,?,?,?,?,?,?)");
+      "client_key, created_at, pos, expires_at) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
   if (!st.ok()) return st.status();
-  Status s = st->Bind(1, env.id).Bind(2, env.chat_id).Bind(3, env.author)
-                 .Bind(4, Str(b, "message_type")).Bind(5, Str(b, "content"))
-                 .Bind(6, Id(b, "reply_to_message_id")).Bind(7, Id(b, "file_id"))
-                 .BindOpt(8, client_key).Bind(9, env.created_at).Bind(10, pos).Run();
+  Status s = st->Bind(1, env.id)
+                 .Bind(2, env.chat_id)
+                 .Bind(3, env.author)
+                 .Bind(4, Str(b, "message_type"))
+                 .Bind(5, Str(b, "content"))
+                 .Bind(6, Id(b, "reply_to_message_id"))
+                 .Bind(7, Id(b, "file_id"))
+                 .BindOpt(8, client_key)
+                 .Bind(9, env.created_at)
+                 .Bind(10, pos)
+                 .Bind(11, ExpiresAtIn(env, b))
+                 .Run();
   return s;
 }
 
@@ -251,6 +269,23 @@ Status ApplyReceipt(Db& db, const crypto::Envelope& env, const Value& b) {
 }
 
 }  // namespace
+
+int64_t ExpiresAt(const crypto::Envelope& env) {
+  if (env.kind != Kind::kMsgPost && env.kind != Kind::kMsgEdit) return 0;
+  // Most messages have no timer: skip the parse unless the key is there at all.
+  if (env.body.find("\"expires_at\"") == std::string::npos) return 0;
+  json::Doc doc;
+  if (!json::Parse(env.body, &doc).ok() || !doc.IsObject()) return 0;
+  return ExpiresAtIn(env, doc);
+}
+
+Status ScheduleExpiry(Db& db, const crypto::Envelope& env, uint64_t pos) {
+  int64_t at = ExpiresAt(env);
+  if (at == 0) return Status::Ok();
+  auto st = db.Prepare("INSERT OR IGNORE INTO expiring(expires_at, pos, message_id) VALUES(?,?,?)");
+  if (!st.ok()) return st.status();
+  return st->Bind(1, at).Bind(2, pos).Bind(3, env.kind == Kind::kMsgPost ? env.id : 0).Run();
+}
 
 Status ApplyToViews(Db& db, const crypto::Envelope& env, uint64_t pos) {
   if (env.body.empty()) return Status::Ok();  // erased: the header stays, the views keep nothing new

@@ -16,6 +16,14 @@ namespace chatd::store {
 
 Status ApplyToViews(Db& db, const crypto::Envelope& env, uint64_t pos);
 
+// Disappearing messages (docs/ENVELOPE.md): the time (ms) at which a msg_post or msg_edit
+// envelope's text is due to be erased, from its body's `expires_at`; 0 if it has none, or
+// one outside (created_at, created_at + 365 days], or the envelope is of another kind.
+int64_t ExpiresAt(const crypto::Envelope& env);
+// Lists a due-to-disappear envelope in `expiring`, whether or not it applied to the views
+// (every relay erases the same envelopes). A no-op for the others. Idempotent.
+Status ScheduleExpiry(Db& db, const crypto::Envelope& env, uint64_t pos);
+
 }  // namespace chatd::store
 
 namespace chatd::store {

@@ -24,6 +24,10 @@ Result<uint64_t> Writer::Append(const crypto::Envelope& env, bool apply_views, u
   Status s = st->Run();
   if (!s.ok()) return s;
   if (pos == 0) pos = static_cast<uint64_t>(sqlite3_last_insert_rowid(db_.raw()));
+  if (!env.erased()) {
+    s = ScheduleExpiry(db_, env, pos);
+    if (!s.ok()) return s;
+  }
   if (apply_views) {
     s = ApplyToViews(db_, env, pos);
     if (!s.ok()) return s;
@@ -96,11 +100,57 @@ Status Writer::RebuildViews() {
     if (rows.empty()) break;
     for (const auto& row : rows) {
       s = ApplyToViews(db_, row.env, row.pos);
+      if (s.ok()) s = ScheduleExpiry(db_, row.env, row.pos);
       if (!s.ok()) return s;
       after = row.pos;
     }
   }
   return Status::Ok();
+}
+
+Result<int> Writer::ExpireDue(int64_t now_ms, int limit) {
+  auto due =
+      db_.Prepare("SELECT expires_at, pos, message_id FROM expiring WHERE expires_at <= ? ORDER BY expires_at LIMIT ?");
+  if (!due.ok()) return due.status();
+  due->Bind(1, now_ms).Bind(2, limit);
+  std::vector<std::tuple<int64_t, uint64_t, uint64_t>> rows;
+  for (;;) {
+    auto r = due->Step();
+    if (!r.ok()) return r.status();
+    if (!r.value()) break;
+    rows.emplace_back(due->Int(0), due->U64(1), due->U64(2));
+  }
+  due->Reset();
+  auto erase = db_.Prepare("UPDATE envelopes SET body=NULL, salt=NULL WHERE pos=?");
+  auto drop = db_.Prepare("DELETE FROM messages WHERE message_id=?");
+  auto drop_reactions = db_.Prepare("DELETE FROM reactions WHERE message_id=?");
+  auto done = db_.Prepare("DELETE FROM expiring WHERE expires_at=? AND pos=?");
+  if (!erase.ok()) return erase.status();
+  if (!drop.ok()) return drop.status();
+  if (!drop_reactions.ok()) return drop_reactions.status();
+  if (!done.ok()) return done.status();
+  for (const auto& [at, pos, message_id] : rows) {
+    Status s = erase->Bind(1, pos).Run();
+    erase->Reset();
+    if (s.ok() && message_id) {
+      s = drop->Bind(1, message_id).Run();
+      drop->Reset();
+      if (s.ok()) s = drop_reactions->Bind(1, message_id).Run();
+      drop_reactions->Reset();
+    }
+    if (s.ok()) s = done->Bind(1, at).Bind(2, pos).Run();
+    done->Reset();
+    if (!s.ok()) return s;
+  }
+  return static_cast<int>(rows.size());
+}
+
+Result<int64_t> Writer::NextExpiry() {
+  auto st = db_.Prepare("SELECT expires_at FROM expiring ORDER BY expires_at LIMIT 1");
+  if (!st.ok()) return st.status();
+  auto r = st->Step();
+  if (!r.ok()) return r.status();
+  return r.value() ? st->Int(0) : int64_t{0};
 }
 
 }  // namespace chatd::store

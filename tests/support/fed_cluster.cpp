@@ -203,7 +203,7 @@ Result<std::vector<LogRow>> ReadEnvelopeLog(const std::string& db_path) {
   }
   s.busy_timeout(db, 5000);
   void* st = nullptr;
-  const char* sql = "SELECT pos, origin, seq, id, chat_id, kind, header_hash FROM envelopes ORDER BY pos";
+  const char* sql = "SELECT pos, origin, seq, id, chat_id, kind, header_hash, body FROM envelopes ORDER BY pos";
   if (s.prepare_v2(db, sql, -1, &st, nullptr) != 0) {
     std::string e = s.errmsg(db);
     s.close(db);
@@ -227,6 +227,8 @@ Result<std::vector<LogRow>> ReadEnvelopeLog(const std::string& db_path) {
       r.header_hash_hex += kHex[h[i] >> 4];
       r.header_hash_hex += kHex[h[i] & 15];
     }
+    const auto* b = static_cast<const char*>(s.column_blob(st, 7));
+    if (b) r.body.assign(b, static_cast<size_t>(s.column_bytes(st, 7)));
     rows.push_back(std::move(r));
   }
   std::string e = rc == kSqliteDone ? "" : s.errmsg(db);

@@ -71,6 +71,7 @@ struct LogRow {
   uint64_t chat_id = 0;
   int kind = 0;
   std::string header_hash_hex;
+  std::string body;  // the payload; "" once erased
 };
 // Every envelope of DIR/chatd.db, in pos order (read-only; safe while chatd runs).
 Result<std::vector<LogRow>> ReadEnvelopeLog(const std::string& db_path);

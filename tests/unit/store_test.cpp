@@ -192,6 +192,84 @@ TEST_CASE("store: a duplicate (origin, seq) is refused and changes nothing", "[s
   CHECK(*w.CountEnvelopes() == 1);
 }
 
+TEST_CASE("store: disappearing messages are hidden when due and erased by ExpireDue; bad expires_at is ignored",
+          "[store]") {
+  TempDir dir;
+  auto store = store::Store::Open(dir.path, 1, true);
+  REQUIRE(store.ok());
+  auto& w = (*store)->writer();
+  const int64_t now = NowMs();
+  const int64_t day = 86400 * 1000LL;
+  uint64_t alice = 1000, chat = 2000;
+  REQUIRE(w.Begin().ok());
+  LogBuilder b(w);
+  b.Append(Kind::kUserCreate, 0, alice, R"({"username":"alice"})", alice);
+  b.Append(Kind::kChatCreate, chat, alice,
+           R"({"chat_type":"group","chat_name":"t","members":[{"user_id":"1000","role":"admin"}]})", chat);
+  auto post_at = [&](uint64_t id, auto expiry) {  // expiry(created_at) -> the body's expires_at text
+    // LogBuilder stamps created_at = 1795000000000 + seq; seq is the next one.
+    int64_t created = 1795000000000 + static_cast<int64_t>(b.last_.seq + 1);
+    b.Append(
+        Kind::kMsgPost, chat, alice,
+        R"({"message_type":"text","content":"m)" + std::to_string(id) + R"(","expires_at":)" + expiry(created) + "}",
+        id);
+    REQUIRE(b.last_.created_at == created);
+  };
+  post_at(3000, [](int64_t t) { return std::to_string(t + 1000); });                // due long ago
+  post_at(3001, [&](int64_t) { return std::to_string(now + 3600 * 1000); });        // due in an hour
+  post_at(3002, [](int64_t t) { return std::to_string(t); });                       // not after created_at
+  post_at(3003, [&](int64_t t) { return std::to_string(t + 366 * day); });          // beyond a year
+  post_at(3004, [](int64_t t) { return "\"" + std::to_string(t + 1000) + "\""; });  // not a number
+  b.Append(Kind::kMsgEdit, chat, alice,
+           R"({"message_id":"3001","content":"e","expires_at":)" + std::to_string(now + 3600 * 1000) + "}", 4000);
+  REQUIRE(w.Commit().ok());
+
+  auto ids = [&] {
+    std::vector<uint64_t> out;
+    auto hist = w.History(chat, 0, 100);
+    REQUIRE(hist.ok());
+    for (const auto& m : *hist) out.push_back(m.message_id);
+    return out;
+  };
+  auto erased = [&](uint64_t id) {
+    auto st = w.db().Prepare("SELECT body IS NULL AND salt IS NULL FROM envelopes WHERE id=?");
+    REQUIRE(st.ok());
+    st->Bind(1, id);
+    REQUIRE(*st->Step());
+    return st->Int(0) == 1;
+  };
+  // Due but not yet erased: already hidden from reads.
+  CHECK(ids() == std::vector<uint64_t>{3004, 3003, 3002, 3001});
+  CHECK_FALSE(w.Message(3000)->has_value());
+  CHECK((*w.Message(3001))->expires_at == now + 3600 * 1000);
+  CHECK((*w.Message(3002))->expires_at == 0);
+  CHECK(*w.NextExpiry() == 1795000000000 + 3 + 1000);
+
+  REQUIRE(w.Begin().ok());
+  CHECK(*w.ExpireDue(now, 100) == 1);
+  REQUIRE(w.Commit().ok());
+  CHECK(erased(3000));
+  CHECK_FALSE(erased(3001));
+  CHECK(*w.NextExpiry() == now + 3600 * 1000);
+  REQUIRE(w.Begin().ok());
+  CHECK(*w.ExpireDue(now, 100) == 0);                // nothing else is due yet
+  CHECK(*w.ExpireDue(now + 3600 * 1000, 1) == 1);    // bounded: one at a time
+  CHECK(*w.ExpireDue(now + 3600 * 1000, 100) == 1);  // the post and its edit
+  REQUIRE(w.Commit().ok());
+  CHECK(erased(3001));
+  CHECK(erased(4000));
+  CHECK(*w.NextExpiry() == 0);
+  for (uint64_t id : {3002, 3003, 3004}) CHECK_FALSE(erased(id));
+  CHECK(ids() == std::vector<uint64_t>{3004, 3003, 3002});
+
+  // The views rebuilt from the erased log are the same.
+  REQUIRE(w.Begin().ok());
+  REQUIRE(w.RebuildViews().ok());
+  REQUIRE(w.Commit().ok());
+  CHECK(ids() == std::vector<uint64_t>{3004, 3003, 3002});
+  CHECK(*w.NextExpiry() == 0);
+}
+
 TEST_CASE("store: migrations are idempotent and reopen keeps data", "[store]") {
   TempDir dir;
   {
