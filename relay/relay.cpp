@@ -164,6 +164,7 @@ void Relay::Drain() {
   if (core_) core_->Stop();        // runs and commits everything queued; acks go to the gateway
   if (gateway_) gateway_->Stop();  // flushes the acks, closes sessions with 1001
   if (workers_) workers_->Stop();
+  if (store_) store_->readers().CloseIdle();  // nothing reads now; the indexer closes search.db last
   if (search_) search_->Stop();
   if (store_) store_->StopCheckpointer();
   unlink((cfg_.data_dir + "/" + kPortsFile).c_str());

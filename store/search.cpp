@@ -429,9 +429,11 @@ void SearchIndexer::Stop() {
   }
   cv_.notify_one();
   thread_.join();
-  // The readers (which attach the index read-only) outlive us, so closing cannot fold the
-  // WAL back and remove it: leave it empty instead.
+  // Leave the WAL empty, then close: if the readers (which attach the index read-only and
+  // cannot remove its WAL) are closed already (Relay::Drain), this last close removes
+  // search.db-wal and -shm; if not, an empty WAL is left.
   if (db_) (void)db_->Exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  db_.reset();
 }
 
 void SearchIndexer::Run() {

@@ -149,6 +149,13 @@ Result<std::unique_ptr<Db>> ReaderPool::OpenOne() {
   return db;
 }
 
+void ReaderPool::CloseIdle() {
+  std::lock_guard<std::mutex> lock(mu_);
+  opened_ -= static_cast<int>(free_.size());
+  free_.clear();
+  cv_.notify_all();
+}
+
 void ReaderPool::Return(std::unique_ptr<Db> db) {
   std::lock_guard<std::mutex> lock(mu_);
   free_.push_back(std::move(db));

@@ -230,6 +230,9 @@ class ReaderPool {
       : path_(std::move(path)), search_path_(std::move(search_path)), size_(size) {}
   // Blocks while all connections are in use. Opens connections lazily.
   Result<std::unique_ptr<Lease>> Acquire();
+  // Closes the connections not in use (at shutdown, once nothing reads any more, so that
+  // the search index's own writer is the last to close search.db and removes its WAL).
+  void CloseIdle();
 
  private:
   void Return(std::unique_ptr<Db> db);

@@ -104,6 +104,9 @@ TEST_CASE("SIGTERM drains: sessions get 1001, exit status 0, data survives", "[i
   std::string m1 = MUST(PostText(relay->api(), alice.access_token, chat, "before the restart")).Str("message_id");
   WsSession a = MUST(Auth(*relay, alice.access_token));
   WsSession b = MUST(Auth(*relay, bob.access_token));
+  // REST reads open reader connections, which attach the search index too.
+  (void)MUST(SearchIds(relay->api(), alice.access_token, "restart"));
+  (void)MUST(History(relay->api(), bob.access_token, chat));
 
   REQUIRE(relay->Signal(SIGTERM));
   for (WsSession* s : {&a, &b}) {
@@ -121,6 +124,11 @@ TEST_CASE("SIGTERM drains: sessions get 1001, exit status 0, data survives", "[i
   REQUIRE(status.ok());
   CHECK(*status == 0);
   CHECK_FALSE(FileExists(relay->ports_path()));
+  // A clean stop folds every WAL back into its database and removes it.
+  for (const char* f : {"chatd.db-wal", "chatd.db-shm", "search.db-wal", "search.db-shm"}) {
+    INFO(f);
+    CHECK_FALSE(FileExists(relay->dir() + "/" + f));
+  }
 
   // Same data dir, new process.
   MUST(relay->Start());
