@@ -146,6 +146,14 @@ CREATE TABLE expiring(
   message_id INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY(expires_at, pos)) WITHOUT ROWID;
 )sql",
+    // 5: a chat's name, description and disappearing timer are last-writer-wins by the id
+    // of the chat_update that set them, so concurrent updates on two relays end the same
+    // whatever order they arrive in (0: as created).
+    R"sql(
+ALTER TABLE chats ADD COLUMN name_id INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE chats ADD COLUMN description_id INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE chats ADD COLUMN timer_id INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 }  // namespace

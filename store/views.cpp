@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "base/json.h"
 
@@ -189,21 +190,30 @@ Status ApplyMemberRole(Db& db, const crypto::Envelope& env, const Value& b) {
   return MemberEvent(db, env, Id(b, "user_id"), "role", Str(b, "role"));
 }
 
+// Each field is last-writer-wins by envelope id (its *_id column), so two relays that apply
+// concurrent updates in different orders end with the same chat.
 Status ApplyChatUpdate(Db& db, const crypto::Envelope& env, const Value& b) {
-  for (const char* f : {"chat_name", "chat_description"}) {
-    auto it = b.FindMember(f);
+  static constexpr std::pair<const char*, const char*> kTextFields[] = {
+      {"chat_name", "UPDATE chats SET chat_name=?1, name_id=?3 WHERE chat_id=?2 AND name_id < ?3"},
+      {"chat_description",
+       "UPDATE chats SET chat_description=?1, description_id=?3 WHERE chat_id=?2 AND description_id < ?3"},
+  };
+  for (const auto& [field, sql] : kTextFields) {
+    auto it = b.FindMember(field);
     if (it == b.MemberEnd() || !it->value.IsString()) continue;
-    auto st = db.Prepare(std::string("UPDATE chats SET ") + f + "=? WHERE chat_id=?");
+    auto st = db.Prepare(sql);
     if (!st.ok()) return st.status();
     Status s = st->Bind(1, std::string_view(it->value.GetString(), it->value.GetStringLength()))
-                   .Bind(2, env.chat_id).Run();
+                   .Bind(2, env.chat_id)
+                   .Bind(3, env.id)
+                   .Run();
     if (!s.ok()) return s;
   }
   auto it = b.FindMember("disappearing_seconds");
   if (it != b.MemberEnd() && it->value.IsInt64()) {
-    auto st = db.Prepare("UPDATE chats SET disappearing_seconds=? WHERE chat_id=?");
+    auto st = db.Prepare("UPDATE chats SET disappearing_seconds=?1, timer_id=?3 WHERE chat_id=?2 AND timer_id < ?3");
     if (!st.ok()) return st.status();
-    return st->Bind(1, it->value.GetInt64()).Bind(2, env.chat_id).Run();
+    return st->Bind(1, it->value.GetInt64()).Bind(2, env.chat_id).Bind(3, env.id).Run();
   }
   return Status::Ok();
 }

@@ -270,6 +270,41 @@ TEST_CASE("store: disappearing messages are hidden when due and erased by Expire
   CHECK(*w.NextExpiry() == 0);
 }
 
+TEST_CASE("store: concurrent chat updates end the same in either order (last writer wins by id, per field)",
+          "[store]") {
+  auto chat_after = [](bool newer_first) {
+    TempDir dir;
+    auto store = store::Store::Open(dir.path, 1, true);
+    REQUIRE(store.ok());
+    auto& w = (*store)->writer();
+    LogBuilder b(w);
+    REQUIRE(w.Begin().ok());
+    b.Append(Kind::kUserCreate, 0, 1000, R"({"username":"alice"})", 1000);
+    b.Append(Kind::kChatCreate, 2000, 1000,
+             R"({"chat_type":"group","chat_name":"first","members":[{"user_id":"1000","role":"admin"}]})", 2000);
+    auto older = [&] {
+      b.Append(Kind::kChatUpdate, 2000, 1000, R"({"chat_name":"older","disappearing_seconds":60})", 5000);
+    };
+    auto newer = [&] {
+      b.Append(Kind::kChatUpdate, 2000, 1000, R"({"chat_name":"newer","chat_description":"d"})", 5001);
+    };
+    if (newer_first) {
+      newer();
+      older();
+    } else {
+      older();
+      newer();
+    }
+    REQUIRE(w.Commit().ok());
+    auto chat = w.Chat(2000, false);
+    REQUIRE(chat.ok());
+    REQUIRE(chat.value());
+    return (*chat)->chat_name + "|" + (*chat)->chat_description + "|" + std::to_string((*chat)->disappearing_seconds);
+  };
+  CHECK(chat_after(false) == "newer|d|60");
+  CHECK(chat_after(true) == "newer|d|60");
+}
+
 TEST_CASE("store: migrations are idempotent and reopen keeps data", "[store]") {
   TempDir dir;
   {
