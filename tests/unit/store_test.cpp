@@ -4,10 +4,12 @@
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 
 #include "base/json.h"
 #include "base/time.h"
 #include "crypto/envelope.h"
+#include "relay/events.h"
 
 using namespace chatd;
 using crypto::Kind;
@@ -222,6 +224,10 @@ TEST_CASE("store: disappearing messages are hidden when due and erased by Expire
   post_at(3004, [](int64_t t) { return "\"" + std::to_string(t + 1000) + "\""; });  // not a number
   b.Append(Kind::kMsgEdit, chat, alice,
            R"({"message_id":"3001","content":"e","expires_at":)" + std::to_string(now + 3600 * 1000) + "}", 4000);
+  // An edit of 3000, due when 3000 is.
+  b.Append(Kind::kMsgEdit, chat, alice,
+           R"({"message_id":"3000","content":"e0","expires_at":)" + std::to_string(1795000000000 + 3 + 1000) + "}",
+           4001);
   REQUIRE(w.Commit().ok());
 
   auto ids = [&] {
@@ -244,11 +250,22 @@ TEST_CASE("store: disappearing messages are hidden when due and erased by Expire
   CHECK((*w.Message(3001))->expires_at == now + 3600 * 1000);
   CHECK((*w.Message(3002))->expires_at == 0);
   CHECK(*w.NextExpiry() == 1795000000000 + 3 + 1000);
+  // Events replayed to a client (sync) leave out what is due: the post and its edit.
+  std::map<uint64_t, std::string> events;
+  auto rows = w.EnvelopesSince(alice, 0, 100);
+  REQUIRE(rows.ok());
+  for (const auto& row : *rows) events[row.env.id] = events::EventFor(row, w);
+  CHECK(events.at(3000).empty());
+  CHECK(events.at(4001).empty());
+  CHECK_THAT(events.at(3001), Catch::Contains("\"expires_at\""));
+  CHECK_THAT(events.at(4000), Catch::Contains("message_edited"));
+  CHECK_THAT(events.at(3002), Catch::Contains("new_message"));
 
   REQUIRE(w.Begin().ok());
-  CHECK(*w.ExpireDue(now, 100) == 1);
+  CHECK(*w.ExpireDue(now, 100) == 2);
   REQUIRE(w.Commit().ok());
   CHECK(erased(3000));
+  CHECK(erased(4001));
   CHECK_FALSE(erased(3001));
   CHECK(*w.NextExpiry() == now + 3600 * 1000);
   REQUIRE(w.Begin().ok());
