@@ -128,7 +128,7 @@ std::string EventFor(const store::EnvelopeRow& row, store::Queries& q) {
     case crypto::Kind::kMsgEdit:
       // The new text of a disappearing message that is due (not yet erased: the core's
       // sweep runs once a second) is not shown, as the message itself is not.
-      if (int64_t at = store::ExpiresAt(e); at != 0 && at <= NowMs()) return {};
+      if (int64_t at = store::ExpiresAt(e, body); at != 0 && at <= NowMs()) return {};
       w.Key("type").Str("message_edited");
       w.Key("chat_id").Id(e.chat_id);
       w.Key("message_id").Id(BodyId(body, "message_id"));

@@ -24,16 +24,6 @@ uint64_t Id(const Value& obj, const char* key) {
   return json::IdFromValue(it->value).value_or(0);
 }
 
-constexpr int64_t kMaxDisappearMs = 365LL * 86400 * 1000;
-
-int64_t ExpiresAtIn(const crypto::Envelope& env, const Value& b) {
-  auto it = b.FindMember("expires_at");
-  if (it == b.MemberEnd() || !it->value.IsInt64()) return 0;
-  int64_t at = it->value.GetInt64();
-  if (at <= env.created_at || at - env.created_at > kMaxDisappearMs) return 0;
-  return at;
-}
-
 Status ApplyUserCreate(Db& db, const crypto::Envelope& env, const Value& b) {
   std::string username(Str(b, "username"));
   if (username.empty()) return Corrupt("user_create without username");
@@ -234,7 +224,7 @@ Status ApplyPost(Db& db, const crypto::Envelope& env, const Value& b, uint64_t p
                  .BindOpt(8, client_key)
                  .Bind(9, env.created_at)
                  .Bind(10, pos)
-                 .Bind(11, ExpiresAtIn(env, b))
+                 .Bind(11, ExpiresAt(env, b))
                  .Run();
   return s;
 }
@@ -280,13 +270,23 @@ Status ApplyReceipt(Db& db, const crypto::Envelope& env, const Value& b) {
 
 }  // namespace
 
+int64_t ExpiresAt(const crypto::Envelope& env, const Value& b) {
+  constexpr int64_t kMaxDisappearMs = 365LL * 86400 * 1000;
+  if (env.kind != Kind::kMsgPost && env.kind != Kind::kMsgEdit) return 0;
+  auto it = b.FindMember("expires_at");
+  if (it == b.MemberEnd() || !it->value.IsInt64()) return 0;
+  int64_t at = it->value.GetInt64();
+  if (at <= env.created_at || at - env.created_at > kMaxDisappearMs) return 0;
+  return at;
+}
+
 int64_t ExpiresAt(const crypto::Envelope& env) {
   if (env.kind != Kind::kMsgPost && env.kind != Kind::kMsgEdit) return 0;
   // Most messages have no timer: skip the parse unless the key is there at all.
   if (env.body.find("\"expires_at\"") == std::string::npos) return 0;
   json::Doc doc;
   if (!json::Parse(env.body, &doc).ok() || !doc.IsObject()) return 0;
-  return ExpiresAtIn(env, doc);
+  return ExpiresAt(env, doc);
 }
 
 Status ScheduleExpiry(Db& db, const crypto::Envelope& env, uint64_t pos) {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 
+#include "base/json.h"
 #include "base/status.h"
 #include "crypto/envelope.h"
 #include "store/db.h"
@@ -20,6 +21,8 @@ Status ApplyToViews(Db& db, const crypto::Envelope& env, uint64_t pos);
 // envelope's text is due to be erased, from its body's `expires_at`; 0 if it has none, or
 // one outside (created_at, created_at + 365 days], or the envelope is of another kind.
 int64_t ExpiresAt(const crypto::Envelope& env);
+// The same, from the envelope's body already parsed (`body`).
+int64_t ExpiresAt(const crypto::Envelope& env, const json::Value& body);
 // Lists a due-to-disappear envelope in `expiring`, whether or not it applied to the views
 // (every relay erases the same envelopes). A no-op for the others. Idempotent.
 Status ScheduleExpiry(Db& db, const crypto::Envelope& env, uint64_t pos);

@@ -53,6 +53,13 @@ class LogBuilder {
   uint64_t next_id_ = 1000;
 };
 
+// User 1000 "alice" and group chat 2000 with her as its admin (in the caller's transaction).
+void AliceAndHerGroup(LogBuilder& b) {
+  b.Append(Kind::kUserCreate, 0, 1000, R"({"username":"alice"})", 1000);
+  b.Append(Kind::kChatCreate, 2000, 1000,
+           R"({"chat_type":"group","chat_name":"first","members":[{"user_id":"1000","role":"admin"}]})", 2000);
+}
+
 std::string Snapshot(store::Queries& q, uint64_t chat_id, uint64_t user) {
   std::string out;
   auto chat = q.Chat(chat_id, true);
@@ -205,9 +212,7 @@ TEST_CASE("store: disappearing messages are hidden when due and erased by Expire
   uint64_t alice = 1000, chat = 2000;
   REQUIRE(w.Begin().ok());
   LogBuilder b(w);
-  b.Append(Kind::kUserCreate, 0, alice, R"({"username":"alice"})", alice);
-  b.Append(Kind::kChatCreate, chat, alice,
-           R"({"chat_type":"group","chat_name":"t","members":[{"user_id":"1000","role":"admin"}]})", chat);
+  AliceAndHerGroup(b);
   auto post_at = [&](uint64_t id, auto expiry) {  // expiry(created_at) -> the body's expires_at text
     // LogBuilder stamps created_at = 1795000000000 + seq; seq is the next one.
     int64_t created = 1795000000000 + static_cast<int64_t>(b.last_.seq + 1);
@@ -296,9 +301,7 @@ TEST_CASE("store: concurrent chat updates end the same in either order (last wri
     auto& w = (*store)->writer();
     LogBuilder b(w);
     REQUIRE(w.Begin().ok());
-    b.Append(Kind::kUserCreate, 0, 1000, R"({"username":"alice"})", 1000);
-    b.Append(Kind::kChatCreate, 2000, 1000,
-             R"({"chat_type":"group","chat_name":"first","members":[{"user_id":"1000","role":"admin"}]})", 2000);
+    AliceAndHerGroup(b);
     auto older = [&] {
       b.Append(Kind::kChatUpdate, 2000, 1000, R"({"chat_name":"older","disappearing_seconds":60})", 5000);
     };
