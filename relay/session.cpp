@@ -196,21 +196,10 @@ void Gateway::HandleFrame(Session* s, std::string_view text) {
       auto r = core.OpSend(actor, req);
       if (!r.ok()) return events::ErrorEvent(r.status(), ref);
       json::JsonWriter w;
-      w.BeginObject()
-          .Key("type")
-          .Str("message_sent")
-          .Key("temp_id")
-          .Str(ref)
-          .Key("message_id")
-          .Id(r->message.message_id)
-          .Key("chat_id")
-          .Id(r->message.chat_id)
-          .Key("created_at")
-          .Time(r->message.created_at)
-          .Key("cursor")
-          .Id(r->cursor)
-          .Key("duplicate")
-          .Bool(r->duplicate);
+      w.BeginObject().Key("type").Str("message_sent").Key("temp_id").Str(ref);
+      w.Key("message_id").Id(r->message.message_id).Key("chat_id").Id(r->message.chat_id);
+      w.Key("created_at").Time(r->message.created_at).Key("cursor").Id(r->cursor);
+      w.Key("duplicate").Bool(r->duplicate);
       if (r->message.expires_at) w.Key("expires_at").Time(r->message.expires_at);
       w.EndObject();
       return w.Take();
