@@ -25,6 +25,7 @@ void RegisterConfig(CLI::App& app, Globals& g);
 void RegisterPeers(CLI::App& app, Globals& g);       // cli/peers.cpp
 void RegisterFederation(CLI::App& app, Globals& g);  // cli/peers.cpp
 void RegisterUsers(CLI::App& app, Globals& g);       // cli/users.cpp
+void RegisterReports(CLI::App& app, Globals& g);     // cli/reports.cpp
 void RegisterBench(CLI::App& app, Globals& g);
 
 }  // namespace chatd::cli

@@ -5,6 +5,7 @@
 
 #include <climits>
 #include <cstdio>
+#include <functional>
 
 #include "base/json.h"
 #include "relay/relay.h"
@@ -63,7 +64,8 @@ std::string AdminBase(const conf::Config& cfg) {
 
 namespace {
 
-Result<std::string> AdminCall(const conf::Config& cfg, const std::string& method, const std::string& path) {
+Result<std::string> AdminCall(const conf::Config& cfg, const std::string& method, const std::string& path,
+                              const std::string& body = {}) {
   auto token = ReadSmallFile(cfg.data_dir + "/" + Relay::kAdminTokenFile, 1024);
   if (!token.ok()) return token.status();
   std::string t = *token;
@@ -72,7 +74,7 @@ Result<std::string> AdminCall(const conf::Config& cfg, const std::string& method
   client.set_connection_timeout(3, 0);
   client.set_read_timeout(10, 0);
   httplib::Headers headers = {{"Authorization", "Bearer " + t}};
-  httplib::Result res = method == "POST"     ? client.Post(path.c_str(), headers, "", "application/json")
+  httplib::Result res = method == "POST"     ? client.Post(path.c_str(), headers, body, "application/json")
                         : method == "DELETE" ? client.Delete(path.c_str(), headers)
                                              : client.Get(path.c_str(), headers);
   if (!res) return Status(Code::kUnavailable, "the relay is not reachable at " + AdminBase(cfg));
@@ -105,9 +107,53 @@ Result<std::string> AdminCall(const conf::Config& cfg, const std::string& method
 }  // namespace
 
 Result<std::string> AdminGet(const conf::Config& cfg, const std::string& path) { return AdminCall(cfg, "GET", path); }
-Result<std::string> AdminPost(const conf::Config& cfg, const std::string& path) { return AdminCall(cfg, "POST", path); }
+Result<std::string> AdminPost(const conf::Config& cfg, const std::string& path, const std::string& body) {
+  return AdminCall(cfg, "POST", path, body);
+}
 Result<std::string> AdminDelete(const conf::Config& cfg, const std::string& path) {
   return AdminCall(cfg, "DELETE", path);
+}
+
+std::string Field(const json::Value& v, const char* key) {
+  auto it = v.FindMember(key);
+  if (it == v.MemberEnd() || it->value.IsNull()) return "-";
+  if (it->value.IsString()) return it->value.GetString();
+  rapidjson::StringBuffer b;
+  rapidjson::Writer<rapidjson::StringBuffer> w(b);
+  it->value.Accept(w);
+  return b.GetString();
+}
+
+void AdminPagedList(Globals& g, const conf::Config& cfg, const std::string& path, const char* key, int limit,
+                    const std::function<void(const json::Value&)>& print_row) {
+  std::string after;
+  int left = limit;
+  std::string json_out;  // -o json: one array of every row
+  while (left > 0) {
+    std::string page =
+        path + (path.find('?') == std::string::npos ? "?" : "&") + "limit=" + std::to_string(std::min(left, 1000));
+    if (!after.empty()) page += "&after=" + after;  // handles and ids: nothing to escape
+    auto data = AdminGet(cfg, page);
+    if (!data.ok()) return FailAdmin(g, data.status());
+    json::Doc doc;
+    if (!json::Parse(*data, &doc).ok() || !doc.HasMember(key) || !doc[key].IsArray()) {
+      return FailAdmin(g, Internal(std::string("the admin API answered without ") + key));
+    }
+    for (const auto& row : doc[key].GetArray()) {
+      if (g.output == "json") {
+        rapidjson::StringBuffer b;
+        rapidjson::Writer<rapidjson::StringBuffer> w(b);
+        row.Accept(w);
+        json_out += (json_out.empty() ? "" : ",") + std::string(b.GetString());
+      } else {
+        print_row(row);
+      }
+      --left;
+    }
+    if (!doc["has_more"].IsTrue() || !doc["next_after"].IsString()) break;
+    after = doc["next_after"].GetString();
+  }
+  if (g.output == "json") printf("[%s]\n", json_out.c_str());
 }
 
 bool RelayRunning(const conf::Config& cfg) {

@@ -1,6 +1,7 @@
 // cli/common.h — shared helpers for chatctl commands (main thread only).
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "base/json.h"
@@ -18,8 +19,8 @@ Result<conf::Config> LoadRelayConfig(Globals& g);
 std::string AdminBase(const conf::Config& cfg);
 // Performs an admin API GET; returns the parsed "data" JSON text.
 Result<std::string> AdminGet(const conf::Config& cfg, const std::string& path);
-// Performs an admin API POST (empty body); returns the "data" JSON text.
-Result<std::string> AdminPost(const conf::Config& cfg, const std::string& path);
+// Performs an admin API POST (a JSON body, or none); returns the "data" JSON text.
+Result<std::string> AdminPost(const conf::Config& cfg, const std::string& path, const std::string& body = {});
 // Performs an admin API DELETE; returns the "data" JSON text.
 Result<std::string> AdminDelete(const conf::Config& cfg, const std::string& path);
 // Prints an admin call's error and sets the exit code (3 when the relay is unreachable).
@@ -28,6 +29,14 @@ void FailAdmin(Globals& g, const Status& s);
 // prints the answer as it came and returns false (done); otherwise parses it into *doc for
 // the caller's table and returns true (a malformed answer: error, exit 1, false).
 bool AdminAnswer(Globals& g, Result<std::string> data, json::Doc* doc);
+// Pages through an admin list (`path` plus limit/after; the answer's `key` array,
+// has_more, next_after) up to `limit` rows: each row to print_row, or with -o json one
+// JSON array of them all.
+void AdminPagedList(Globals& g, const conf::Config& cfg, const std::string& path, const char* key, int limit,
+                    const std::function<void(const json::Value&)>& print_row);
+// A field of an admin answer as table text: a string as is, "-" for null or absent,
+// anything else as JSON.
+std::string Field(const json::Value& v, const char* key);
 // True when the relay's ports file names a live process (the relay is running).
 bool RelayRunning(const conf::Config& cfg);
 // Prints an error on stderr.

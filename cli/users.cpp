@@ -24,16 +24,6 @@ bool ValidName(const std::string& name) {
   return true;
 }
 
-std::string Field(const json::Value& v, const char* key) {
-  auto it = v.FindMember(key);
-  if (it == v.MemberEnd() || it->value.IsNull()) return "-";
-  if (it->value.IsString()) return it->value.GetString();
-  rapidjson::StringBuffer b;
-  rapidjson::Writer<rapidjson::StringBuffer> w(b);
-  it->value.Accept(w);
-  return b.GetString();
-}
-
 void PrintUserRow(const json::Value& u) {
   printf("%-20s %-32s %-9s %s\n", Field(u, "user_id").c_str(), Field(u, "handle").c_str(),
          u["disabled"].IsTrue() ? "disabled" : "active", Field(u, "created_at").c_str());
@@ -76,35 +66,8 @@ void RegisterUsers(CLI::App& app, Globals& g) {
   list->callback([lo, &g] {
     auto cfg = LoadRelayConfig(g);
     if (!cfg.ok()) return;
-    std::string after;
-    int left = lo->limit;
-    std::string json_out;  // -o json: one array of the users
     if (g.output != "json") printf("%-20s %-32s %-9s %s\n", "USER_ID", "HANDLE", "STATE", "CREATED_AT");
-    while (left > 0) {
-      std::string path = "/admin/v1/users?limit=" + std::to_string(std::min(left, 1000));
-      if (lo->all) path += "&all=1";
-      if (!after.empty()) path += "&after=" + after;  // handles hold only [a-z0-9_.@-]
-      auto data = AdminGet(*cfg, path);
-      if (!data.ok()) return FailAdmin(g, data.status());
-      json::Doc doc;
-      if (!json::Parse(*data, &doc).ok() || !doc.HasMember("users") || !doc["users"].IsArray()) {
-        return FailAdmin(g, Internal("the admin API answered without users"));
-      }
-      for (const auto& u : doc["users"].GetArray()) {
-        if (g.output == "json") {
-          rapidjson::StringBuffer b;
-          rapidjson::Writer<rapidjson::StringBuffer> w(b);
-          u.Accept(w);
-          json_out += (json_out.empty() ? "" : ",") + std::string(b.GetString());
-        } else {
-          PrintUserRow(u);
-        }
-        --left;
-      }
-      if (!doc["has_more"].IsTrue() || !doc["next_after"].IsString()) break;
-      after = doc["next_after"].GetString();
-    }
-    if (g.output == "json") printf("[%s]\n", json_out.c_str());
+    AdminPagedList(g, *cfg, lo->all ? "/admin/v1/users?all=1" : "/admin/v1/users", "users", lo->limit, PrintUserRow);
   });
 
   auto show_name = std::make_shared<std::string>();

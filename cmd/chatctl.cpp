@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   chatd::cli::RegisterPeers(app, g);
   chatd::cli::RegisterFederation(app, g);
   chatd::cli::RegisterUsers(app, g);
+  chatd::cli::RegisterReports(app, g);
   chatd::cli::RegisterBench(app, g);
   try {
     app.parse(argc, argv);

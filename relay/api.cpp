@@ -259,6 +259,7 @@ void Api::RegisterRoutes() {
   });
   api::RegisterAuthRoutes(s, *ctx);
   api::RegisterChatRoutes(s, *ctx);
+  api::RegisterSocialRoutes(s, *ctx);
 }
 
 }  // namespace chatd

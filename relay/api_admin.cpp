@@ -1,5 +1,6 @@
 // The admin API (/admin/v1/*) on its own listener, for chatctl: status, federation
-// status and reload, users (list, show, disable, enable), lifting a quarantine. Every
+// status and reload, users (list, show, disable, enable), lifting a quarantine, reports
+// (list, resolve). Every
 // route wants `Authorization: Bearer <admin token>` (compared in constant time). Reads go
 // through the reader pool, changes through Core::Call (answered after the commit).
 #include <httplib.h>
@@ -37,6 +38,20 @@ Result<std::string> HandleOf(const std::string& name, const std::string& relay) 
   }
   if (h.find('@') == std::string::npos) h += "@" + relay;
   return h;
+}
+
+void WriteReport(json::JsonWriter& w, const store::ReportRow& r) {
+  w.BeginObject();
+  w.Key("report_id").Id(r.report_id);
+  w.Key("reporter_id").Id(r.reporter);
+  w.Key("user_id").IdOrNull(r.user_id);
+  w.Key("chat_id").IdOrNull(r.chat_id);
+  w.Key("message_id").IdOrNull(r.message_id);
+  w.Key("reason").Str(r.reason);
+  w.Key("created_at").Time(r.created_at);
+  w.Key("status").Str(r.status);
+  if (r.resolved_at) w.Key("resolved_at").Time(r.resolved_at).Key("resolution").Str(r.resolution);
+  w.EndObject();
 }
 
 }  // namespace
@@ -185,6 +200,63 @@ void Api::RegisterAdminRoutes() {
   };
   s.Post(R"(/admin/v1/users/([^/]+)/disable)", set_disabled(true));
   s.Post(R"(/admin/v1/users/([^/]+)/enable)", set_disabled(false));
+
+  // Reports users filed here: ?status=open|resolved|all (default open), ?after=<report_id>,
+  // ?limit=1..1000 (default 100), oldest first.
+  s.Get("/admin/v1/reports", [this, authorized](const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(req, res)) return;
+    std::string status = req.has_param("status") ? req.get_param_value("status") : "open";
+    if (status != "open" && status != "resolved" && status != "all") {
+      return api::Fail(res, BadRequest("parameter 'status' must be open, resolved or all"));
+    }
+    uint64_t after = 0;
+    if (req.has_param("after")) {
+      auto a = json::ParseId(req.get_param_value("after"));
+      if (!a) return api::Fail(res, BadRequest("parameter 'after' must be a report id"));
+      after = *a;
+    }
+    int limit = 100;
+    if (req.has_param("limit")) {
+      auto n = json::ParseId(req.get_param_value("limit"));
+      if (!n || *n < 1 || *n > 1000) return api::Fail(res, BadRequest("parameter 'limit' must be 1 to 1000"));
+      limit = static_cast<int>(*n);
+    }
+    auto lease = d_.store->readers().Acquire();
+    if (!lease.ok()) return api::Fail(res, lease.status());
+    auto list = (*lease)->q().Reports(status == "all" ? "" : status, after, limit + 1);
+    if (!list.ok()) return api::Fail(res, list.status());
+    bool more = static_cast<int>(list->size()) > limit;
+    if (more) list->pop_back();
+    json::JsonWriter w;
+    w.BeginObject().Key("reports").BeginArray();
+    for (const auto& r : *list) WriteReport(w, r);
+    w.EndArray();
+    w.Key("has_more").Bool(more);
+    w.Key("next_after").IdOrNull(more && !list->empty() ? list->back().report_id : 0);
+    w.EndObject();
+    api::Ok(res, 200, w.View());
+  });
+  s.Post(R"(/admin/v1/reports/([^/]+)/resolve)",
+         [this, authorized](const httplib::Request& req, httplib::Response& res) {
+           if (!authorized(req, res)) return;
+           auto id = api::PathId(req, 1, "report_id");
+           if (!id.ok()) return api::Fail(res, id.status());
+           std::string resolution;
+           if (!req.body.empty()) {
+             json::Doc doc;
+             if (Status st = api::ParseBody(req, &doc); !st.ok()) return api::Fail(res, st);
+             auto text = json::GetOptString(doc, "resolution", 2000);
+             if (!text.ok()) return api::Fail(res, text.status());
+             if (text.value()) resolution = std::string(**text);
+           }
+           Core* core = d_.core;
+           uint64_t report_id = *id;
+           auto r = core->Call<store::ReportRow>([=] { return core->OpResolveReport(report_id, resolution); });
+           if (!r.ok()) return api::Fail(res, r.status());
+           json::JsonWriter w;
+           WriteReport(w, *r);
+           api::Ok(res, 200, w.View());
+         });
 }
 
 }  // namespace chatd

@@ -230,11 +230,11 @@ void RegisterChatRoutes(httplib::Server& s, Ctx& ctx) {
     if (doc.HasMember("send_at") && !doc["send_at"].IsNull()) {
       return Fail(res, Status(Code::kUnsupported, "scheduled messages (send_at) are not supported yet"));
     }
-    if (doc.HasMember("forward_from") && !doc["forward_from"].IsNull()) {
-      return Fail(res, Status(Code::kUnsupported, "forwarding (forward_from) is not supported yet"));
-    }
     if (file.value()) return Fail(res, NotFound("no such file_id (file uploads are not supported yet)"));
     SendRequest sr;
+    if (Status f = events::ReadForwardFrom(doc, &sr.forward_chat_id, &sr.forward_message_id); !f.ok()) {
+      return Fail(res, f);
+    }
     sr.chat_id = *id;
     sr.message_type = type.value() ? std::string(**type) : "text";
     sr.content = content.value() ? std::string(**content) : std::string();
@@ -252,6 +252,10 @@ void RegisterChatRoutes(httplib::Server& s, Ctx& ctx) {
     w.Key("reply_to_message_id").IdOrNull(m.reply_to).Key("file_id").IdOrNull(m.file_id);
     w.Key("created_at").Time(m.created_at).Key("delivery_status").Str("sent");
     if (m.expires_at) w.Key("expires_at").Time(m.expires_at);
+    if (m.forwarded_message_id) {
+      w.Key("forwarded_from").BeginObject().Key("chat_id").Id(m.forwarded_chat_id);
+      w.Key("message_id").Id(m.forwarded_message_id).EndObject();
+    }
     w.Key("cursor").Id(r->cursor);
     w.EndObject();
     Ok(res, r->duplicate ? 200 : 201, w.View());
@@ -301,6 +305,38 @@ void RegisterChatRoutes(httplib::Server& s, Ctx& ctx) {
     w.EndArray();
     w.Key("has_more").Bool(has_more);
     w.Key("next_before_id").IdOrNull(has_more && !page->empty() ? page->back().message_id : 0);
+    w.EndObject();
+    Ok(res, 200, w.View());
+  });
+
+  s.Get(R"(/api/v1/chats/([^/]+)/messages/([^/]+)/thread)", [c](const httplib::Request& req, httplib::Response& res) {
+    auto claims = Authenticate(*c, req);
+    if (!claims.ok()) return Fail(res, claims.status());
+    auto id = PathId(req, 1, "chat_id");
+    if (!id.ok()) return Fail(res, id.status());
+    auto mid = PathId(req, 2, "message_id");
+    if (!mid.ok()) return Fail(res, mid.status());
+    auto limit = LimitParam(req, std::min(50, c->d.cfg->history_page_max), c->d.cfg->history_page_max);
+    if (!limit.ok()) return Fail(res, limit.status());
+    auto after = IdParam(req, "after_id", "a message id");
+    if (!after.ok()) return Fail(res, after.status());
+    auto lease = c->d.store->readers().Acquire();
+    if (!lease.ok()) return Fail(res, lease.status());
+    store::Queries& q = (*lease)->q();
+    if (Status st = RequireMember(q, *id, claims->user_id); !st.ok()) return Fail(res, st);
+    auto parent = q.Message(*mid);
+    if (!parent.ok()) return Fail(res, parent.status());
+    if (!parent.value() || parent.value()->chat_id != *id) return Fail(res, NotFound("no such message in this chat"));
+    auto page = q.Thread(*id, *mid, *after, *limit + 1, c->d.core->CommittedPos());
+    if (!page.ok()) return Fail(res, page.status());
+    bool has_more = static_cast<int>(page->size()) > *limit;
+    if (has_more) page->pop_back();
+    json::JsonWriter w;
+    w.BeginObject().Key("message_id").Id(*mid).Key("messages").BeginArray();
+    for (const auto& m : *page) events::WriteMessage(w, m);
+    w.EndArray();
+    w.Key("has_more").Bool(has_more);
+    w.Key("next_after_id").IdOrNull(has_more && !page->empty() ? page->back().message_id : 0);
     w.EndObject();
     Ok(res, 200, w.View());
   });

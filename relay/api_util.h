@@ -35,5 +35,6 @@ std::string ClientIp(const httplib::Request& req);
 
 void RegisterAuthRoutes(httplib::Server& s, Ctx& ctx);
 void RegisterChatRoutes(httplib::Server& s, Ctx& ctx);
+void RegisterSocialRoutes(httplib::Server& s, Ctx& ctx);
 
 }  // namespace chatd::api

@@ -81,6 +81,8 @@ struct SendRequest {
   uint64_t chat_id = 0;
   std::string message_type, content, client_key;
   uint64_t reply_to = 0, file_id = 0;
+  // forward_from: a copy of that message (its type, content and file) instead of content.
+  uint64_t forward_chat_id = 0, forward_message_id = 0;
   uint64_t session_id = 0;  // the sending WebSocket session (skipped by new_message)
 };
 
@@ -89,6 +91,15 @@ struct SendResult {
   uint64_t cursor = 0;
   bool duplicate = false;  // an earlier message with the same client key
 };
+
+struct ContactRequestResult {
+  store::ContactRequestRow request;
+  bool existed = false;  // the same request was already pending
+};
+
+// Whether (origin, seq) is in env's causal past: an earlier envelope of env's own origin,
+// or one its origin had applied when it created env (env.deps).
+bool InCausalPast(const crypto::Envelope& env, const std::string& origin, uint64_t seq);
 
 struct ChatResult {
   store::ChatRow chat;
@@ -187,6 +198,23 @@ class Core {
   // An ephemeral event from a peer: deliver it locally (never stored).
   void OpRemoteEphemeral(uint64_t chat_id, uint64_t user_id, const std::string& event_json);
 
+  // Blocks, contacts, reports (relay/ops_social.cpp).
+  Result<store::BlockRow> OpBlock(const Actor& actor, uint64_t user_id, bool block);
+  Result<ContactRequestResult> OpContactRequest(const Actor& actor, uint64_t user_id);
+  // Accept (the recipient) or decline (the recipient; the sender: cancel) a pending request.
+  Status OpDecideContact(const Actor& actor, uint64_t request_id, bool accept);
+  Status OpRemoveContact(const Actor& actor, uint64_t user_id);
+  Result<store::ReportRow> OpReport(const Actor& actor, uint64_t user_id, uint64_t message_id,
+                                    const std::string& reason);
+  Result<store::ReportRow> OpResolveReport(uint64_t report_id, const std::string& resolution);
+  // 403 `blocked` if either user has blocked the other (as of everything applied here).
+  Status CheckNotBlocked(uint64_t actor, uint64_t other);
+  // The other user of a contact envelope (request, accept, decline, removal), who is
+  // shown it too; 0 for other kinds.
+  uint64_t SocialCounterpart(const crypto::Envelope& env);
+  // The other member of a direct chat that user_id is in; 0 for a group (cached).
+  uint64_t DirectPeerOf(uint64_t chat_id, uint64_t user_id);
+
   // Access (relay/ops_users.cpp, relay/ops_admin.cpp): logout everywhere, disable/enable,
   // lifting a quarantine. A user_disable or session_revoke envelope, local or remote,
   // updates `revocations` (what token checks consult) after its batch commits and closes
@@ -281,6 +309,7 @@ class Core {
   std::unordered_map<uint64_t, std::shared_ptr<const std::vector<uint64_t>>> members_;
   std::unordered_map<uint64_t, store::UserRow> users_;
   std::unordered_map<uint64_t, int64_t> timers_;
+  std::unordered_map<uint64_t, std::pair<uint64_t, uint64_t>> direct_pairs_;  // chat -> its two users, or 0s
   // Federation state (core thread; the snapshots below are for other threads).
   std::atomic<bool> replicate_{false};
   std::atomic<uint64_t> committed_pos_{0};
@@ -294,7 +323,11 @@ class Core {
   bool AppliedDeps(const crypto::Envelope& env) const;
   uint64_t AppliedOf(const std::string& origin) const;
   bool ValidRemote(const crypto::Envelope& env);
-  std::string RoleAsOf(const crypto::Envelope& env);
+  bool ValidSocial(const crypto::Envelope& env);  // blocks and contacts (ops_social.cpp)
+  // Whether blocker had blocked `blocked` as of env's causal past.
+  bool BlockedAsOf(const crypto::Envelope& env, uint64_t blocker, uint64_t blocked);
+  // The author's role in chat_id (0: env's own chat) as of env's causal past; "" if none.
+  std::string RoleAsOf(const crypto::Envelope& env, uint64_t chat_id = 0);
   void Quarantine(const std::string& origin);
   void ApplyBuffered(const std::string& origin);
   void Replicate(crypto::Envelope env);  // moved into the delivery

@@ -45,6 +45,10 @@ void WriteMessage(JsonWriter& w, const store::MessageRow& m) {
   if (m.edited_at) w.Key("edited_at").Time(m.edited_at);
   w.Key("is_deleted").Bool(m.deleted);
   if (m.expires_at) w.Key("expires_at").Time(m.expires_at);  // a disappearing message
+  if (m.forwarded_message_id) {                              // a forwarded copy
+    w.Key("forwarded_from").BeginObject().Key("chat_id").Id(m.forwarded_chat_id);
+    w.Key("message_id").Id(m.forwarded_message_id).EndObject();
+  }
   w.Key("reactions").BeginArray();
   for (const auto& r : m.reactions) {
     w.BeginObject();
@@ -74,6 +78,19 @@ void WriteChat(JsonWriter& w, const store::ChatRow& c) {
   }
   w.EndArray();
   w.EndObject();
+}
+
+Status ReadForwardFrom(const json::Value& doc, uint64_t* chat_id, uint64_t* message_id) {
+  *chat_id = *message_id = 0;
+  auto it = doc.FindMember("forward_from");
+  if (it == doc.MemberEnd() || it->value.IsNull()) return Status::Ok();
+  if (!it->value.IsObject()) return BadRequest("field 'forward_from' must be an object {chat_id, message_id}");
+  auto c = json::GetId(it->value, "chat_id");
+  auto m = json::GetId(it->value, "message_id");
+  if (!c.ok() || !m.ok()) return BadRequest("field 'forward_from' needs chat_id and message_id (decimal strings)");
+  *chat_id = *c;
+  *message_id = *m;
+  return Status::Ok();
 }
 
 std::string ErrorEvent(const Status& s, std::string_view ref) {
@@ -194,6 +211,40 @@ std::string EventFor(const store::EnvelopeRow& row, store::Queries& q) {
       w.Key("user_id").Id(BodyId(body, "user_id"));
       w.Key("by").Id(e.author);
       break;
+    case crypto::Kind::kBlock:
+    case crypto::Kind::kUnblock:  // to the blocker's own devices only
+      w.Key("type").Str("block_updated");
+      w.Key("user_id").Id(BodyId(body, "user_id"));
+      w.Key("blocked").Bool(e.kind == crypto::Kind::kBlock);
+      break;
+    case crypto::Kind::kContactRequest:
+      w.Key("type").Str("contact_request");
+      w.Key("request_id").Id(e.id);
+      w.Key("from_user_id").Id(e.author);
+      w.Key("to_user_id").Id(BodyId(body, "user_id"));
+      w.Key("status").Str("pending");
+      break;
+    case crypto::Kind::kContactAccept:
+    case crypto::Kind::kContactRemove: {
+      uint64_t request_id = BodyId(body, "request_id");
+      if (!request_id) {  // a contact ended
+        w.Key("type").Str("contact_removed");
+        w.Key("user_id").Id(BodyId(body, "user_id"));
+        w.Key("by").Id(e.author);
+        break;
+      }
+      auto rq = q.ContactRequest(request_id);
+      if (!rq.ok() || !rq.value()) return {};
+      const char* status = e.kind == crypto::Kind::kContactAccept ? "accepted"
+                           : e.author == rq.value()->from_user    ? "cancelled"
+                                                                  : "declined";
+      w.Key("type").Str("contact_request_updated");
+      w.Key("request_id").Id(request_id);
+      w.Key("from_user_id").Id(rq.value()->from_user);
+      w.Key("to_user_id").Id(rq.value()->to_user);
+      w.Key("status").Str(status);
+      break;
+    }
     default:
       return {};
   }

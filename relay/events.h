@@ -17,6 +17,9 @@ void WriteUserPublic(json::JsonWriter& w, const store::UserRow& u);
 void WriteUserFields(json::JsonWriter& w, const store::UserRow& u);
 void WriteMessage(json::JsonWriter& w, const store::MessageRow& m);
 void WriteChat(json::JsonWriter& w, const store::ChatRow& c);
+// The optional `forward_from: {chat_id, message_id}` of a send (REST or WebSocket): both
+// ids, or 0s if absent or null; bad_request if malformed.
+Status ReadForwardFrom(const json::Value& doc, uint64_t* chat_id, uint64_t* message_id);
 // An `error` event: {"type":"error","code":..,"message":..,"ref":..}.
 std::string ErrorEvent(const Status& s, std::string_view ref);
 // The client event for a log entry, or "" if the entry has no client event. Looks up

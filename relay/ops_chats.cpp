@@ -50,6 +50,7 @@ Result<ChatResult> Core::OpCreateChat(const Actor& actor, const std::string& cha
       if (!chat.ok()) return chat.status();
       if (chat.value()) return ChatResult{std::move(*chat.value()), true};
     }
+    if (Status s = CheckNotBlocked(actor.user_id, participants[0]); !s.ok()) return s;
   }
   crypto::Envelope env;
   env.id = NewId();

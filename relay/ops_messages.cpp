@@ -35,7 +35,11 @@ Result<SendResult> Core::OpSend(const Actor& actor, const SendRequest& req) {
   if (req.content.size() > static_cast<size_t>(cfg_.max_content_bytes)) {
     return TooLarge("field 'content' is longer than " + std::to_string(cfg_.max_content_bytes) + " bytes");
   }
-  if (req.message_type == "text" && req.content.empty()) return BadRequest("field 'content' is required");
+  if (req.forward_message_id) {
+    if (!req.content.empty() || req.file_id) return BadRequest("a forwarded message takes no content or file_id");
+  } else if (req.message_type == "text" && req.content.empty()) {
+    return BadRequest("field 'content' is required");
+  }
   auto members = MembersOf(req.chat_id);
   if (std::find(members->begin(), members->end(), actor.user_id) == members->end()) {
     auto role = RoleOrNotMember(req.chat_id, actor.user_id);
@@ -57,6 +61,10 @@ Result<SendResult> Core::OpSend(const Actor& actor, const SendRequest& req) {
       }
     }
   }
+  // After the idempotency check: a resend of a message stored before a block gets that message.
+  if (uint64_t peer = DirectPeerOf(req.chat_id, actor.user_id)) {
+    if (Status s = CheckNotBlocked(actor.user_id, peer); !s.ok()) return s;
+  }
   if (req.reply_to) {
     auto parent = w.Message(req.reply_to);
     if (!parent.ok()) return parent.status();
@@ -65,14 +73,34 @@ Result<SendResult> Core::OpSend(const Actor& actor, const SendRequest& req) {
     }
   }
   const int64_t now = clock_->NowMs();
+  std::string message_type = req.message_type, content = req.content;
+  uint64_t file_id = req.file_id;
+  if (req.forward_message_id) {
+    // A copy of a message the sender can read, naming its source.
+    auto src = w.Message(req.forward_message_id);
+    if (!src.ok()) return src.status();
+    auto src_role = w.RoleOf(req.forward_chat_id, actor.user_id);
+    if (!src_role.ok()) return src_role.status();
+    if (!src.value() || src.value()->chat_id != req.forward_chat_id || !src_role.value() || src.value()->deleted ||
+        (src.value()->expires_at && src.value()->expires_at <= now)) {
+      return NotFound("forward_from is not a message you can read");
+    }
+    message_type = src.value()->message_type;
+    content = src.value()->content;
+    file_id = src.value()->file_id;
+  }
   const int64_t timer_s = TimerOf(req.chat_id);
   const int64_t expires_at = timer_s > 0 ? now + timer_s * 1000 : 0;
   json::JsonWriter body;
   body.BeginObject();
-  body.Key("message_type").Str(req.message_type);
-  body.Key("content").Str(req.content);
+  body.Key("message_type").Str(message_type);
+  body.Key("content").Str(content);
   if (req.reply_to) body.Key("reply_to_message_id").Id(req.reply_to);
-  if (req.file_id) body.Key("file_id").Id(req.file_id);
+  if (file_id) body.Key("file_id").Id(file_id);
+  if (req.forward_message_id) {
+    body.Key("forwarded_from").BeginObject().Key("chat_id").Id(req.forward_chat_id);
+    body.Key("message_id").Id(req.forward_message_id).EndObject();
+  }
   if (!req.client_key.empty()) body.Key("client_key").Str(req.client_key);
   if (expires_at) body.Key("expires_at").Int(expires_at);  // every relay erases it then
   body.EndObject();
@@ -84,10 +112,12 @@ Result<SendResult> Core::OpSend(const Actor& actor, const SendRequest& req) {
   r.message.message_id = env.id;
   r.message.chat_id = req.chat_id;
   r.message.sender_id = actor.user_id;
-  r.message.message_type = req.message_type;
-  r.message.content = req.content;
+  r.message.message_type = std::move(message_type);
+  r.message.content = std::move(content);
   r.message.reply_to = req.reply_to;
-  r.message.file_id = req.file_id;
+  r.message.file_id = file_id;
+  r.message.forwarded_chat_id = req.forward_message_id ? req.forward_chat_id : 0;
+  r.message.forwarded_message_id = req.forward_message_id;
   r.message.created_at = env.created_at;
   r.message.expires_at = expires_at;
   r.message.pos = *pos;

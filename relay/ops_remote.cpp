@@ -55,24 +55,13 @@ bool Core::AppliedDeps(const crypto::Envelope& env) const {
 
 namespace {
 
-// Whether (origin, seq) is in env's causal past: an earlier envelope of env's own origin,
-// or one its origin had applied when it created env (env.deps).
-bool InCausalPast(const crypto::Envelope& env, const std::string& origin, uint64_t seq) {
-  if (origin.empty()) return true;  // history carried over from before the log recorded it
-  if (origin == env.origin) return seq < env.seq;
-  for (const auto& [o, s] : env.deps) {
-    if (o == origin) return seq <= s;
-  }
-  return false;
-}
-
 constexpr int64_t kEditWindowMs = 5 * 60 * 1000;
 
 }  // namespace
 
 // The author's role in the chat as of env's causal past, or "" if not a member then.
-std::string Core::RoleAsOf(const crypto::Envelope& env) {
-  auto events = store_.writer().MemberEvents(env.chat_id, env.author);
+std::string Core::RoleAsOf(const crypto::Envelope& env, uint64_t chat_id) {
+  auto events = store_.writer().MemberEvents(chat_id ? chat_id : env.chat_id, env.author);
   if (!events.ok()) return {};
   std::string role;
   for (const auto& e : *events) {  // newest first
@@ -98,9 +87,36 @@ bool Core::ValidRemote(const crypto::Envelope& env) {
   if (env.kind == crypto::Kind::kUserDisable || env.kind == crypto::Kind::kSessionRevoke) {
     return ValidAccessChange(env);  // relay/ops_users.cpp
   }
+  switch (env.kind) {
+    case crypto::Kind::kBlock:
+    case crypto::Kind::kUnblock:
+    case crypto::Kind::kContactRequest:
+    case crypto::Kind::kContactAccept:
+    case crypto::Kind::kContactRemove:
+      return ValidSocial(env);  // relay/ops_social.cpp
+    default:
+      break;
+  }
   if (!ChatScoped(env.kind)) return true;
   std::string role = RoleAsOf(env);
   if (role.empty()) return false;
+  if (env.kind == crypto::Kind::kMsgPost) {
+    // No direct message between two users one of whom had blocked the other.
+    if (uint64_t peer = DirectPeerOf(env.chat_id, env.author)) {
+      if (BlockedAsOf(env, peer, env.author) || BlockedAsOf(env, env.author, peer)) return false;
+    }
+    // A forwarded copy: its author could read the source chat then.
+    if (env.body.find("\"forwarded_from\"") != std::string::npos) {
+      json::Doc body;
+      if (!json::Parse(env.body, &body).ok() || !body.IsObject()) return false;
+      auto it = body.FindMember("forwarded_from");
+      if (it != body.MemberEnd()) {
+        if (!it->value.IsObject()) return false;
+        auto src = json::GetId(it->value, "chat_id");
+        if (!src.ok() || RoleAsOf(env, *src).empty()) return false;
+      }
+    }
+  }
   if (env.kind == crypto::Kind::kMsgEdit || env.kind == crypto::Kind::kMsgDelete) {
     json::Doc body;
     if (!json::Parse(env.body, &body).ok()) return false;
@@ -242,6 +258,8 @@ void Core::ApplyBuffered(const std::string& first_origin) {
           if (env.kind == crypto::Kind::kMemberRemove) {
             json::Doc body;
             if (json::Parse(env.body, &body).ok()) extra = json::GetId(body, "user_id").ok() ? *json::GetId(body, "user_id") : 0;
+          } else if (env.chat_id == 0) {
+            extra = SocialCounterpart(env);  // the other user of a contact request or decision
           }
           Publish(env, *pos, 0, extra);
         }

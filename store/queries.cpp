@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "base/time.h"
+#include "store/query_util.h"
 #include "store/store.h"
 #include "store/views.h"
 
@@ -28,7 +29,8 @@ UserRow ReadUser(const Stmt& st) {
 
 constexpr const char* kMessageCols =
     "m.message_id, m.chat_id, m.sender_id, m.message_type, m.content, m.reply_to, m.file_id, "
-    "m.created_at, m.edited_at, m.deleted, m.pos, m.expires_at";
+    "m.created_at, m.edited_at, m.deleted, m.pos, m.expires_at, m.forwarded_chat_id, m.forwarded_message_id";
+constexpr int kMessageColCount = 14;  // the sender's profile columns follow these in History
 
 MessageRow ReadMessage(const Stmt& st) {
   MessageRow m;
@@ -44,34 +46,17 @@ MessageRow ReadMessage(const Stmt& st) {
   m.deleted = st.Int(9) != 0;
   m.pos = st.U64(10);
   m.expires_at = st.Int(11);
+  m.forwarded_chat_id = st.U64(12);
+  m.forwarded_message_id = st.U64(13);
   return m;
 }
 
-template <typename T, typename F>
-Result<std::optional<T>> One(Db& db, std::string_view sql, F&& bind, T (*read)(const Stmt&)) {
-  auto st = db.Prepare(sql);
-  if (!st.ok()) return st.status();
-  bind(*st);
-  auto r = st->Step();
-  if (!r.ok()) return r.status();
-  if (!r.value()) return std::optional<T>();
-  return std::optional<T>(read(*st));
-}
-
-// Every row of a query, read by `read`.
-template <typename T, typename F>
-Result<std::vector<T>> All(Db& db, std::string_view sql, F&& bind, T (*read)(const Stmt&)) {
-  auto st = db.Prepare(sql);
-  if (!st.ok()) return st.status();
-  bind(*st);
-  std::vector<T> out;
-  for (;;) {
-    auto r = st->Step();
-    if (!r.ok()) return r.status();
-    if (!r.value()) break;
-    out.push_back(read(*st));
-  }
-  return out;
+MessageRow ReadMessageWithSender(const Stmt& st) {
+  MessageRow m = ReadMessage(st);
+  m.sender_username = st.Text(kMessageColCount);
+  m.sender_relay = st.Text(kMessageColCount + 1);
+  m.sender_picture = st.Text(kMessageColCount + 2);
+  return m;
 }
 
 }  // namespace
@@ -303,21 +288,39 @@ Result<std::vector<MessageRow>> Queries::History(uint64_t chat_id, uint64_t befo
       .Bind(3, std::min(max_pos, kMax))
       .Bind(4, NowMs())
       .Bind(5, limit);
+  return MessagesWithSenders(*st);
+}
+
+Result<std::vector<MessageRow>> Queries::MessagesWithSenders(Stmt& st) {
   std::vector<MessageRow> out;
   for (;;) {
-    auto r = st->Step();
+    auto r = st.Step();
     if (!r.ok()) return r.status();
     if (!r.value()) break;
-    MessageRow m = ReadMessage(*st);
-    m.sender_username = st->Text(12);
-    m.sender_relay = st->Text(13);
-    m.sender_picture = st->Text(14);
-    out.push_back(std::move(m));
+    out.push_back(ReadMessageWithSender(st));
   }
   for (MessageRow& m : out) {
-    if (Status st2 = FillReactions(m); !st2.ok()) return st2;
+    if (Status s = FillReactions(m); !s.ok()) return s;
   }
   return out;
+}
+
+Result<std::vector<MessageRow>> Queries::Thread(uint64_t chat_id, uint64_t parent_id, uint64_t after_id, int limit,
+                                                uint64_t max_pos) {
+  auto st = db_.Prepare(std::string("SELECT ") + kMessageCols +
+                        ", u.username, u.relay, u.profile_picture_url FROM messages m "
+                        "LEFT JOIN users u ON u.user_id = m.sender_id "
+                        "WHERE m.reply_to=? AND m.chat_id=? AND m.message_id>? AND m.pos<=? "
+                        "AND (m.expires_at = 0 OR m.expires_at > ?) ORDER BY m.message_id LIMIT ?");
+  if (!st.ok()) return st.status();
+  constexpr uint64_t kMax = static_cast<uint64_t>(INT64_MAX);
+  st->Bind(1, parent_id)
+      .Bind(2, chat_id)
+      .Bind(3, after_id)
+      .Bind(4, std::min(max_pos, kMax))
+      .Bind(5, NowMs())
+      .Bind(6, limit);
+  return MessagesWithSenders(*st);
 }
 
 Result<std::vector<EnvelopeRow>> Queries::EnvelopesSince(uint64_t user_id, uint64_t cursor, int limit,

@@ -154,6 +154,57 @@ ALTER TABLE chats ADD COLUMN name_id INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE chats ADD COLUMN description_id INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE chats ADD COLUMN timer_id INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 6: threads, forwarding, blocks, contacts (views of their envelopes) and reports
+    // (local only). block_events is the history of each (blocker, blocked) pair: the
+    // newest event by envelope id decides, and validity reads it as of an envelope's
+    // causal past. contact_requests.status and contacts.active are last-writer-wins by
+    // the id of the envelope that set them (status_id, contacts.id).
+    R"sql(
+CREATE INDEX messages_reply ON messages(reply_to, message_id) WHERE reply_to <> 0;
+ALTER TABLE messages ADD COLUMN forwarded_chat_id INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN forwarded_message_id INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE block_events(
+  blocker INTEGER NOT NULL,
+  blocked INTEGER NOT NULL,
+  id INTEGER NOT NULL,
+  origin TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  op TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  PRIMARY KEY(blocker, blocked, id)) WITHOUT ROWID;
+CREATE TABLE contact_requests(
+  request_id INTEGER PRIMARY KEY,
+  from_user INTEGER NOT NULL,
+  to_user INTEGER NOT NULL,
+  origin TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  status TEXT NOT NULL DEFAULT 'pending',
+  status_id INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX contact_requests_to ON contact_requests(to_user, status);
+CREATE INDEX contact_requests_from ON contact_requests(from_user, status);
+CREATE TABLE contacts(
+  user_a INTEGER NOT NULL,
+  user_b INTEGER NOT NULL,
+  id INTEGER NOT NULL,
+  active INTEGER NOT NULL,
+  since INTEGER NOT NULL,
+  PRIMARY KEY(user_a, user_b)) WITHOUT ROWID;
+CREATE INDEX contacts_b ON contacts(user_b, user_a);
+CREATE TABLE reports(
+  report_id INTEGER PRIMARY KEY,
+  reporter INTEGER NOT NULL,
+  user_id INTEGER NOT NULL DEFAULT 0,
+  chat_id INTEGER NOT NULL DEFAULT 0,
+  message_id INTEGER NOT NULL DEFAULT 0,
+  reason TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  status TEXT NOT NULL DEFAULT 'open',
+  resolved_at INTEGER NOT NULL DEFAULT 0,
+  resolution TEXT NOT NULL DEFAULT '');
+CREATE INDEX reports_status ON reports(status, report_id);
+CREATE INDEX reports_reporter ON reports(reporter, created_at);
+)sql",
 };
 
 }  // namespace

@@ -82,6 +82,7 @@ struct MessageRow {
   uint64_t reply_to = 0, file_id = 0;
   int64_t created_at = 0, edited_at = 0;
   int64_t expires_at = 0;  // a disappearing message: erased at this time (ms); 0 = never
+  uint64_t forwarded_chat_id = 0, forwarded_message_id = 0;  // a forwarded copy of that message
   bool deleted = false;
   uint64_t pos = 0;
   // Filled by History(): sender profile and reactions.
@@ -94,6 +95,42 @@ struct MemberEventRow {
   std::string origin;
   uint64_t seq = 0;
   std::string op, role;  // op: "add" | "remove" | "role"
+};
+
+// One event of a (blocker, blocked) pair's history (block_events), newest first.
+struct BlockEventRow {
+  uint64_t id = 0;
+  std::string origin;
+  uint64_t seq = 0;
+  bool blocked = false;  // a block (true) or an unblock
+};
+
+struct BlockRow {
+  uint64_t user_id = 0;  // the blocked user
+  int64_t since = 0;
+};
+
+struct ContactRequestRow {
+  uint64_t request_id = 0, from_user = 0, to_user = 0;
+  std::string origin;
+  uint64_t seq = 0;
+  int64_t created_at = 0;
+  std::string status;  // "pending" | "accepted" | "declined" | "cancelled"
+};
+
+struct ContactRow {
+  uint64_t user_id = 0;  // the other user
+  int64_t since = 0;
+};
+
+// A user's report of a message or another user, for this relay's moderators (local only).
+struct ReportRow {
+  uint64_t report_id = 0, reporter = 0, user_id = 0, chat_id = 0, message_id = 0;
+  std::string reason;
+  int64_t created_at = 0;
+  std::string status;  // "open" | "resolved"
+  int64_t resolved_at = 0;
+  std::string resolution;
 };
 
 struct ChatSummary {
@@ -140,6 +177,26 @@ class Queries {
   // as it commits, but history shows a new message only once its fdatasync is done).
   Result<std::vector<MessageRow>> History(uint64_t chat_id, uint64_t before_id, int limit,
                                           uint64_t max_pos = UINT64_MAX);
+  // Replies to parent_id in chat_id, oldest first, ids > after_id, at most limit, only at
+  // log positions <= max_pos (as History).
+  Result<std::vector<MessageRow>> Thread(uint64_t chat_id, uint64_t parent_id, uint64_t after_id, int limit,
+                                         uint64_t max_pos = UINT64_MAX);
+  // Blocks and contacts (store/social.cpp).
+  Result<std::vector<BlockEventRow>> BlockEvents(uint64_t blocker, uint64_t blocked);  // newest first
+  Result<bool> Blocked(uint64_t blocker, uint64_t blocked);                            // as of everything applied
+  Result<std::vector<BlockRow>> BlocksOf(uint64_t blocker);                            // oldest first
+  Result<std::optional<ContactRequestRow>> ContactRequest(uint64_t request_id);
+  // The pending request from -> to, if any.
+  Result<std::optional<ContactRequestRow>> PendingRequest(uint64_t from_user, uint64_t to_user);
+  // Pending requests to or from user_id, oldest first.
+  Result<std::vector<ContactRequestRow>> PendingRequestsOf(uint64_t user_id);
+  Result<std::vector<ContactRow>> ContactsOf(uint64_t user_id);
+  Result<bool> IsContact(uint64_t a, uint64_t b);
+  // Reports (local): by status ("" = all), ids > after_id, oldest first; and how many a
+  // user filed since a time (the per-user bound).
+  Result<std::vector<ReportRow>> Reports(std::string_view status, uint64_t after_id, int limit);
+  Result<std::optional<ReportRow>> Report(uint64_t report_id);
+  Result<int64_t> ReportsFiledSince(uint64_t reporter, int64_t since_ms);
   // Envelopes after `cursor` and at or below `max_pos` (0 = no bound) in chats the user
   // belongs to (and the user's own system events), in log order, at most limit.
   Result<std::vector<EnvelopeRow>> EnvelopesSince(uint64_t user_id, uint64_t cursor, int limit,
@@ -162,6 +219,9 @@ class Queries {
 
  protected:
   Status FillReactions(MessageRow& m);
+  // Steps a query of kMessageCols plus the sender's username, relay and picture to its end;
+  // the messages with their reactions.
+  Result<std::vector<MessageRow>> MessagesWithSenders(Stmt& st);
   Db& db_;
 };
 
@@ -196,6 +256,10 @@ class Writer : public Queries {
   // Marks a token revoked; returns false if it did not exist or was already revoked.
   Result<bool> RevokeRefreshToken(std::string_view token_hash, int64_t now_ms);
   Status SetMeta(std::string_view key, std::string_view value);
+  // Files a report (report_id and status are assigned); returns its id.
+  Result<uint64_t> PutReport(const ReportRow& r);
+  // Marks an open report resolved; false if there is no open report with that id.
+  Result<bool> ResolveReport(uint64_t report_id, std::string_view resolution, int64_t now_ms);
   // Drops every view and re-derives it from the log (chatctl store rebuild).
   Status RebuildViews();
   // Disappearing messages: erases the body and salt of up to `limit` envelopes whose

@@ -210,9 +210,14 @@ Status ApplyChatUpdate(Db& db, const crypto::Envelope& env, const Value& b) {
 
 Status ApplyPost(Db& db, const crypto::Envelope& env, const Value& b, uint64_t pos) {
   std::string_view client_key = Str(b, "client_key");
+  // A forwarded copy names its source: {"forwarded_from": {"chat_id", "message_id"}}.
+  auto fwd_it = b.FindMember("forwarded_from");
+  const Value* fwd = fwd_it != b.MemberEnd() && fwd_it->value.IsObject() ? &fwd_it->value : nullptr;
+  uint64_t fwd_chat = fwd ? Id(*fwd, "chat_id") : 0;
   auto st = db.Prepare(
       "INSERT INTO messages(message_id, chat_id, sender_id, message_type, content, reply_to, file_id, "
-      "client_key, created_at, pos, expires_at) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
+      "client_key, created_at, pos, expires_at, forwarded_chat_id, forwarded_message_id) "
+      "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
   if (!st.ok()) return st.status();
   Status s = st->Bind(1, env.id)
                  .Bind(2, env.chat_id)
@@ -225,6 +230,8 @@ Status ApplyPost(Db& db, const crypto::Envelope& env, const Value& b, uint64_t p
                  .Bind(9, env.created_at)
                  .Bind(10, pos)
                  .Bind(11, ExpiresAt(env, b))
+                 .Bind(12, fwd_chat)
+                 .Bind(13, fwd_chat ? Id(*fwd, "message_id") : 0)
                  .Run();
   return s;
 }
@@ -268,6 +275,80 @@ Status ApplyReceipt(Db& db, const crypto::Envelope& env, const Value& b) {
   return st->Bind(1, env.chat_id).Bind(2, env.author).Bind(3, up_to).Bind(4, read ? up_to : 0).Run();
 }
 
+// Blocks: the history of each (blocker, blocked) pair; its newest event by id decides.
+// {"user_id"}: the blocked (or unblocked) user; the author is the blocker.
+Status ApplyBlock(Db& db, const crypto::Envelope& env, const Value& b, bool block) {
+  uint64_t blocked = Id(b, "user_id");
+  if (!blocked) return Corrupt("block without user_id");
+  auto st =
+      db.Prepare("INSERT OR IGNORE INTO block_events(blocker, blocked, id, origin, seq, op, at) VALUES(?,?,?,?,?,?,?)");
+  if (!st.ok()) return st.status();
+  return st->Bind(1, env.author)
+      .Bind(2, blocked)
+      .Bind(3, env.id)
+      .Bind(4, env.origin)
+      .Bind(5, env.seq)
+      .Bind(6, block ? "block" : "unblock")
+      .Bind(7, env.created_at)
+      .Run();
+}
+
+// The contact state of a pair is last-writer-wins by envelope id over accepts (active)
+// and declines, cancels and removals (inactive), whatever order they arrive in.
+Status SetContact(Db& db, const crypto::Envelope& env, uint64_t a, uint64_t b, bool active) {
+  if (!a || !b || a == b) return Status::Ok();
+  auto st = db.Prepare(
+      "INSERT INTO contacts(user_a, user_b, id, active, since) VALUES(?,?,?,?,?) "
+      "ON CONFLICT(user_a, user_b) DO UPDATE SET id=excluded.id, active=excluded.active, "
+      "since=CASE WHEN contacts.active AND excluded.active THEN contacts.since ELSE excluded.since END "
+      "WHERE excluded.id > contacts.id");
+  if (!st.ok()) return st.status();
+  return st->Bind(1, std::min(a, b))
+      .Bind(2, std::max(a, b))
+      .Bind(3, env.id)
+      .Bind(4, active ? 1 : 0)
+      .Bind(5, env.created_at)
+      .Run();
+}
+
+// {"user_id"}: the author asks that user to become a contact; request_id = the envelope id.
+Status ApplyContactRequest(Db& db, const crypto::Envelope& env, const Value& b) {
+  uint64_t to = Id(b, "user_id");
+  if (!to || to == env.author) return Corrupt("contact_request without a valid user_id");
+  auto st = db.Prepare(
+      "INSERT OR IGNORE INTO contact_requests(request_id, from_user, to_user, origin, seq, created_at) "
+      "VALUES(?,?,?,?,?,?)");
+  if (!st.ok()) return st.status();
+  return st->Bind(1, env.id)
+      .Bind(2, env.author)
+      .Bind(3, to)
+      .Bind(4, env.origin)
+      .Bind(5, env.seq)
+      .Bind(6, env.created_at)
+      .Run();
+}
+
+// contact_accept {"request_id"}: by the request's recipient. contact_remove
+// {"request_id"}: declined (by the recipient) or cancelled (by the sender);
+// contact_remove {"user_id"}: the author ends the contact with that user.
+Status ApplyContactDecision(Db& db, const crypto::Envelope& env, const Value& b) {
+  uint64_t request_id = Id(b, "request_id");
+  if (!request_id) return SetContact(db, env, env.author, Id(b, "user_id"), false);
+  auto rq = db.Prepare("SELECT from_user, to_user FROM contact_requests WHERE request_id=?");
+  if (!rq.ok()) return rq.status();
+  rq->Bind(1, request_id);
+  auto row = rq->Step();
+  if (!row.ok()) return row.status();
+  if (!row.value()) return Corrupt("contact decision for an unknown request");
+  uint64_t from = rq->U64(0), to = rq->U64(1);
+  bool accept = env.kind == Kind::kContactAccept;
+  const char* status = accept ? "accepted" : (env.author == from ? "cancelled" : "declined");
+  auto st = db.Prepare("UPDATE contact_requests SET status=?, status_id=? WHERE request_id=? AND status_id < ?");
+  if (!st.ok()) return st.status();
+  Status s = st->Bind(1, status).Bind(2, env.id).Bind(3, request_id).Bind(4, env.id).Run();
+  if (!s.ok()) return s;
+  return SetContact(db, env, from, to, accept);
+}
 }  // namespace
 
 int64_t ExpiresAt(const crypto::Envelope& env, const Value& b) {
@@ -318,6 +399,15 @@ Status ApplyToViews(Db& db, const crypto::Envelope& env, uint64_t pos) {
     case Kind::kMsgDelete: return ApplyDelete(db, env, b);
     case Kind::kReaction: return ApplyReaction(db, env, b);
     case Kind::kReceipt: return ApplyReceipt(db, env, b);
+    case Kind::kBlock:
+      return ApplyBlock(db, env, b, true);
+    case Kind::kUnblock:
+      return ApplyBlock(db, env, b, false);
+    case Kind::kContactRequest:
+      return ApplyContactRequest(db, env, b);
+    case Kind::kContactAccept:
+    case Kind::kContactRemove:
+      return ApplyContactDecision(db, env, b);
     default: return Status::Ok();  // kinds without a view yet are kept in the log only
   }
 }

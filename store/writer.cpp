@@ -82,7 +82,8 @@ Status Writer::SetMeta(std::string_view key, std::string_view value) {
 Status Writer::RebuildViews() {
   Status s = db_.Exec(
       "DELETE FROM users; DELETE FROM chats; DELETE FROM members; DELETE FROM messages; "
-      "DELETE FROM reactions; DELETE FROM receipts; DELETE FROM member_events; DELETE FROM revocations;");
+      "DELETE FROM reactions; DELETE FROM receipts; DELETE FROM member_events; DELETE FROM revocations; "
+      "DELETE FROM block_events; DELETE FROM contact_requests; DELETE FROM contacts;");
   if (!s.ok()) return s;
   uint64_t after = 0;
   for (;;) {
