@@ -274,7 +274,7 @@ void RegisterChatRoutes(httplib::Server& s, Ctx& ctx) {
     if (!lease.ok()) return Fail(res, lease.status());
     store::Queries& q = (*lease)->q();
     if (Status st = RequireMember(q, *id, claims->user_id); !st.ok()) return Fail(res, st);
-    auto page = q.History(*id, *before, *limit + 1, c->d.core->CommittedPos());
+    auto page = q.History(*id, *before, *limit + 1, c->d.core->CommittedPos(), claims->user_id);
     if (!page.ok()) return Fail(res, page.status());
     bool has_more = static_cast<int>(page->size()) > *limit;
     if (has_more) page->pop_back();
@@ -327,7 +327,7 @@ void RegisterChatRoutes(httplib::Server& s, Ctx& ctx) {
     auto parent = q.Message(*mid);
     if (!parent.ok()) return Fail(res, parent.status());
     if (!parent.value() || parent.value()->chat_id != *id) return Fail(res, NotFound("no such message in this chat"));
-    auto page = q.Thread(*id, *mid, *after, *limit + 1, c->d.core->CommittedPos());
+    auto page = q.Thread(*id, *mid, *after, *limit + 1, c->d.core->CommittedPos(), claims->user_id);
     if (!page.ok()) return Fail(res, page.status());
     bool has_more = static_cast<int>(page->size()) > *limit;
     if (has_more) page->pop_back();
@@ -371,11 +371,11 @@ void RegisterChatRoutes(httplib::Server& s, Ctx& ctx) {
     if (!mid.ok()) return Fail(res, mid.status());
     std::string scope = req.has_param("for") ? req.get_param_value("for") : "everyone";
     if (scope != "everyone" && scope != "me") return Fail(res, BadRequest("parameter 'for' must be me or everyone"));
-    if (scope == "me") return Fail(res, Status(Code::kUnsupported, "delete for me is not implemented yet"));
     Actor actor{claims->user_id, claims->device_id};
     uint64_t chat_id = *id, message_id = *mid;
+    const bool for_me = scope == "me";
     auto r = core->Call<bool>([=]() -> Result<bool> {
-      Status st = core->OpDelete(actor, chat_id, message_id);
+      Status st = for_me ? core->OpHideForMe(actor, chat_id, message_id) : core->OpDelete(actor, chat_id, message_id);
       if (!st.ok()) return st;
       return true;
     });

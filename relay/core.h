@@ -190,6 +190,8 @@ class Core {
   Result<SendResult> OpSend(const Actor& actor, const SendRequest& req);
   Result<store::MessageRow> OpEdit(const Actor& actor, uint64_t chat_id, uint64_t message_id, const std::string& content);
   Status OpDelete(const Actor& actor, uint64_t chat_id, uint64_t message_id);
+  // Delete for me: the message disappears from the user's own views (every device).
+  Status OpHideForMe(const Actor& actor, uint64_t chat_id, uint64_t message_id);
   Status OpReact(const Actor& actor, uint64_t chat_id, uint64_t message_id, const std::string& reaction, bool add);
   Status OpReceipt(const Actor& actor, uint64_t chat_id, uint64_t up_to, bool read);
   Status OpTyping(const Actor& actor, uint64_t chat_id, bool start, uint64_t skip_session);

@@ -211,6 +211,11 @@ std::string EventFor(const store::EnvelopeRow& row, store::Queries& q) {
       w.Key("user_id").Id(BodyId(body, "user_id"));
       w.Key("by").Id(e.author);
       break;
+    case crypto::Kind::kHideForMe:  // to the user's own devices only
+      w.Key("type").Str("message_hidden");
+      w.Key("chat_id").Id(BodyId(body, "chat_id"));
+      w.Key("message_id").Id(BodyId(body, "message_id"));
+      break;
     case crypto::Kind::kBlock:
     case crypto::Kind::kUnblock:  // to the blocker's own devices only
       w.Key("type").Str("block_updated");

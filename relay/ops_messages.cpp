@@ -187,6 +187,27 @@ Status Core::OpDelete(const Actor& actor, uint64_t chat_id, uint64_t message_id)
   return Status::Ok();
 }
 
+Status Core::OpHideForMe(const Actor& actor, uint64_t chat_id, uint64_t message_id) {
+  auto role = RoleOrNotMember(chat_id, actor.user_id);
+  if (!role.ok()) return role.status();
+  auto& w = store_.writer();
+  auto m = w.Message(message_id);
+  if (!m.ok()) return m.status();
+  if (!m.value() || m.value()->chat_id != chat_id) return NotFound("no such message in this chat");
+  auto hidden = w.Hidden(actor.user_id, message_id);
+  if (!hidden.ok()) return hidden.status();
+  if (*hidden) return Status::Ok();
+  // The system stream: only the user's own devices see it (Publish, sync), not the chat.
+  crypto::Envelope env = ChatEnvelope(crypto::Kind::kHideForMe, actor, 0, "");
+  json::JsonWriter body;
+  body.BeginObject().Key("chat_id").Id(chat_id).Key("message_id").Id(message_id).EndObject();
+  env.body = body.Take();
+  auto pos = Emit(env);
+  if (!pos.ok()) return pos.status();
+  Publish(env, *pos, 0);
+  return Status::Ok();
+}
+
 Status Core::OpReact(const Actor& actor, uint64_t chat_id, uint64_t message_id, const std::string& reaction,
                      bool add) {
   auto role = RoleOrNotMember(chat_id, actor.user_id);

@@ -93,6 +93,7 @@ bool Core::ValidRemote(const crypto::Envelope& env) {
     case crypto::Kind::kContactRequest:
     case crypto::Kind::kContactAccept:
     case crypto::Kind::kContactRemove:
+    case crypto::Kind::kHideForMe:
       return ValidSocial(env);  // relay/ops_social.cpp
     default:
       break;

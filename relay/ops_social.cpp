@@ -108,6 +108,13 @@ bool Core::ValidSocial(const crypto::Envelope& env) {
     case crypto::Kind::kBlock:
     case crypto::Kind::kUnblock:
       return user.ok() && *user != env.author;
+    case crypto::Kind::kHideForMe: {  // a message of a chat the author was in then
+      auto chat = json::GetId(body, "chat_id");
+      auto mid = json::GetId(body, "message_id");
+      if (!chat.ok() || !mid.ok() || RoleAsOf(env, *chat).empty()) return false;
+      auto m = w.Message(*mid);
+      return m.ok() && m.value() && m.value()->chat_id == *chat;
+    }
     case crypto::Kind::kContactRequest:
       return user.ok() && *user != env.author && !BlockedAsOf(env, *user, env.author) &&
              !BlockedAsOf(env, env.author, *user);

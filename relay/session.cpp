@@ -232,8 +232,14 @@ void Gateway::HandleFrame(Session* s, std::string_view text) {
                       : events::ErrorEvent(r.status(), "edit_message");
       });
     } else if (type == "delete_message") {
-      CoreRequest(s, [actor, chat_id, message_id](Core& core) {
-        Status r = core.OpDelete(actor, chat_id, message_id);
+      auto scope = json::GetOptString(doc, "for", 16);
+      if (!scope.ok()) return SendError(s, scope.status(), type_ref);
+      const bool for_me = scope.value() && **scope == "me";
+      if (scope.value() && !for_me && **scope != "everyone") {
+        return SendError(s, BadRequest("field 'for' must be me or everyone"), type_ref);
+      }
+      CoreRequest(s, [actor, chat_id, message_id, for_me](Core& core) {
+        Status r = for_me ? core.OpHideForMe(actor, chat_id, message_id) : core.OpDelete(actor, chat_id, message_id);
         return r.ok() ? SimpleEvent("delete_ok", {{"chat_id", chat_id}, {"message_id", message_id}})
                       : events::ErrorEvent(r, "delete_message");
       });

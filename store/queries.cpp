@@ -190,13 +190,14 @@ Result<std::vector<ChatSummary>> Queries::ChatsOf(uint64_t user_id) {
     ChatSummary sum;
     sum.chat = std::move(**chat);
     if (last_id) {
-      auto hist = History(chat_id, 0, 1);
+      auto hist = History(chat_id, 0, 1, UINT64_MAX, user_id);
       if (!hist.ok()) return hist.status();
       if (!hist->empty()) sum.last_message = std::move(hist->front());
     }
     auto un = db_.Prepare(
-        "SELECT count(*) FROM messages WHERE chat_id=? AND message_id>? AND sender_id<>? AND deleted=0 "
-        "AND (expires_at = 0 OR expires_at > ?)");
+        "SELECT count(*) FROM messages m WHERE chat_id=? AND message_id>? AND sender_id<>?3 AND deleted=0 "
+        "AND (expires_at = 0 OR expires_at > ?) "
+        "AND NOT EXISTS (SELECT 1 FROM hidden h WHERE h.user_id=?3 AND h.message_id=m.message_id)");
     if (!un.ok()) return un.status();
     un->Bind(1, chat_id).Bind(2, read_up_to).Bind(3, user_id).Bind(4, NowMs());
     auto r = un->Step();
@@ -275,19 +276,22 @@ Result<std::optional<uint64_t>> Queries::MessageByClientKey(uint64_t sender_id, 
                        +[](const Stmt& s) { return s.U64(0); });
 }
 
-Result<std::vector<MessageRow>> Queries::History(uint64_t chat_id, uint64_t before_id, int limit, uint64_t max_pos) {
+Result<std::vector<MessageRow>> Queries::History(uint64_t chat_id, uint64_t before_id, int limit, uint64_t max_pos,
+                                                 uint64_t viewer) {
   auto st = db_.Prepare(std::string("SELECT ") + kMessageCols +
                         ", u.username, u.relay, u.profile_picture_url FROM messages m "
                         "LEFT JOIN users u ON u.user_id = m.sender_id "
                         "WHERE m.chat_id=? AND m.message_id<? AND m.pos<=? AND (m.expires_at = 0 OR m.expires_at > ?) "
-                        "ORDER BY m.message_id DESC LIMIT ?");
+                        "AND NOT EXISTS (SELECT 1 FROM hidden h WHERE h.user_id=?6 AND h.message_id=m.message_id) "
+                        "ORDER BY m.message_id DESC LIMIT ?5");
   if (!st.ok()) return st.status();
   constexpr uint64_t kMax = static_cast<uint64_t>(INT64_MAX);
   st->Bind(1, chat_id)
       .Bind(2, before_id ? before_id : kMax)
       .Bind(3, std::min(max_pos, kMax))
       .Bind(4, NowMs())
-      .Bind(5, limit);
+      .Bind(5, limit)
+      .Bind(6, viewer);
   return MessagesWithSenders(*st);
 }
 
@@ -306,12 +310,14 @@ Result<std::vector<MessageRow>> Queries::MessagesWithSenders(Stmt& st) {
 }
 
 Result<std::vector<MessageRow>> Queries::Thread(uint64_t chat_id, uint64_t parent_id, uint64_t after_id, int limit,
-                                                uint64_t max_pos) {
+                                                uint64_t max_pos, uint64_t viewer) {
   auto st = db_.Prepare(std::string("SELECT ") + kMessageCols +
                         ", u.username, u.relay, u.profile_picture_url FROM messages m "
                         "LEFT JOIN users u ON u.user_id = m.sender_id "
                         "WHERE m.reply_to=? AND m.chat_id=? AND m.message_id>? AND m.pos<=? "
-                        "AND (m.expires_at = 0 OR m.expires_at > ?) ORDER BY m.message_id LIMIT ?");
+                        "AND (m.expires_at = 0 OR m.expires_at > ?) "
+                        "AND NOT EXISTS (SELECT 1 FROM hidden h WHERE h.user_id=?7 AND h.message_id=m.message_id) "
+                        "ORDER BY m.message_id LIMIT ?6");
   if (!st.ok()) return st.status();
   constexpr uint64_t kMax = static_cast<uint64_t>(INT64_MAX);
   st->Bind(1, parent_id)
@@ -319,7 +325,8 @@ Result<std::vector<MessageRow>> Queries::Thread(uint64_t chat_id, uint64_t paren
       .Bind(3, after_id)
       .Bind(4, std::min(max_pos, kMax))
       .Bind(5, NowMs())
-      .Bind(6, limit);
+      .Bind(6, limit)
+      .Bind(7, viewer);
   return MessagesWithSenders(*st);
 }
 

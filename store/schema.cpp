@@ -154,8 +154,9 @@ ALTER TABLE chats ADD COLUMN name_id INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE chats ADD COLUMN description_id INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE chats ADD COLUMN timer_id INTEGER NOT NULL DEFAULT 0;
 )sql",
-    // 6: threads, forwarding, blocks, contacts (views of their envelopes) and reports
-    // (local only). block_events is the history of each (blocker, blocked) pair: the
+    // 6: threads, forwarding, blocks, contacts, messages hidden for one user ("delete for
+    // me"; views of their envelopes) and reports (local only). block_events is the history of each (blocker, blocked)
+    // pair: the
     // newest event by envelope id decides, and validity reads it as of an envelope's
     // causal past. contact_requests.status and contacts.active are last-writer-wins by
     // the id of the envelope that set them (status_id, contacts.id).
@@ -203,6 +204,11 @@ CREATE TABLE reports(
   resolved_at INTEGER NOT NULL DEFAULT 0,
   resolution TEXT NOT NULL DEFAULT '');
 CREATE INDEX reports_status ON reports(status, report_id);
+CREATE TABLE hidden(
+  user_id INTEGER NOT NULL,
+  message_id INTEGER NOT NULL,
+  chat_id INTEGER NOT NULL,
+  PRIMARY KEY(user_id, message_id)) WITHOUT ROWID;
 CREATE INDEX reports_reporter ON reports(reporter, created_at);
 )sql",
 };

@@ -166,8 +166,9 @@ Result<SearchPage> Queries::Search(uint64_t user_id, std::string_view match, uin
       "SELECT rowid, snippet(msg_fts, 0, '**', '**', '…', 16) FROM search.msg_fts WHERE msg_fts MATCH ?1 "
       "AND rowid < ?2 ORDER BY rowid DESC");
   if (!cand.ok()) return cand.status();
-  auto msg =
-      db_.Prepare("SELECT chat_id, sender_id, content, created_at FROM messages WHERE message_id=? AND deleted=0");
+  auto msg = db_.Prepare(
+      "SELECT chat_id, sender_id, content, created_at FROM messages m WHERE message_id=?1 AND deleted=0 "
+      "AND NOT EXISTS (SELECT 1 FROM hidden h WHERE h.user_id=?2 AND h.message_id=?1)");
   if (!msg.ok()) return msg.status();
   cand->Bind(1, fts).Bind(2, before_id ? before_id : static_cast<uint64_t>(INT64_MAX));
   int scanned = 0;
@@ -187,7 +188,7 @@ Result<SearchPage> Queries::Search(uint64_t user_id, std::string_view match, uin
     }
     last = cand->U64(0);
     ++scanned;
-    msg->Bind(1, last);
+    msg->Bind(1, last).Bind(2, user_id);
     auto m = msg->Step();
     if (!m.ok()) return m.status();
     if (m.value() && chats.count(msg->U64(0))) {

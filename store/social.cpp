@@ -111,6 +111,14 @@ Result<bool> Queries::IsContact(uint64_t a, uint64_t b) {
   return r.value() && *r.value() == 1;
 }
 
+Result<bool> Queries::Hidden(uint64_t user_id, uint64_t message_id) {
+  auto r = One<int64_t>(
+      db_, "SELECT 1 FROM hidden WHERE user_id=? AND message_id=?",
+      [&](Stmt& s) { s.Bind(1, user_id).Bind(2, message_id); }, +[](const Stmt& s) { return s.Int(0); });
+  if (!r.ok()) return r.status();
+  return r.value().has_value();
+}
+
 Result<std::vector<ReportRow>> Queries::Reports(std::string_view status, uint64_t after_id, int limit) {
   return All<ReportRow>(
       db_,

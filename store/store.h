@@ -175,12 +175,14 @@ class Queries {
   // Newest first, ids < before_id (0 = from the newest), at most limit rows, only messages
   // at log positions <= max_pos (the relay's durable position: a batch is readable as soon
   // as it commits, but history shows a new message only once its fdatasync is done).
+  // Messages `viewer` hid for themselves (delete for me) are left out.
   Result<std::vector<MessageRow>> History(uint64_t chat_id, uint64_t before_id, int limit,
-                                          uint64_t max_pos = UINT64_MAX);
+                                          uint64_t max_pos = UINT64_MAX, uint64_t viewer = 0);
   // Replies to parent_id in chat_id, oldest first, ids > after_id, at most limit, only at
   // log positions <= max_pos (as History).
   Result<std::vector<MessageRow>> Thread(uint64_t chat_id, uint64_t parent_id, uint64_t after_id, int limit,
-                                         uint64_t max_pos = UINT64_MAX);
+                                         uint64_t max_pos = UINT64_MAX, uint64_t viewer = 0);
+  Result<bool> Hidden(uint64_t user_id, uint64_t message_id);  // hidden for that user (delete for me)
   // Blocks and contacts (store/social.cpp).
   Result<std::vector<BlockEventRow>> BlockEvents(uint64_t blocker, uint64_t blocked);  // newest first
   Result<bool> Blocked(uint64_t blocker, uint64_t blocked);                            // as of everything applied

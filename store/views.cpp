@@ -349,6 +349,13 @@ Status ApplyContactDecision(Db& db, const crypto::Envelope& env, const Value& b)
   if (!s.ok()) return s;
   return SetContact(db, env, from, to, accept);
 }
+// hide_for_me {"chat_id","message_id"}: the author no longer sees that message.
+Status ApplyHideForMe(Db& db, const crypto::Envelope& env, const Value& b) {
+  auto st = db.Prepare("INSERT OR IGNORE INTO hidden(user_id, message_id, chat_id) VALUES(?,?,?)");
+  if (!st.ok()) return st.status();
+  return st->Bind(1, env.author).Bind(2, Id(b, "message_id")).Bind(3, Id(b, "chat_id")).Run();
+}
+
 }  // namespace
 
 int64_t ExpiresAt(const crypto::Envelope& env, const Value& b) {
@@ -399,6 +406,8 @@ Status ApplyToViews(Db& db, const crypto::Envelope& env, uint64_t pos) {
     case Kind::kMsgDelete: return ApplyDelete(db, env, b);
     case Kind::kReaction: return ApplyReaction(db, env, b);
     case Kind::kReceipt: return ApplyReceipt(db, env, b);
+    case Kind::kHideForMe:
+      return ApplyHideForMe(db, env, b);
     case Kind::kBlock:
       return ApplyBlock(db, env, b, true);
     case Kind::kUnblock:

@@ -83,7 +83,7 @@ Status Writer::RebuildViews() {
   Status s = db_.Exec(
       "DELETE FROM users; DELETE FROM chats; DELETE FROM members; DELETE FROM messages; "
       "DELETE FROM reactions; DELETE FROM receipts; DELETE FROM member_events; DELETE FROM revocations; "
-      "DELETE FROM block_events; DELETE FROM contact_requests; DELETE FROM contacts;");
+      "DELETE FROM block_events; DELETE FROM contact_requests; DELETE FROM contacts; DELETE FROM hidden;");
   if (!s.ok()) return s;
   uint64_t after = 0;
   for (;;) {

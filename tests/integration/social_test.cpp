@@ -1,5 +1,6 @@
 // Blocks, contacts and reports (PROTOCOL.md "POST /blocks", "POST /contacts/requests",
-// "POST /reports"), threads ("GET …/thread") and forwarding ("forward_from"), over REST
+// "POST /reports"), threads ("GET …/thread"), forwarding ("forward_from") and delete for
+// me ("DELETE …?for=me"), over REST
 // and WebSocket against real relays; blocks and contacts also across a federation.
 #include "tests/integration/harness.h"
 #include "tests/support/fed_chain.h"
@@ -387,6 +388,75 @@ TEST_CASE("forwarding: a copy that names its source; only from chats the sender 
   INFO(sent->text());
   CHECK(sent->type() == "message_sent");
   CHECK(MUST(History(api, alice.access_token, target)).size() == 2);
+}
+
+TEST_CASE("delete for me: the message leaves my views on every device, not the others'",
+          "[integration][social][hide]") {
+  auto relay = StartRelay();
+  const HostPort& api = relay->api();
+  TestUser alice = MUST(RegisterUser(*relay, "alice"));
+  TestUser bob = MUST(RegisterUser(*relay, "bob"));
+  TestUser eve = MUST(RegisterUser(*relay, "eve"));
+  std::string chat = MUST(CreateChat(api, alice.access_token, "group", {bob.user_id}, "hide"));
+  std::string other = MUST(CreateChat(api, alice.access_token, "group", {eve.user_id}, "other"));
+  Json first = MUST(PostText(api, bob.access_token, chat, "an embarrassing aardvark"));
+  Json second = MUST(PostText(api, bob.access_token, chat, "a second message"));
+  WsSession alice_phone = MUST(Auth(*relay, alice.access_token));
+  WsSession alice_laptop = MUST(Auth(*relay, alice.access_token));
+  REQUIRE(WaitFor([&] { return MUST(SearchIds(api, alice.access_token, "aardvark")).size() == 1; }, 10000));
+  const std::string path = "/chats/" + chat + "/messages/" + first.Str("message_id") + "?for=me";
+
+  CheckRestError(
+      ApiDelete(api, "/chats/" + chat + "/messages/" + first.Str("message_id") + "?for=them", alice.access_token), 400,
+      "bad_request");
+  CheckRestError(ApiDelete(api, path, eve.access_token), 403, "not_member");
+  CheckRestError(
+      ApiDelete(api, "/chats/" + other + "/messages/" + first.Str("message_id") + "?for=me", alice.access_token), 404,
+      "not_found");
+  HttpResponse r = ApiDelete(api, path, alice.access_token);
+  INFO(r.Describe());
+  REQUIRE(r.status == 204);
+  CHECK(ApiDelete(api, path, alice.access_token).status == 204);  // again: nothing new
+  Json ev = WaitEvent(
+      alice_laptop, "message_hidden", [&](const Json& e) { return e.Str("message_id") == first.Str("message_id"); },
+      kEventMs);
+  CHECK(ev.Str("chat_id") == chat);
+  CHECK(ev.Has("cursor"));
+
+  CHECK(IdsOf(MUST(History(api, alice.access_token, chat))) == std::vector<std::string>{second.Str("message_id")});
+  CHECK(MUST(History(api, bob.access_token, chat)).size() == 2);  // bob still has both
+  CHECK(MUST(SearchIds(api, alice.access_token, "aardvark")).empty());
+  CHECK(MUST(SearchIds(api, bob.access_token, "aardvark")).size() == 1);
+
+  // Over the WebSocket: the last message goes too, and GET /chats no longer shows it.
+  SEND(alice_phone, "{\"type\":\"delete_message\",\"chat_id\":\"" + chat + "\",\"message_id\":\"" +
+                        second.Str("message_id") + "\",\"for\":\"me\"}");
+  auto ok = alice_phone.WaitForAny({"delete_ok", "error"}, kEventMs);
+  REQUIRE(ok.ok());
+  CHECK(ok->type() == "delete_ok");
+  CHECK(MUST(History(api, alice.access_token, chat)).empty());
+  HttpResponse chats = ApiGet(api, "/chats", alice.access_token);
+  REQUIRE(chats.status == 200);
+  const rapidjson::Value* list = &chats.data();
+  if (list->IsObject()) list = &Get(*list, "chats");
+  bool found = false;
+  for (const auto& c : list->GetArray()) {
+    if (StrOf(Get(c, "chat_id")) != chat) continue;
+    found = true;
+    CHECK(Get(c, "last_message").IsNull());
+    CHECK(Get(c, "unread_count").GetInt64() == 0);
+  }
+  CHECK(found);
+  SEND(alice_phone, "{\"type\":\"delete_message\",\"chat_id\":\"" + chat + "\",\"message_id\":\"" +
+                        second.Str("message_id") + "\",\"for\":\"someone\"}");
+  auto bad = alice_phone.WaitForAny({"delete_ok", "error"}, kEventMs);
+  REQUIRE(bad.ok());
+  CHECK(bad->Str("code") == "bad_request");
+
+  MUST(relay->Stop());
+  MUST(relay->Start());
+  CHECK(MUST(History(api, alice.access_token, chat)).empty());
+  CHECK(MUST(History(api, bob.access_token, chat)).size() == 2);
 }
 
 TEST_CASE("blocks and contacts across federation: a block made on one relay holds on the others",
