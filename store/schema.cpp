@@ -154,6 +154,35 @@ ALTER TABLE chats ADD COLUMN name_id INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE chats ADD COLUMN description_id INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE chats ADD COLUMN timer_id INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 6: files. `files` is the view of file_create envelopes (metadata; the blob itself is
+    // DATA/blobs/<2 hex>/<sha256>). `uploads` is local only: resumable uploads in progress,
+    // whose chunks are files under DATA/uploads/<upload_id>/, dropped at expires_at.
+    R"sql(
+CREATE TABLE files(
+  file_id INTEGER PRIMARY KEY,
+  chat_id INTEGER NOT NULL,
+  uploader_id INTEGER NOT NULL,
+  origin TEXT NOT NULL,
+  original_filename TEXT NOT NULL,
+  mime_type TEXT NOT NULL,
+  file_type TEXT NOT NULL,
+  file_size INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  created_at INTEGER NOT NULL);
+CREATE INDEX files_chat ON files(chat_id, file_id);
+CREATE INDEX files_sha256 ON files(sha256);
+CREATE TABLE uploads(
+  upload_id INTEGER PRIMARY KEY,
+  user_id INTEGER NOT NULL,
+  chat_id INTEGER NOT NULL,
+  file_name TEXT NOT NULL,
+  mime_type TEXT NOT NULL,
+  file_size INTEGER NOT NULL,
+  chunk_size INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL);
+CREATE INDEX uploads_expiry ON uploads(expires_at);
+)sql",
 };
 
 }  // namespace
