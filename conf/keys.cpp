@@ -137,6 +137,14 @@ std::vector<KeySpec> BuildTable() {
        .def = "19000", .min = 1, .max = 1000000,
        .doc = "Most client WebSocket connections at once; more are refused. The file\n"
               "descriptor limit (ulimit -n) must allow them."},
+      {.key = "limits.max_file_bytes", .type = K::kInt, .field = &Config::max_file_bytes,
+       .def = "104857600", .min = 1024, .max = 2147483647,
+       .doc = "Largest file a client may upload (POST /files/upload or a resumable upload);\n"
+              "a larger one gets too_large (413) and nothing is stored."},
+      {.key = "limits.upload_chunk_bytes", .type = K::kInt, .field = &Config::upload_chunk_bytes,
+       .def = "4194304", .min = 16384, .max = 67108864,
+       .doc = "Chunk size of resumable uploads (POST /files/uploads): every chunk but the last\n"
+              "must be exactly this long."},
       // [gateway]
       {.key = "gateway.ping_interval", .type = K::kSeconds, .field = &Config::ping_interval_s,
        .def = "30", .min = 5, .max = 3600,
@@ -183,6 +191,14 @@ std::vector<KeySpec> BuildTable() {
        .min = 1, .max = 1024,
        .doc = "Threads of the REST API server: the most REST connections served at once (an\n"
               "idle kept-alive connection holds one for up to 2 s; more wait their turn)."},
+      {.key = "api.file_url_ttl", .type = K::kSeconds, .field = &Config::file_url_ttl_s, .def = "3600",
+       .min = 60, .max = 604800,
+       .doc = "Lifetime of the signed file_url that GET /files/{id} and uploads return; after\n"
+              "it the URL answers 403 and the client asks GET /files/{id} for a fresh one."},
+      {.key = "api.upload_ttl", .type = K::kSeconds, .field = &Config::upload_ttl_s, .def = "86400",
+       .min = 60, .max = 2592000,
+       .doc = "A resumable upload not completed within this time after it was started is\n"
+              "dropped, with its chunks."},
       // [log]
       {.key = "log.level", .type = K::kEnum, .field = &Config::log_level, .def = "info",
        .choices = {"debug", "info", "warn", "error"}, .reloadable = true,
