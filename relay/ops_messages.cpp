@@ -36,6 +36,9 @@ Result<SendResult> Core::OpSend(const Actor& actor, const SendRequest& req) {
     return TooLarge("field 'content' is longer than " + std::to_string(cfg_.max_content_bytes) + " bytes");
   }
   if (req.message_type == "text" && req.content.empty()) return BadRequest("field 'content' is required");
+  if (req.file_id && req.message_type == "text") {
+    return BadRequest("a message with a file_id must have message_type image, video, file or audio");
+  }
   auto members = MembersOf(req.chat_id);
   if (std::find(members->begin(), members->end(), actor.user_id) == members->end()) {
     auto role = RoleOrNotMember(req.chat_id, actor.user_id);
@@ -55,6 +58,13 @@ Result<SendResult> Core::OpSend(const Actor& actor, const SendRequest& req) {
         r.duplicate = true;
         return r;
       }
+    }
+  }
+  if (req.file_id) {  // the same check for REST and WebSocket sends
+    auto file = w.File(req.file_id);
+    if (!file.ok()) return file.status();
+    if (!file.value() || file.value()->chat_id != req.chat_id) {
+      return NotFound("file_id is not a file uploaded to this chat");
     }
   }
   if (req.reply_to) {

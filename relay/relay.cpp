@@ -138,6 +138,7 @@ Status Relay::Start() {
   ApiDeps deps{&cfg_, core_.get(), store_.get(), tokens_.get(), gateway_.get(), &ready_, admin_token_, "", {}};
   deps.gateway_url = gateway_url();
   deps.search = search_.get();
+  deps.key = &key_;
   deps.reload = [this] {
     auto next = conf::LoadConfig(cfg_.config_path);
     if (!next.ok()) return next.status();

@@ -183,7 +183,6 @@ void Gateway::HandleFrame(Session* s, std::string_view text) {
         return;
       }
     }
-    if (file.value()) return SendError(s, NotFound("no such file_id (file uploads are not supported yet)"), ref);
     SendRequest req;
     req.chat_id = *chat;
     req.message_type = mtype.value() ? std::string(**mtype) : "text";
