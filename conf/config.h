@@ -31,6 +31,7 @@ namespace chatd::conf {
 struct Peer {
   std::string name;  // the peer relay's name
   std::string url;   // "ws://HOST:PORT" of its federation listener; "" = key only (not dialed)
+  std::string api_url;  // "http://HOST:PORT" of its REST API, to fetch file blobs from; "" = none
   std::string key;   // its Ed25519 public key, "ed25519:<base64url>" (chatctl keys show)
   bool operator==(const Peer&) const = default;
 };

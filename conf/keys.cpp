@@ -397,11 +397,13 @@ std::string ExampleConfig(const std::map<std::string, std::string>& overrides) {
       }
     }
   }
-  out += "\n# Federation peers: one [[peers]] table per pinned relay (chatctl peers add|remove\n"
-         "# edits this list). name: the peer's relay name; url: \"ws://HOST:PORT\" of its\n"
-         "# federation listener, or omit it to pin a relay's key without dialing it; key: its\n"
-         "# public key as `chatctl keys show` prints it. Reloadable.\n"
-         "#[[peers]]\n#name = \"us1\"\n#url = \"ws://10.0.0.2:8082\"\n#key = \"ed25519:...\"\n";
+  out +=
+      "\n# Federation peers: one [[peers]] table per pinned relay (chatctl peers add|remove\n"
+      "# edits this list). name: the peer's relay name; url: \"ws://HOST:PORT\" of its\n"
+      "# federation listener, or omit it to pin a relay's key without dialing it; api_url\n"
+      "# (optional): \"http://HOST:PORT\" of its REST API, where file blobs are fetched from;\n"
+      "# key: its public key as `chatctl keys show` prints it. Reloadable.\n"
+      "#[[peers]]\n#name = \"us1\"\n#url = \"ws://10.0.0.2:8082\"\n#key = \"ed25519:...\"\n";
   return out;
 }
 
@@ -474,7 +476,11 @@ std::string ManPageToml5() {
        ".B url\n"
        "(\\(dqws://HOST:PORT\\(dq of its federation listener; omit it to pin the key of a relay\n"
        "that this relay does not dial, so envelopes and tokens it signs are accepted when they\n"
-       "arrive through other peers) and\n"
+       "arrive through other peers),\n"
+       ".B api_url\n"
+       "(optional: \\(dqhttp://HOST:PORT\\(dq of its REST API; a file uploaded at that relay\n"
+       "whose bytes are not here yet is fetched from it, or from any peer that has one, when\n"
+       "first downloaded) and\n"
        ".B key\n"
        "(its public key as\n"
        ".B chatctl keys show\n"
