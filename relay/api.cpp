@@ -181,8 +181,14 @@ void Api::Stop() {
   if (janitor_) janitor_->Stop();
 }
 
+void Api::SetPeers(const std::vector<conf::Peer>& peers) {
+  if (peers_) peers_->Set(peers);
+}
+
 void Api::RegisterRoutes() {
-  ctx_ = std::make_unique<api::Ctx>(api::Ctx{d_, &limiter_, &dummy_hash_, blobs_.get(), urls_.get()});
+  peers_ = std::make_unique<api::PeerApis>();
+  peers_->Set(d_.cfg->peers);
+  ctx_ = std::make_unique<api::Ctx>(api::Ctx{d_, &limiter_, &dummy_hash_, blobs_.get(), urls_.get(), peers_.get()});
   api::Ctx* ctx = ctx_.get();
   httplib::Server& s = *server_;
   // Runs before httplib reads a body: only the upload routes stream theirs, so every other
@@ -300,6 +306,7 @@ void Api::RegisterRoutes() {
   api::RegisterAuthRoutes(s, *ctx);
   api::RegisterChatRoutes(s, *ctx);
   api::RegisterFileRoutes(s, *ctx);
+  api::RegisterBlobRoutes(s, *ctx);
 }
 
 }  // namespace chatd

@@ -31,6 +31,7 @@ namespace chatd {
 namespace api {
 struct Ctx;
 class UploadJanitor;
+class PeerApis;
 }  // namespace api
 namespace files {
 class BlobStore;
@@ -58,6 +59,8 @@ class Api {
   // Binds both listeners (port 0 picks a free port) and starts serving.
   Status Start();
   void Stop();
+  // The peers' API URLs changed (reload). Thread-safe.
+  void SetPeers(const std::vector<conf::Peer>& peers);
   int api_port() const { return api_port_; }
   int admin_port() const { return admin_port_; }
 
@@ -72,6 +75,7 @@ class Api {
   std::unique_ptr<files::BlobStore> blobs_;
   std::unique_ptr<files::UrlSigner> urls_;
   std::unique_ptr<api::UploadJanitor> janitor_;
+  std::unique_ptr<api::PeerApis> peers_;
   std::unique_ptr<httplib::Server> server_, admin_;
   std::thread server_thread_, admin_thread_;
   int api_port_ = 0, admin_port_ = 0;

@@ -82,6 +82,29 @@ std::vector<int> MissingChunks(const files::BlobStore& blobs, const store::Uploa
 
 }  // namespace
 
+Status StreamBlob(const std::string& path, const std::string& mime, httplib::Response& res) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0 || ::fstat(fd, &st) != 0) {
+    if (fd >= 0) ::close(fd);
+    return Internal("cannot open the file's content");
+  }
+  auto file = std::shared_ptr<int>(new int(fd), [](int* p) {
+    ::close(*p);
+    delete p;
+  });
+  res.set_content_provider(
+      static_cast<size_t>(st.st_size), mime,
+      [file](size_t offset, size_t length, httplib::DataSink& sink) {
+        char buf[65536];
+        ssize_t r = ::pread(*file, buf, std::min(length, sizeof buf), static_cast<off_t>(offset));
+        if (r <= 0) return false;
+        return sink.write(buf, static_cast<size_t>(r));
+      },
+      [file](bool) {});
+  return Status::Ok();
+}
+
 bool StreamsBody(const httplib::Request& req) {
   if (req.method == "POST") return req.path == "/api/v1/files/upload";
   return req.method == "PUT" && req.path.rfind("/api/v1/files/uploads/", 0) == 0;
@@ -245,33 +268,12 @@ void RegisterFileRoutes(httplib::Server& s, Ctx& ctx) {
     }
     if (!f) return Fail(res, NotFound("no such file"));
     if (!c->blobs->Has(f->sha256)) {
-      return Fail(res, Status(Code::kUnavailable,
-                              "the file's content is not on this relay yet (it was uploaded at "
-                              "relay '" +
-                                  f->origin + "'); try again later or at that relay"));
+      if (Status st = FetchBlob(*c, *f); !st.ok()) return Fail(res, st);
     }
-    int fd = ::open(c->blobs->BlobPath(f->sha256).c_str(), O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || ::fstat(fd, &st) != 0) {
-      if (fd >= 0) ::close(fd);
-      return Fail(res, Internal("cannot open the file's content"));
-    }
-    auto file = std::shared_ptr<int>(new int(fd), [](int* p) {
-      ::close(*p);
-      delete p;
-    });
+    if (Status st = StreamBlob(c->blobs->BlobPath(f->sha256), f->mime_type, res); !st.ok()) return Fail(res, st);
     res.set_header("Content-Disposition", files::ContentDisposition(f->original_filename));
     res.set_header("X-Content-Type-Options", "nosniff");
     res.set_header("Cache-Control", "private, max-age=3600");
-    res.set_content_provider(
-        static_cast<size_t>(st.st_size), f->mime_type,
-        [file](size_t offset, size_t length, httplib::DataSink& sink) {
-          char buf[65536];
-          ssize_t r = ::pread(*file, buf, std::min(length, sizeof buf), static_cast<off_t>(offset));
-          if (r <= 0) return false;
-          return sink.write(buf, static_cast<size_t>(r));
-        },
-        [file](bool) {});
   });
 
   s.Post("/api/v1/files/uploads", [c](const httplib::Request& req, httplib::Response& res) {

@@ -16,12 +16,25 @@
 
 namespace chatd::api {
 
+// The pinned peers' REST API URLs ([[peers]] api_url), where file blobs are fetched from;
+// replaced on reload. Thread-safe.
+class PeerApis {
+ public:
+  void Set(const std::vector<conf::Peer>& peers);
+  std::vector<std::pair<std::string, std::string>> Get() const;  // (name, api_url)
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::pair<std::string, std::string>> urls_;  // guarded by mu_
+};
+
 struct Ctx {
   ApiDeps d;
   RateLimiter* limiter;
   const std::string* dummy_hash;
   const files::BlobStore* blobs;
   const files::UrlSigner* urls;
+  const PeerApis* peers;
 };
 
 // {"success":true,"data":<data_json>} with `status`; 204 sends no body.
@@ -44,6 +57,13 @@ std::string ClientIp(const httplib::Request& req);
 void RegisterAuthRoutes(httplib::Server& s, Ctx& ctx);
 void RegisterChatRoutes(httplib::Server& s, Ctx& ctx);
 void RegisterFileRoutes(httplib::Server& s, Ctx& ctx);  // relay/api_files.cpp
+
+// Blobs between relays (relay/api_blobs.cpp): GET /federation/v1/blobs/<sha256> for peers,
+// and fetching a file's missing blob from the peers (its origin first), sha256 checked.
+void RegisterBlobRoutes(httplib::Server& s, Ctx& ctx);
+Status FetchBlob(const Ctx& c, const store::FileRow& f);
+// Streams a file from disk as the response body (64 KiB preads; Range is httplib's).
+Status StreamBlob(const std::string& path, const std::string& mime, httplib::Response& res);
 
 // Whether a request's body is streamed by its handler (file uploads) rather than read
 // whole by httplib; only those may be larger than limits.max_body_bytes.

@@ -187,10 +187,12 @@ Status BlobWriter::CommitTo(const std::string& path) {
   return FsyncDir(path.substr(0, path.rfind('/')));
 }
 
-Result<std::string> BlobWriter::Commit() {
+Result<std::string> BlobWriter::Commit(std::string_view expect) {
   uint8_t digest[crypto_hash_sha256_BYTES];
   crypto_hash_sha256_final(&sha_, digest);
   std::string sha = Hex(digest, sizeof digest);
+  if (!expect.empty() && sha != expect)
+    return Corrupt("the content's sha256 is " + sha + ", not " + std::string(expect));
   std::string path = store_->BlobPath(sha);
   if (Status s = MakeDir(path.substr(0, path.rfind('/'))); !s.ok()) return s;
   if (store_->Has(sha)) return sha;  // the same content is already a blob; the temp goes

@@ -73,8 +73,9 @@ class BlobWriter {
   uint64_t size() const { return size_; }
   bool over_limit() const { return over_; }
   // fsyncs, renames the temp file to the blob named by its hash (or drops it if that blob
-  // exists), fsyncs the directory. Returns the hash (hex).
-  Result<std::string> Commit();
+  // exists), fsyncs the directory. Returns the hash (hex). With `expect` set, content of
+  // another hash is not stored (kCorrupt).
+  Result<std::string> Commit(std::string_view expect = {});
   // Renames the temp file to `path` instead (a resumable upload's chunk); no hashing needed.
   Status CommitTo(const std::string& path);
 

@@ -197,6 +197,7 @@ Status Relay::Reload(const conf::Config& next) {
     if (!s.ok()) return s;
     if (!next.peers.empty()) core_->SetReplicate(true);
     gateway_->SetPeers(next.peers);
+    if (api_) api_->SetPeers(next.peers);
   }
   log::Info("config reloaded", {{"log_level", next.log_level}, {"peers", static_cast<int64_t>(next.peers.size())}});
   for (auto key : conf::RestartRequired(cfg_, next)) {

@@ -163,6 +163,15 @@ Result<std::optional<FileRow>> Queries::File(uint64_t file_id) {
       });
 }
 
+Result<bool> Queries::FileWithSha256(std::string_view sha256) {
+  auto st = db_.Prepare("SELECT 1 FROM files WHERE sha256=? LIMIT 1");
+  if (!st.ok()) return st.status();
+  st->Bind(1, sha256);
+  auto r = st->Step();
+  if (!r.ok()) return r.status();
+  return r.value();
+}
+
 Result<std::optional<UploadRow>> Queries::Upload(uint64_t upload_id) {
   return One<UploadRow>(
       db_,

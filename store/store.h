@@ -171,6 +171,8 @@ class Queries {
   Result<uint64_t> CountEnvelopes();
   Result<std::optional<std::string>> Meta(std::string_view key);
   Result<std::optional<FileRow>> File(uint64_t file_id);
+  // Whether some file's content has this sha256 (hex).
+  Result<bool> FileWithSha256(std::string_view sha256);
   Result<std::optional<UploadRow>> Upload(uint64_t upload_id);
   // Ids of uploads whose expires_at is <= now_ms, at most limit.
   Result<std::vector<uint64_t>> ExpiredUploads(int64_t now_ms, int limit);

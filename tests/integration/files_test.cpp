@@ -7,6 +7,7 @@
 #include "crypto/bytes.h"
 #include "crypto/keys.h"
 #include "tests/integration/harness.h"
+#include "tests/support/fed_cluster.h"
 
 namespace chatd::test {
 namespace {
@@ -391,6 +392,67 @@ TEST_CASE("files: resumable upload, out of order, re-PUT, missing chunk, restart
   HttpResponse meta = ApiGet(relay->api(), "/files/" + file_id, bob.access_token);
   CheckFile(meta, 200, "report.pdf", "application/pdf", "file", data);
   CheckDownload(*relay, StrOf(Get(meta.data(), "file_url")), data, "application/pdf");
+}
+
+TEST_CASE("files: a relay without the blob fetches it from the origin, sha256 checked",
+          "[integration][files][federation]") {
+  const std::string chatctl = CHATCTL_BIN;
+  // Fixed API ports: each relay names the other's API in its [[peers]] table.
+  const int api_a = PickFreePort(), api_b = PickFreePort();
+  RelayOptions oa = FedOptions(Options("eu1", 1)), ob = FedOptions(Options("us1", 2));
+  oa.config.push_back({"listen", "api", "\"127.0.0.1:" + std::to_string(api_a) + "\""});
+  ob.config.push_back({"listen", "api", "\"127.0.0.1:" + std::to_string(api_b) + "\""});
+  RelayProcess a(oa), b(ob);
+  MUST(a.Init());
+  MUST(b.Init());
+  const std::string key_a = MUST(PublicKeyOf(chatctl, a)), key_b = MUST(PublicKeyOf(chatctl, b));
+  auto add = [&](const RelayProcess& r, std::vector<std::string> args) {
+    CommandResult res = Chatctl(chatctl, r, args);
+    INFO(res.err);
+    REQUIRE(res.exit_code == 0);
+  };
+  add(b, {"peers", "add", "eu1", "--key", key_a, "--api-url", "http://127.0.0.1:" + std::to_string(api_a)});
+  add(a, {"peers", "add", "us1", "--key", key_b, "--url", "ws://127.0.0.1:" + std::to_string(FedPortOf(ob)),
+          "--api-url", "http://127.0.0.1:" + std::to_string(api_b)});
+  MUST(b.Start());
+  MUST(a.Start());
+  REQUIRE(WaitLinked(chatctl, a, "us1", 15000));
+
+  TestUser alice = MUST(RegisterUser(a, "alice"));
+  TestUser bob = MUST(RegisterUser(b, "bob"));
+  REQUIRE(WaitFor([&] { return ApiGet(a.api(), "/users/" + bob.user_id, alice.access_token).status == 200; }, 15000));
+  std::string chat = MUST(CreateChat(a.api(), alice.access_token, "direct", {bob.user_id}));
+  const std::string data = RandomData(1024 * 1024 + 7);
+  HttpResponse up = Upload(a, alice.access_token, chat, "song.ogg", "audio/ogg", data);
+  CheckFile(up, 201, "song.ogg", "audio/ogg", "audio", data);
+  const std::string file_id = StrOf(Get(up.data(), "file_id"));
+
+  // The metadata replicates; the bytes do not, until bob downloads them from his relay.
+  HttpResponse meta;
+  REQUIRE(WaitFor(
+      [&] {
+        meta = ApiGet(b.api(), "/files/" + file_id, bob.access_token);
+        return meta.status == 200;
+      },
+      15000));
+  CheckFile(meta, 200, "song.ogg", "audio/ogg", "audio", data);
+  CHECK(BlobCount(b) == 0);
+  CheckDownload(b, StrOf(Get(meta.data(), "file_url")), data, "audio/ogg");
+  CHECK(FileExists(b.dir() + "/blobs/" + Sha256Hex(data).substr(0, 2) + "/" + Sha256Hex(data)));
+  // A message with the file, sent at bob's relay.
+  HttpResponse sent = ApiPost(
+      b.api(), "/chats/" + chat + "/messages",
+      JsonBuilder().Add("message_type", "audio").Add("content", "").Add("file_id", file_id).str(), bob.access_token);
+  CHECK(sent.status == 201);
+
+  // The peer route serves only signed requests of pinned peers.
+  HttpRequest r;
+  r.path = "/federation/v1/blobs/" + Sha256Hex(data);
+  CheckRestError(HttpCall(a.api(), r), 403, "forbidden");
+  r.headers = {{"X-Chatd-Relay", "us1"},
+               {"X-Chatd-Time", std::to_string(NowMs())},
+               {"X-Chatd-Signature", std::string(128, '0')}};
+  CheckRestError(HttpCall(a.api(), r), 403, "forbidden");
 }
 
 }  // namespace chatd::test
