@@ -187,6 +187,13 @@ void RegisterFileRoutes(httplib::Server& s, Ctx& ctx) {
           }
           up.filename = part.filename;
           up.content_type = part.content_type;
+          // chat_id came first (as clients usually send it): a non-member's file is not
+          // even written to disk.
+          if (auto early = json::ParseId(up.chat_id_text)) {
+            auto lease = c->d.store->readers().Acquire();
+            up.error = lease.ok() ? RequireMember((*lease)->q(), *early, claims->user_id) : lease.status();
+            if (!up.error.ok()) return true;
+          }
           auto w = c->blobs->NewWriter(max);
           if (!w.ok())
             up.error = w.status();
@@ -270,7 +277,9 @@ void RegisterFileRoutes(httplib::Server& s, Ctx& ctx) {
     if (!c->blobs->Has(f->sha256)) {
       if (Status st = FetchBlob(*c, *f); !st.ok()) return Fail(res, st);
     }
-    if (Status st = StreamBlob(c->blobs->BlobPath(f->sha256), f->mime_type, res); !st.ok()) return Fail(res, st);
+    // Normalised again: the metadata may come from a peer's envelope.
+    const std::string mime = files::NormalizeMime(f->mime_type);
+    if (Status st = StreamBlob(c->blobs->BlobPath(f->sha256), mime, res); !st.ok()) return Fail(res, st);
     res.set_header("Content-Disposition", files::ContentDisposition(f->original_filename));
     res.set_header("X-Content-Type-Options", "nosniff");
     res.set_header("Cache-Control", "private, max-age=3600");
