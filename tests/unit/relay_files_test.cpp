@@ -90,7 +90,7 @@ TEST_CASE("keys: derived keys are deterministic, per context and not the seed", 
   CHECK_FALSE(std::equal(k1.span().begin(), k1.span().end(), seed.begin()));
 }
 
-TEST_CASE("files: blobs are content-addressed; an unfinished or oversized write leaves nothing", "[relay][files]") {
+TEST_CASE("files: blobs are content-addressed, and an unfinished or oversized write leaves nothing", "[relay][files]") {
   namespace fs = std::filesystem;
   fs::path dir = fs::temp_directory_path() / ("chatd-blobs-" + std::to_string(::getpid()));
   fs::remove_all(dir);
