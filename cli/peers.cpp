@@ -93,6 +93,7 @@ void RegisterPeers(CLI::App& app, Globals& g) {
   CLI::App* add = peers->add_subcommand("add", "pin a peer: its name, federation URL and public key");
   add->add_option("name", add_opts->name, "the peer relay's name")->required();
   add->add_option("--url", add_opts->url, "ws://HOST:PORT of its federation listener (omit: key only)");
+  add->add_option("--api-url", add_opts->api_url, "http://HOST:PORT of its REST API (file blobs are fetched there)");
   add->add_option("--key", add_opts->key, "its public key, as `chatctl keys show` prints it")->required();
   add->callback([add_opts, &g] {
     auto cfg = LoadRelayConfig(g);
@@ -137,7 +138,8 @@ void RegisterPeers(CLI::App& app, Globals& g) {
       json::JsonWriter w;
       w.BeginArray();
       for (const auto& p : cfg->peers) {
-        w.BeginObject().Key("name").Str(p.name).Key("url").StrOrNull(p.url).Key("key").Str(p.key).EndObject();
+        w.BeginObject().Key("name").Str(p.name).Key("url").StrOrNull(p.url).Key("api_url").StrOrNull(p.api_url);
+        w.Key("key").Str(p.key).EndObject();
       }
       w.EndArray();
       printf("%s\n", std::string(w.View()).c_str());

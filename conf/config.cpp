@@ -377,9 +377,13 @@ class Checker {
       bool ok = true;
       for (const auto& [key, value] : entry.as_table()) {
         const uint32_t kl = value.location().line();
-        std::string* field = key == "name" ? &p.name : key == "url" ? &p.url : key == "key" ? &p.key : nullptr;
+        std::string* field = key == "name"      ? &p.name
+                             : key == "url"     ? &p.url
+                             : key == "api_url" ? &p.api_url
+                             : key == "key"     ? &p.key
+                                                : nullptr;
         if (field == nullptr) {
-          Fail(kl, "unknown key 'peers." + key + "' (a peer has name, url and key)");
+          Fail(kl, "unknown key 'peers." + key + "' (a peer has name, url, api_url and key)");
           ok = false;
         } else if (!value.is_string()) {
           Fail(kl, "key 'peers." + key + "': expected a string, got " + Describe(value));
@@ -541,12 +545,21 @@ Status ValidatePeer(const Peer& p) {
       return bad("key 'peers.url' of peer '" + p.name + "': expected \"ws://HOST:PORT\", got \"" + p.url + "\"");
     }
   }
+  if (!p.api_url.empty()) {
+    auto hp = p.api_url.rfind("http://", 0) == 0 ? ParseHostPort(std::string_view(p.api_url).substr(7))
+                                                 : Result<HostPort>(BadRequest("scheme"));
+    if (!hp.ok() || hp->port == 0) {
+      return bad("key 'peers.api_url' of peer '" + p.name + "': expected \"http://HOST:PORT\", got \"" + p.api_url +
+                 "\"");
+    }
+  }
   return Status::Ok();
 }
 
 std::string PeerToml(const Peer& p) {
   std::string out = "\n[[peers]]\nname = \"" + p.name + "\"\n";
   if (!p.url.empty()) out += "url = \"" + p.url + "\"\n";
+  if (!p.api_url.empty()) out += "api_url = \"" + p.api_url + "\"\n";
   out += "key = \"" + p.key + "\"\n";
   return out;
 }

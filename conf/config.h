@@ -31,6 +31,7 @@ namespace chatd::conf {
 struct Peer {
   std::string name;  // the peer relay's name
   std::string url;   // "ws://HOST:PORT" of its federation listener; "" = key only (not dialed)
+  std::string api_url;  // "http://HOST:PORT" of its REST API, to fetch file blobs from; "" = none
   std::string key;   // its Ed25519 public key, "ed25519:<base64url>" (chatctl keys show)
   bool operator==(const Peer&) const = default;
 };
@@ -69,6 +70,8 @@ struct Config {
   int session_queue_bytes = 4194304;  // limits.session_queue_bytes (slow consumer cap)
   int history_page_max = 100;         // limits.history_page_max
   int max_connections = 19000;        // limits.max_connections
+  int max_file_bytes = 104857600;     // limits.max_file_bytes (one uploaded file)
+  int upload_chunk_bytes = 4194304;   // limits.upload_chunk_bytes (resumable upload chunk)
   // [gateway]
   int ping_interval_s = 30;    // gateway.ping_interval
   int idle_timeout_s = 120;    // gateway.idle_timeout
@@ -83,6 +86,8 @@ struct Config {
   int wal_max_mb = 64;          // store.wal_max_mb
   // [api]
   int api_threads = 32;  // api.threads
+  int file_url_ttl_s = 3600;  // api.file_url_ttl (signed download URLs)
+  int upload_ttl_s = 86400;   // api.upload_ttl (abandoned resumable uploads)
   // [log]
   std::string log_level = "info";  // log.level: debug|info|warn|error (reloadable)
   // [[peers]] (array of tables; see Peer). Reloadable: SIGHUP or chatctl peers add/remove.

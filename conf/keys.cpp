@@ -137,6 +137,14 @@ std::vector<KeySpec> BuildTable() {
        .def = "19000", .min = 1, .max = 1000000,
        .doc = "Most client WebSocket connections at once; more are refused. The file\n"
               "descriptor limit (ulimit -n) must allow them."},
+      {.key = "limits.max_file_bytes", .type = K::kInt, .field = &Config::max_file_bytes,
+       .def = "104857600", .min = 1024, .max = 2147483647,
+       .doc = "Largest file a client may upload (POST /files/upload or a resumable upload);\n"
+              "a larger one gets too_large (413) and nothing is stored."},
+      {.key = "limits.upload_chunk_bytes", .type = K::kInt, .field = &Config::upload_chunk_bytes,
+       .def = "4194304", .min = 16384, .max = 67108864,
+       .doc = "Chunk size of resumable uploads (POST /files/uploads): every chunk but the last\n"
+              "must be exactly this long."},
       // [gateway]
       {.key = "gateway.ping_interval", .type = K::kSeconds, .field = &Config::ping_interval_s,
        .def = "30", .min = 5, .max = 3600,
@@ -183,6 +191,14 @@ std::vector<KeySpec> BuildTable() {
        .min = 1, .max = 1024,
        .doc = "Threads of the REST API server: the most REST connections served at once (an\n"
               "idle kept-alive connection holds one for up to 2 s; more wait their turn)."},
+      {.key = "api.file_url_ttl", .type = K::kSeconds, .field = &Config::file_url_ttl_s, .def = "3600",
+       .min = 60, .max = 604800,
+       .doc = "Lifetime of the signed file_url that GET /files/{id} and uploads return; after\n"
+              "it the URL answers 403 and the client asks GET /files/{id} for a fresh one."},
+      {.key = "api.upload_ttl", .type = K::kSeconds, .field = &Config::upload_ttl_s, .def = "86400",
+       .min = 60, .max = 2592000,
+       .doc = "A resumable upload not completed within this time after it was started is\n"
+              "dropped, with its chunks."},
       // [log]
       {.key = "log.level", .type = K::kEnum, .field = &Config::log_level, .def = "info",
        .choices = {"debug", "info", "warn", "error"}, .reloadable = true,
@@ -381,11 +397,13 @@ std::string ExampleConfig(const std::map<std::string, std::string>& overrides) {
       }
     }
   }
-  out += "\n# Federation peers: one [[peers]] table per pinned relay (chatctl peers add|remove\n"
-         "# edits this list). name: the peer's relay name; url: \"ws://HOST:PORT\" of its\n"
-         "# federation listener, or omit it to pin a relay's key without dialing it; key: its\n"
-         "# public key as `chatctl keys show` prints it. Reloadable.\n"
-         "#[[peers]]\n#name = \"us1\"\n#url = \"ws://10.0.0.2:8082\"\n#key = \"ed25519:...\"\n";
+  out +=
+      "\n# Federation peers: one [[peers]] table per pinned relay (chatctl peers add|remove\n"
+      "# edits this list). name: the peer's relay name; url: \"ws://HOST:PORT\" of its\n"
+      "# federation listener, or omit it to pin a relay's key without dialing it; api_url\n"
+      "# (optional): \"http://HOST:PORT\" of its REST API, where file blobs are fetched from;\n"
+      "# key: its public key as `chatctl keys show` prints it. Reloadable.\n"
+      "#[[peers]]\n#name = \"us1\"\n#url = \"ws://10.0.0.2:8082\"\n#key = \"ed25519:...\"\n";
   return out;
 }
 
@@ -458,7 +476,11 @@ std::string ManPageToml5() {
        ".B url\n"
        "(\\(dqws://HOST:PORT\\(dq of its federation listener; omit it to pin the key of a relay\n"
        "that this relay does not dial, so envelopes and tokens it signs are accepted when they\n"
-       "arrive through other peers) and\n"
+       "arrive through other peers),\n"
+       ".B api_url\n"
+       "(optional: \\(dqhttp://HOST:PORT\\(dq of its REST API; a file uploaded at that relay\n"
+       "whose bytes are not here yet is fetched from it, or from any peer that has one, when\n"
+       "first downloaded) and\n"
        ".B key\n"
        "(its public key as\n"
        ".B chatctl keys show\n"

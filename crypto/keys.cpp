@@ -203,6 +203,15 @@ std::array<uint8_t, 64> KeyPair::Sign(std::span<const uint8_t> msg) const {
   return sig;
 }
 
+SecretBytes KeyPair::DeriveKey(std::string_view context) const {
+  if (secret_.size() != crypto_sign_SECRETKEYBYTES) return {};
+  Init();
+  SecretBytes out(crypto_generichash_BYTES);
+  crypto_generichash(out.data(), out.size(), reinterpret_cast<const uint8_t*>(context.data()), context.size(),
+                     secret_.data(), crypto_sign_SEEDBYTES);
+  return out;
+}
+
 bool VerifySignature(const PublicKey& pk, std::span<const uint8_t> msg,
                      std::span<const uint8_t> sig64) {
   if (sig64.size() != crypto_sign_BYTES) return false;

@@ -67,6 +67,10 @@ class KeyPair {
   const PublicKey& public_key() const { return public_key_; }
   // Detached Ed25519 signature of msg.
   std::array<uint8_t, 64> Sign(std::span<const uint8_t> msg) const;
+  // A 32-byte key for another purpose, derived from the seed: BLAKE2b-256 keyed with the
+  // seed over `context` (e.g. "chatd file url v1"). Distinct contexts give independent
+  // keys; nothing derived reveals the seed. Empty for a moved-from key pair.
+  SecretBytes DeriveKey(std::string_view context) const;
 
  private:
   KeyPair() = default;

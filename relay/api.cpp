@@ -3,7 +3,9 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 
 #include "base/log.h"
 #include "crypto/bytes.h"
@@ -66,6 +68,15 @@ Result<uint64_t> PathId(const httplib::Request& req, size_t i, const char* name)
   return *id;
 }
 
+Status RequireMember(store::Queries& q, uint64_t chat_id, uint64_t user_id) {
+  auto role = q.RoleOf(chat_id, user_id);
+  if (!role.ok()) return role.status();
+  if (role.value()) return Status::Ok();
+  auto chat = q.Chat(chat_id, false);
+  if (chat.ok() && !chat.value()) return NotFound("no such chat");
+  return Forbidden("you are not a member of this chat", "not_member");
+}
+
 std::string ClientIp(const httplib::Request& req) { return req.remote_addr; }
 
 }  // namespace api
@@ -82,9 +93,14 @@ Api::~Api() { Stop(); }
 
 namespace {
 
-void ConfigureServer(httplib::Server& s, const conf::Config& cfg, int threads) {
+// Multipart headers, boundaries and the chat_id part around an uploaded file.
+constexpr size_t kMultipartSlack = 64 * 1024;
+
+// `max_payload`: the largest body httplib reads (a bigger Content-Length gets 413 and is
+// skipped); JSON bodies are held to limits.max_body_bytes by the API's pre-routing handler.
+void ConfigureServer(httplib::Server& s, int threads, size_t max_payload) {
   s.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
-  s.set_payload_max_length(static_cast<size_t>(cfg.max_body_bytes));
+  s.set_payload_max_length(max_payload);
   s.set_read_timeout(10, 0);
   s.set_write_timeout(10, 0);
   // cpp-httplib gives each connection a pool thread for as long as it is open, so an idle
@@ -139,10 +155,19 @@ Status Listen(httplib::Server& s, const conf::HostPort& hp, int* port, std::thre
 Status Api::Start() {
   server_ = std::make_unique<httplib::Server>();
   admin_ = std::make_unique<httplib::Server>();
-  ConfigureServer(*server_, *d_.cfg, d_.cfg->api_threads);
-  ConfigureServer(*admin_, *d_.cfg, 2);
+  const conf::Config& cfg = *d_.cfg;
+  // File uploads stream bodies up to limits.max_file_bytes (relay/api_files.cpp).
+  size_t max_upload =
+      std::max(static_cast<size_t>(cfg.max_file_bytes) + kMultipartSlack, static_cast<size_t>(cfg.upload_chunk_bytes));
+  ConfigureServer(*server_, cfg.api_threads, std::max(static_cast<size_t>(cfg.max_body_bytes), max_upload));
+  ConfigureServer(*admin_, 2, static_cast<size_t>(cfg.max_body_bytes));
+  blobs_ = std::make_unique<files::BlobStore>(cfg.data_dir);
+  if (Status s = blobs_->Init(); !s.ok()) return s;
+  if (!d_.key) return Internal("the API needs the relay key");
+  urls_ = std::make_unique<files::UrlSigner>(d_.key->DeriveKey("chatd file url v1"));
   RegisterRoutes();
   RegisterAdminRoutes();
+  janitor_ = std::make_unique<api::UploadJanitor>(ctx_.get());
   Status s = Listen(*server_, d_.cfg->api, &api_port_, &server_thread_, "chatd-api");
   if (!s.ok()) return s;
   return Listen(*admin_, d_.cfg->admin, &admin_port_, &admin_thread_, "chatd-admin");
@@ -153,14 +178,35 @@ void Api::Stop() {
   if (admin_) admin_->stop();
   if (server_thread_.joinable()) server_thread_.join();
   if (admin_thread_.joinable()) admin_thread_.join();
+  if (janitor_) janitor_->Stop();
+}
+
+void Api::SetPeers(const std::vector<conf::Peer>& peers) {
+  if (peers_) peers_->Set(peers);
 }
 
 void Api::RegisterRoutes() {
-  ctx_ = std::make_unique<api::Ctx>(api::Ctx{d_, &limiter_, &dummy_hash_});
+  peers_ = std::make_unique<api::PeerApis>();
+  peers_->Set(d_.cfg->peers);
+  ctx_ = std::make_unique<api::Ctx>(api::Ctx{d_, &limiter_, &dummy_hash_, blobs_.get(), urls_.get(), peers_.get()});
   api::Ctx* ctx = ctx_.get();
   httplib::Server& s = *server_;
-  s.set_pre_routing_handler([this](const httplib::Request&, httplib::Response&) {
+  // Runs before httplib reads a body: only the upload routes stream theirs, so every other
+  // body is held to limits.max_body_bytes here (httplib's own bound is the upload size).
+  s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     requests_++;
+    if (api::StreamsBody(req)) return httplib::Server::HandlerResponse::Unhandled;
+    if (req.has_header("Content-Length") && std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10) >
+                                                static_cast<uint64_t>(d_.cfg->max_body_bytes)) {
+      res.set_header("Connection", "close");
+      api::Fail(res, TooLarge("request body too large"));
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (!req.has_header("Content-Length") && req.has_header("Transfer-Encoding")) {
+      res.set_header("Connection", "close");
+      api::Fail(res, BadRequest("a Content-Length is required (chunked bodies are accepted only by file uploads)"));
+      return httplib::Server::HandlerResponse::Handled;
+    }
     return httplib::Server::HandlerResponse::Unhandled;
   });
   s.Get("/livez", [](const httplib::Request&, httplib::Response& res) {
@@ -260,6 +306,8 @@ void Api::RegisterRoutes() {
   api::RegisterAuthRoutes(s, *ctx);
   api::RegisterChatRoutes(s, *ctx);
   api::RegisterSocialRoutes(s, *ctx);
+  api::RegisterFileRoutes(s, *ctx);
+  api::RegisterBlobRoutes(s, *ctx);
 }
 
 }  // namespace chatd

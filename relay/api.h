@@ -30,7 +30,13 @@ namespace chatd {
 
 namespace api {
 struct Ctx;
-}
+class UploadJanitor;
+class PeerApis;
+}  // namespace api
+namespace files {
+class BlobStore;
+class UrlSigner;
+}  // namespace files
 
 struct ApiDeps {
   const conf::Config* cfg;
@@ -43,6 +49,7 @@ struct ApiDeps {
   std::string gateway_url;   // what GET /api/v1/gateway returns
   std::function<Status()> reload;  // re-reads chatd.toml (admin POST /admin/v1/reload)
   store::SearchIndexer* search = nullptr;  // null when store.search is off
+  const crypto::KeyPair* key = nullptr;    // the relay key (signed file URLs derive theirs)
 };
 
 class Api {
@@ -52,6 +59,8 @@ class Api {
   // Binds both listeners (port 0 picks a free port) and starts serving.
   Status Start();
   void Stop();
+  // The peers' API URLs changed (reload). Thread-safe.
+  void SetPeers(const std::vector<conf::Peer>& peers);
   int api_port() const { return api_port_; }
   int admin_port() const { return admin_port_; }
 
@@ -63,6 +72,10 @@ class Api {
   ApiDeps d_;
   RateLimiter limiter_;
   std::unique_ptr<api::Ctx> ctx_;  // shared by the route handlers
+  std::unique_ptr<files::BlobStore> blobs_;
+  std::unique_ptr<files::UrlSigner> urls_;
+  std::unique_ptr<api::UploadJanitor> janitor_;
+  std::unique_ptr<api::PeerApis> peers_;
   std::unique_ptr<httplib::Server> server_, admin_;
   std::thread server_thread_, admin_thread_;
   int api_port_ = 0, admin_port_ = 0;

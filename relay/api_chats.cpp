@@ -8,16 +8,6 @@ namespace chatd::api {
 
 namespace {
 
-// Checks membership through a read connection: 404 for no chat, 403 not_member.
-Status RequireMember(store::Queries& q, uint64_t chat_id, uint64_t user_id) {
-  auto role = q.RoleOf(chat_id, user_id);
-  if (!role.ok()) return role.status();
-  if (role.value()) return Status::Ok();
-  auto chat = q.Chat(chat_id, false);
-  if (chat.ok() && !chat.value()) return NotFound("no such chat");
-  return Forbidden("you are not a member of this chat", "not_member");
-}
-
 constexpr int kSearchPageMax = 100;
 
 // An optional query parameter: a count in [1, max] (`def` if absent).
@@ -230,7 +220,6 @@ void RegisterChatRoutes(httplib::Server& s, Ctx& ctx) {
     if (doc.HasMember("send_at") && !doc["send_at"].IsNull()) {
       return Fail(res, Status(Code::kUnsupported, "scheduled messages (send_at) are not supported yet"));
     }
-    if (file.value()) return Fail(res, NotFound("no such file_id (file uploads are not supported yet)"));
     SendRequest sr;
     if (Status f = events::ReadForwardFrom(doc, &sr.forward_chat_id, &sr.forward_message_id); !f.ok()) {
       return Fail(res, f);

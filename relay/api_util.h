@@ -4,18 +4,37 @@
 
 #include <httplib.h>
 
+#include <condition_variable>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "base/json.h"
 #include "relay/api.h"
+#include "relay/files.h"
 
 namespace chatd::api {
+
+// The pinned peers' REST API URLs ([[peers]] api_url), where file blobs are fetched from;
+// replaced on reload. Thread-safe.
+class PeerApis {
+ public:
+  void Set(const std::vector<conf::Peer>& peers);
+  std::vector<std::pair<std::string, std::string>> Get() const;  // (name, api_url)
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::pair<std::string, std::string>> urls_;  // guarded by mu_
+};
 
 struct Ctx {
   ApiDeps d;
   RateLimiter* limiter;
   const std::string* dummy_hash;
+  const files::BlobStore* blobs;
+  const files::UrlSigner* urls;
+  const PeerApis* peers;
 };
 
 // {"success":true,"data":<data_json>} with `status`; 204 sends no body.
@@ -30,11 +49,44 @@ Status ParseBody(const httplib::Request& req, json::Doc* doc);
 Result<Claims> Authenticate(const Ctx& ctx, const httplib::Request& req);
 // An id path parameter (matches[i]); bad_request naming it if malformed.
 Result<uint64_t> PathId(const httplib::Request& req, size_t i, const char* name);
+// Checks membership through a read connection: 404 for no chat, 403 not_member.
+Status RequireMember(store::Queries& q, uint64_t chat_id, uint64_t user_id);
 // The client's address for rate limits.
 std::string ClientIp(const httplib::Request& req);
 
 void RegisterAuthRoutes(httplib::Server& s, Ctx& ctx);
 void RegisterChatRoutes(httplib::Server& s, Ctx& ctx);
 void RegisterSocialRoutes(httplib::Server& s, Ctx& ctx);
+void RegisterFileRoutes(httplib::Server& s, Ctx& ctx);  // relay/api_files.cpp
+
+// Blobs between relays (relay/api_blobs.cpp): GET /federation/v1/blobs/<sha256> for peers,
+// and fetching a file's missing blob from the peers (its origin first), sha256 checked.
+void RegisterBlobRoutes(httplib::Server& s, Ctx& ctx);
+Status FetchBlob(const Ctx& c, const store::FileRow& f);
+// Streams a file from disk as the response body (64 KiB preads; Range is httplib's).
+Status StreamBlob(const std::string& path, const std::string& mime, httplib::Response& res);
+
+// Whether a request's body is streamed by its handler (file uploads) rather than read
+// whole by httplib; only those may be larger than limits.max_body_bytes.
+bool StreamsBody(const httplib::Request& req);
+
+// Drops resumable uploads past their expires_at (the rows through the core, then their
+// chunk directories) and chunk directories whose upload row is gone: at start and once a
+// minute, on its own thread ("chatd-files"). Stop() is idempotent.
+class UploadJanitor {
+ public:
+  explicit UploadJanitor(const Ctx* ctx);
+  ~UploadJanitor() { Stop(); }
+  void Stop();
+
+ private:
+  void Run();
+  void Sweep();
+  const Ctx* c_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;  // guarded by mu_
+  std::thread thread_;
+};
 
 }  // namespace chatd::api

@@ -101,6 +101,14 @@ struct ContactRequestResult {
 // or one its origin had applied when it created env (env.deps).
 bool InCausalPast(const crypto::Envelope& env, const std::string& origin, uint64_t seq);
 
+// A stored blob to describe in a file_create envelope (relay/ops_files.cpp).
+struct FileMeta {
+  uint64_t chat_id = 0;
+  std::string original_filename, mime_type, file_type, sha256;  // already sanitised
+  uint64_t file_size = 0;
+  uint64_t upload_id = 0;  // the resumable upload this completes (dropped with it); 0 = none
+};
+
 struct ChatResult {
   store::ChatRow chat;
   bool existed = false;  // a direct chat that already existed
@@ -194,6 +202,12 @@ class Core {
   Status OpHideForMe(const Actor& actor, uint64_t chat_id, uint64_t message_id);
   Status OpReact(const Actor& actor, uint64_t chat_id, uint64_t message_id, const std::string& reaction, bool add);
   Status OpReceipt(const Actor& actor, uint64_t chat_id, uint64_t up_to, bool read);
+  // Files (relay/ops_files.cpp): a file_create envelope for a blob already stored (the
+  // uploader must be a member of the chat); a resumable upload's local row; dropping rows
+  // of expired uploads.
+  Result<store::FileRow> OpCreateFile(const Actor& actor, const FileMeta& meta);
+  Result<store::UploadRow> OpCreateUpload(const Actor& actor, store::UploadRow upload);
+  Status OpDropUploads(const std::vector<uint64_t>& upload_ids);
   Status OpTyping(const Actor& actor, uint64_t chat_id, bool start, uint64_t skip_session);
   // presence_update to everyone who shares a chat with the user; forwarded to peers.
   Status OpPresence(uint64_t user_id, const std::string& status, uint64_t skip_session);

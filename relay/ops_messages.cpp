@@ -40,6 +40,9 @@ Result<SendResult> Core::OpSend(const Actor& actor, const SendRequest& req) {
   } else if (req.message_type == "text" && req.content.empty()) {
     return BadRequest("field 'content' is required");
   }
+  if (req.file_id && req.message_type == "text") {
+    return BadRequest("a message with a file_id must have message_type image, video, file or audio");
+  }
   auto members = MembersOf(req.chat_id);
   if (std::find(members->begin(), members->end(), actor.user_id) == members->end()) {
     auto role = RoleOrNotMember(req.chat_id, actor.user_id);
@@ -64,6 +67,13 @@ Result<SendResult> Core::OpSend(const Actor& actor, const SendRequest& req) {
   // After the idempotency check: a resend of a message stored before a block gets that message.
   if (uint64_t peer = DirectPeerOf(req.chat_id, actor.user_id)) {
     if (Status s = CheckNotBlocked(actor.user_id, peer); !s.ok()) return s;
+  }
+  if (req.file_id) {  // the same check for REST and WebSocket sends
+    auto file = w.File(req.file_id);
+    if (!file.ok()) return file.status();
+    if (!file.value() || file.value()->chat_id != req.chat_id) {
+      return NotFound("file_id is not a file uploaded to this chat");
+    }
   }
   if (req.reply_to) {
     auto parent = w.Message(req.reply_to);

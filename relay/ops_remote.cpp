@@ -31,6 +31,7 @@ bool ChatScoped(crypto::Kind k) {
     case crypto::Kind::kMsgDelete:
     case crypto::Kind::kReaction:
     case crypto::Kind::kReceipt:
+    case crypto::Kind::kFileCreate:
       return true;
     default:
       return false;

@@ -138,6 +138,7 @@ Status Relay::Start() {
   ApiDeps deps{&cfg_, core_.get(), store_.get(), tokens_.get(), gateway_.get(), &ready_, admin_token_, "", {}};
   deps.gateway_url = gateway_url();
   deps.search = search_.get();
+  deps.key = &key_;
   deps.reload = [this] {
     auto next = conf::LoadConfig(cfg_.config_path);
     if (!next.ok()) return next.status();
@@ -196,6 +197,7 @@ Status Relay::Reload(const conf::Config& next) {
     if (!s.ok()) return s;
     if (!next.peers.empty()) core_->SetReplicate(true);
     gateway_->SetPeers(next.peers);
+    if (api_) api_->SetPeers(next.peers);
   }
   log::Info("config reloaded", {{"log_level", next.log_level}, {"peers", static_cast<int64_t>(next.peers.size())}});
   for (auto key : conf::RestartRequired(cfg_, next)) {

@@ -183,7 +183,6 @@ void Gateway::HandleFrame(Session* s, std::string_view text) {
         return;
       }
     }
-    if (file.value()) return SendError(s, NotFound("no such file_id (file uploads are not supported yet)"), ref);
     SendRequest req;
     if (Status f = events::ReadForwardFrom(doc, &req.forward_chat_id, &req.forward_message_id); !f.ok()) {
       return SendError(s, f, ref);

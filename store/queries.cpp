@@ -136,6 +136,65 @@ Result<std::optional<RefreshRow>> Queries::RefreshToken(std::string_view token_h
       +[](const Stmt& s) { return RefreshRow{s.U64(0), s.U64(1), s.Int(2), s.Int(3) != 0}; });
 }
 
+Result<bool> Queries::CanReadFile(const FileRow& f, uint64_t user_id) {
+  // A member of the file's chat, or of a chat where a message (a forwarded copy) shows it.
+  auto r = One<int64_t>(
+      db_,
+      "SELECT 1 FROM members WHERE chat_id=?1 AND user_id=?2 UNION ALL "
+      "SELECT 1 FROM messages m JOIN members mb ON mb.chat_id = m.chat_id AND mb.user_id=?2 "
+      "WHERE m.file_id=?3 AND m.deleted=0 LIMIT 1",
+      [&](Stmt& s) { s.Bind(1, f.chat_id).Bind(2, user_id).Bind(3, f.file_id); },
+      +[](const Stmt& s) { return s.Int(0); });
+  if (!r.ok()) return r.status();
+  return r.value().has_value();
+}
+
+Result<std::optional<FileRow>> Queries::File(uint64_t file_id) {
+  return One<FileRow>(
+      db_,
+      "SELECT file_id, chat_id, uploader_id, origin, original_filename, mime_type, file_type, sha256, "
+      "file_size, created_at FROM files WHERE file_id=?",
+      [&](Stmt& s) { s.Bind(1, file_id); },
+      +[](const Stmt& s) {
+        return FileRow{s.U64(0),  s.U64(1),  s.U64(2),  s.Text(3), s.Text(4),
+                       s.Text(5), s.Text(6), s.Text(7), s.U64(8),  s.Int(9)};
+      });
+}
+
+Result<bool> Queries::FileWithSha256(std::string_view sha256) {
+  auto st = db_.Prepare("SELECT 1 FROM files WHERE sha256=? LIMIT 1");
+  if (!st.ok()) return st.status();
+  st->Bind(1, sha256);
+  auto r = st->Step();
+  if (!r.ok()) return r.status();
+  return r.value();
+}
+
+Result<std::optional<UploadRow>> Queries::Upload(uint64_t upload_id) {
+  return One<UploadRow>(
+      db_,
+      "SELECT upload_id, user_id, chat_id, file_name, mime_type, file_size, chunk_size, created_at, expires_at "
+      "FROM uploads WHERE upload_id=?",
+      [&](Stmt& s) { s.Bind(1, upload_id); },
+      +[](const Stmt& s) {
+        return UploadRow{s.U64(0), s.U64(1), s.U64(2), s.Text(3), s.Text(4), s.U64(5), s.U64(6), s.Int(7), s.Int(8)};
+      });
+}
+
+Result<std::vector<uint64_t>> Queries::ExpiredUploads(int64_t now_ms, int limit) {
+  auto st = db_.Prepare("SELECT upload_id FROM uploads WHERE expires_at <= ? ORDER BY expires_at LIMIT ?");
+  if (!st.ok()) return st.status();
+  st->Bind(1, now_ms).Bind(2, limit);
+  std::vector<uint64_t> ids;
+  for (;;) {
+    auto r = st->Step();
+    if (!r.ok()) return r.status();
+    if (!r.value()) break;
+    ids.push_back(st->U64(0));
+  }
+  return ids;
+}
+
 Result<std::optional<ChatRow>> Queries::Chat(uint64_t chat_id, bool with_members) {
   auto chat = One<ChatRow>(
       db_,

@@ -155,10 +155,10 @@ ALTER TABLE chats ADD COLUMN description_id INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE chats ADD COLUMN timer_id INTEGER NOT NULL DEFAULT 0;
 )sql",
     // 6: threads, forwarding, blocks, contacts, messages hidden for one user ("delete for
-    // me"; views of their envelopes) and reports (local only). block_events is the history of each (blocker, blocked)
-    // pair: the
-    // newest event by envelope id decides, and validity reads it as of an envelope's
-    // causal past. contact_requests.status and contacts.active are last-writer-wins by
+    // me"; views of their envelopes) and reports (local only). block_events is the
+    // history of each (blocker, blocked) pair: the newest event by envelope id decides,
+    // and validity reads it as of an envelope's causal past. contact_requests.status and contacts.active are
+    // last-writer-wins by
     // the id of the envelope that set them (status_id, contacts.id).
     R"sql(
 CREATE INDEX messages_reply ON messages(reply_to, message_id) WHERE reply_to <> 0;
@@ -210,6 +210,37 @@ CREATE TABLE hidden(
   chat_id INTEGER NOT NULL,
   PRIMARY KEY(user_id, message_id)) WITHOUT ROWID;
 CREATE INDEX reports_reporter ON reports(reporter, created_at);
+)sql",
+    // 7: files. `files` is the view of file_create envelopes (metadata; the blob itself is
+    // DATA/blobs/<2 hex>/<sha256>). `uploads` is local only: resumable uploads in progress,
+    // whose chunks are files under DATA/uploads/<upload_id>/, dropped at expires_at.
+    // messages_file: who can read a file also through a forwarded copy.
+    R"sql(
+CREATE TABLE files(
+  file_id INTEGER PRIMARY KEY,
+  chat_id INTEGER NOT NULL,
+  uploader_id INTEGER NOT NULL,
+  origin TEXT NOT NULL,
+  original_filename TEXT NOT NULL,
+  mime_type TEXT NOT NULL,
+  file_type TEXT NOT NULL,
+  file_size INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  created_at INTEGER NOT NULL);
+CREATE INDEX files_chat ON files(chat_id, file_id);
+CREATE INDEX files_sha256 ON files(sha256);
+CREATE TABLE uploads(
+  upload_id INTEGER PRIMARY KEY,
+  user_id INTEGER NOT NULL,
+  chat_id INTEGER NOT NULL,
+  file_name TEXT NOT NULL,
+  mime_type TEXT NOT NULL,
+  file_size INTEGER NOT NULL,
+  chunk_size INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL);
+CREATE INDEX uploads_expiry ON uploads(expires_at);
+CREATE INDEX messages_file ON messages(file_id) WHERE file_id <> 0;
 )sql",
 };
 

@@ -133,6 +133,23 @@ struct ReportRow {
   std::string resolution;
 };
 
+// A file's metadata (the files view, from file_create envelopes): the blob is named by sha256.
+struct FileRow {
+  uint64_t file_id = 0, chat_id = 0, uploader_id = 0;
+  std::string origin, original_filename, mime_type, file_type, sha256;
+  uint64_t file_size = 0;
+  int64_t created_at = 0;
+};
+
+// A resumable upload in progress (local only, never replicated; see relay/files.h).
+struct UploadRow {
+  uint64_t upload_id = 0, user_id = 0, chat_id = 0;
+  std::string file_name, mime_type;
+  uint64_t file_size = 0, chunk_size = 0;
+  int64_t created_at = 0, expires_at = 0;
+  int chunk_count() const { return chunk_size ? static_cast<int>((file_size + chunk_size - 1) / chunk_size) : 0; }
+};
+
 struct ChatSummary {
   ChatRow chat;
   std::optional<MessageRow> last_message;
@@ -212,6 +229,15 @@ class Queries {
   Result<VersionVector> Vector();
   Result<uint64_t> CountEnvelopes();
   Result<std::optional<std::string>> Meta(std::string_view key);
+  Result<std::optional<FileRow>> File(uint64_t file_id);
+  // Whether user_id may read the file: a member of its chat, or of a chat where a message
+  // that is not deleted (a forwarded copy) shows it.
+  Result<bool> CanReadFile(const FileRow& f, uint64_t user_id);
+  // Whether some file's content has this sha256 (hex).
+  Result<bool> FileWithSha256(std::string_view sha256);
+  Result<std::optional<UploadRow>> Upload(uint64_t upload_id);
+  // Ids of uploads whose expires_at is <= now_ms, at most limit.
+  Result<std::vector<uint64_t>> ExpiredUploads(int64_t now_ms, int limit);
   // Full-text search (store/search.h; needs the index attached as "search", as ReaderPool
   // does): messages matching `match` (from SearchMatch), newest first, below before_id
   // (0 = from the newest), in chat_id (0 = in every chat user_id belongs to; with a chat_id
@@ -262,6 +288,8 @@ class Writer : public Queries {
   Result<uint64_t> PutReport(const ReportRow& r);
   // Marks an open report resolved; false if there is no open report with that id.
   Result<bool> ResolveReport(uint64_t report_id, std::string_view resolution, int64_t now_ms);
+  Status PutUpload(const UploadRow& u);
+  Status DeleteUpload(uint64_t upload_id);
   // Drops every view and re-derives it from the log (chatctl store rebuild).
   Status RebuildViews();
   // Disappearing messages: erases the body and salt of up to `limit` envelopes whose

@@ -349,11 +349,40 @@ Status ApplyContactDecision(Db& db, const crypto::Envelope& env, const Value& b)
   if (!s.ok()) return s;
   return SetContact(db, env, from, to, accept);
 }
+
 // hide_for_me {"chat_id","message_id"}: the author no longer sees that message.
 Status ApplyHideForMe(Db& db, const crypto::Envelope& env, const Value& b) {
   auto st = db.Prepare("INSERT OR IGNORE INTO hidden(user_id, message_id, chat_id) VALUES(?,?,?)");
   if (!st.ok()) return st.status();
   return st->Bind(1, env.author).Bind(2, Id(b, "message_id")).Bind(3, Id(b, "chat_id")).Run();
+}
+
+// {"file_id" (= the envelope id), "original_filename", "mime_type", "file_size", "sha256",
+// "file_type"}: a file's metadata; written once (the id is the key), so order-independent.
+Status ApplyFileCreate(Db& db, const crypto::Envelope& env, const Value& b) {
+  std::string_view sha = Str(b, "sha256"), name = Str(b, "original_filename"), mime = Str(b, "mime_type"),
+                   type = Str(b, "file_type");
+  auto size = b.FindMember("file_size");
+  bool hex = sha.size() == 64 && sha.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+  if (Id(b, "file_id") != env.id || env.chat_id == 0 || !hex || name.empty() || name.size() > 255 || mime.empty() ||
+      mime.size() > 127 || type.empty() || type.size() > 16 || size == b.MemberEnd() || !size->value.IsUint64()) {
+    return Corrupt("file_create with a malformed body");
+  }
+  auto st = db.Prepare(
+      "INSERT INTO files(file_id, chat_id, uploader_id, origin, original_filename, mime_type, file_type, file_size, "
+      "sha256, created_at) VALUES(?,?,?,?,?,?,?,?,?,?) ON CONFLICT(file_id) DO NOTHING");
+  if (!st.ok()) return st.status();
+  return st->Bind(1, env.id)
+      .Bind(2, env.chat_id)
+      .Bind(3, env.author)
+      .Bind(4, env.origin)
+      .Bind(5, name)
+      .Bind(6, mime)
+      .Bind(7, type)
+      .Bind(8, size->value.GetUint64())
+      .Bind(9, sha)
+      .Bind(10, env.created_at)
+      .Run();
 }
 
 }  // namespace
@@ -417,6 +446,8 @@ Status ApplyToViews(Db& db, const crypto::Envelope& env, uint64_t pos) {
     case Kind::kContactAccept:
     case Kind::kContactRemove:
       return ApplyContactDecision(db, env, b);
+    case Kind::kFileCreate:
+      return ApplyFileCreate(db, env, b);
     default: return Status::Ok();  // kinds without a view yet are kept in the log only
   }
 }

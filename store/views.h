@@ -1,4 +1,4 @@
-// store/views.h — derives the views (users, chats, members, messages, reactions, receipts)
+// store/views.h — derives the views (users, chats, members, messages, reactions, receipts, files)
 // from one envelope. Internal to the store; called by Writer::Append and RebuildViews on
 // the writer connection inside the caller's transaction.
 //

@@ -79,11 +79,35 @@ Status Writer::SetMeta(std::string_view key, std::string_view value) {
   return st->Bind(1, key).Bind(2, value).Run();
 }
 
+Status Writer::PutUpload(const UploadRow& u) {
+  auto st = db_.Prepare(
+      "INSERT INTO uploads(upload_id, user_id, chat_id, file_name, mime_type, file_size, chunk_size, created_at, "
+      "expires_at) VALUES(?,?,?,?,?,?,?,?,?)");
+  if (!st.ok()) return st.status();
+  return st->Bind(1, u.upload_id)
+      .Bind(2, u.user_id)
+      .Bind(3, u.chat_id)
+      .Bind(4, u.file_name)
+      .Bind(5, u.mime_type)
+      .Bind(6, u.file_size)
+      .Bind(7, u.chunk_size)
+      .Bind(8, u.created_at)
+      .Bind(9, u.expires_at)
+      .Run();
+}
+
+Status Writer::DeleteUpload(uint64_t upload_id) {
+  auto st = db_.Prepare("DELETE FROM uploads WHERE upload_id=?");
+  if (!st.ok()) return st.status();
+  return st->Bind(1, upload_id).Run();
+}
+
 Status Writer::RebuildViews() {
   Status s = db_.Exec(
       "DELETE FROM users; DELETE FROM chats; DELETE FROM members; DELETE FROM messages; "
       "DELETE FROM reactions; DELETE FROM receipts; DELETE FROM member_events; DELETE FROM revocations; "
-      "DELETE FROM block_events; DELETE FROM contact_requests; DELETE FROM contacts; DELETE FROM hidden;");
+      "DELETE FROM block_events; DELETE FROM contact_requests; DELETE FROM contacts; DELETE FROM hidden; "
+      "DELETE FROM files;");
   if (!s.ok()) return s;
   uint64_t after = 0;
   for (;;) {

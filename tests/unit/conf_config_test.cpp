@@ -63,7 +63,7 @@ TEST_CASE("conf: the key table is complete and agrees with Config's defaults", "
     CHECK(FormatValue(k, defaults) ==
           (quoted ? "\"" + std::string(k.def) + "\"" : std::string(k.def)));
   }
-  CHECK(keys.size() == 35);
+  CHECK(keys.size() == 39);
   CHECK(FindKey("relay.nope") == nullptr);
   CHECK(FindKey("log.level")->reloadable);
   CHECK_FALSE(FindKey("listen.api")->reloadable);
@@ -380,6 +380,25 @@ TEST_CASE("conf: man/chatd.toml.5 is generated from the key table", "[conf]") {
   }
   Config c = MustParse(example);
   CHECK(c.relay_name == "eu1");
+}
+
+TEST_CASE("conf: a peer's api_url is optional, checked, and round-trips through PeerToml", "[conf]") {
+  const std::string key = "ed25519:" + std::string(43, 'A');
+  Peer p{"us1", "ws://10.0.0.2:8082", "http://10.0.0.2:8080", key};
+  CHECK(ValidatePeer(p).ok());
+  Config c = MustParse(ExampleConfig(kRequired) + PeerToml(p));
+  REQUIRE(c.peers.size() == 1);
+  CHECK(c.peers[0] == p);
+  p.api_url = "";
+  CHECK(ValidatePeer(p).ok());
+  CHECK(PeerToml(p).find("api_url") == std::string::npos);
+  for (const char* bad : {"https://10.0.0.2:8080", "http://10.0.0.2", "10.0.0.2:8080", "http://:0"}) {
+    p.api_url = bad;
+    INFO(bad);
+    CHECK(ValidatePeer(p).message().find("peers.api_url") != std::string::npos);
+  }
+  CHECK(ErrorOf(ExampleConfig(kRequired) + "\n[[peers]]\nname = \"us1\"\nkey = \"" + key + "\"\nweb = \"x\"\n")
+            .find("a peer has name, url, api_url and key") != std::string::npos);
 }
 
 }  // namespace
