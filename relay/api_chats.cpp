@@ -55,6 +55,37 @@ const char* DeliveryStatus(uint64_t message_id, uint64_t min_delivered, uint64_t
   return "sent";
 }
 
+// `send_at` of a send: 0 if absent or null, else its time (RFC 3339 UTC, ms).
+Result<int64_t> SendAtOf(const json::Value& doc) {
+  auto it = doc.FindMember("send_at");
+  if (it == doc.MemberEnd() || it->value.IsNull()) return int64_t{0};
+  int64_t at = 0;
+  if (!it->value.IsString() || !ParseRfc3339Ms({it->value.GetString(), it->value.GetStringLength()}, &at) || at <= 0) {
+    return BadRequest("field 'send_at' must be an RFC 3339 UTC time, e.g. 2026-01-15T10:35:00.000Z");
+  }
+  return at;
+}
+
+void WriteScheduled(json::JsonWriter& w, const store::ScheduledRow& r) {
+  w.BeginObject();
+  w.Key("scheduled_id").Id(r.scheduled_id).Key("chat_id").Id(r.chat_id).Key("send_at").Time(r.send_at);
+  w.Key("status").Str(r.status).Key("created_at").Time(r.created_at);
+  json::Doc req;  // what will be sent, as it was asked
+  if (json::Parse(r.request, &req).ok() && req.IsObject()) {
+    for (const char* k : {"message_type", "content"}) {
+      auto v = json::GetString(req, k, SIZE_MAX);
+      if (v.ok()) w.Key(k).Str(*v);
+    }
+    for (const char* k : {"reply_to_message_id", "file_id"}) {
+      auto v = json::GetOptId(req, k);
+      w.Key(k).IdOrNull(v.ok() ? v.value().value_or(0) : 0);
+    }
+  }
+  w.Key("message_id").IdOrNull(r.message_id);
+  if (r.status == "failed") w.Key("error").Str(r.error);
+  w.EndObject();
+}
+
 template <typename T>
 using CoreFn = std::function<Result<T>()>;
 
@@ -216,10 +247,8 @@ void RegisterChatRoutes(httplib::Server& s, Ctx& ctx) {
     for (const Status* e : {&type.status(), &content.status(), &reply.status(), &file.status(), &client.status()}) {
       if (!e->ok()) return Fail(res, *e);
     }
-    // Not built yet: refuse rather than send something other than what was asked.
-    if (doc.HasMember("send_at") && !doc["send_at"].IsNull()) {
-      return Fail(res, Status(Code::kUnsupported, "scheduled messages (send_at) are not supported yet"));
-    }
+    auto send_at = SendAtOf(doc);
+    if (!send_at.ok()) return Fail(res, send_at.status());
     SendRequest sr;
     if (Status f = events::ReadForwardFrom(doc, &sr.forward_chat_id, &sr.forward_message_id); !f.ok()) {
       return Fail(res, f);
@@ -231,6 +260,14 @@ void RegisterChatRoutes(httplib::Server& s, Ctx& ctx) {
     sr.file_id = file.value().value_or(0);
     if (client.value()) sr.client_key = "rest:" + std::string(**client);
     Actor actor{claims->user_id, claims->device_id};
+    if (*send_at) {  // a scheduled message: 202, sent later by the core's timer
+      int64_t at = *send_at;
+      auto row = core->Call<store::ScheduledRow>([=]() { return core->OpSchedule(actor, sr, at); });
+      if (!row.ok()) return Fail(res, row.status());
+      json::JsonWriter w;
+      WriteScheduled(w, *row);
+      return Ok(res, 202, w.View());
+    }
     auto r = core->Call<SendResult>([=]() { return core->OpSend(actor, sr); });
     if (!r.ok()) return Fail(res, r.status());
     const store::MessageRow& m = r->message;
@@ -296,6 +333,36 @@ void RegisterChatRoutes(httplib::Server& s, Ctx& ctx) {
     w.Key("next_before_id").IdOrNull(has_more && !page->empty() ? page->back().message_id : 0);
     w.EndObject();
     Ok(res, 200, w.View());
+  });
+
+  s.Get("/api/v1/scheduled", [c](const httplib::Request& req, httplib::Response& res) {
+    auto claims = Authenticate(*c, req);
+    if (!claims.ok()) return Fail(res, claims.status());
+    auto lease = c->d.store->readers().Acquire();
+    if (!lease.ok()) return Fail(res, lease.status());
+    auto rows = (*lease)->q().ScheduledOf(claims->user_id);
+    if (!rows.ok()) return Fail(res, rows.status());
+    json::JsonWriter w;
+    w.BeginObject().Key("scheduled").BeginArray();
+    for (const auto& r : *rows) WriteScheduled(w, r);
+    w.EndArray().EndObject();
+    Ok(res, 200, w.View());
+  });
+
+  s.Delete(R"(/api/v1/scheduled/([^/]+))", [c, core](const httplib::Request& req, httplib::Response& res) {
+    auto claims = Authenticate(*c, req);
+    if (!claims.ok()) return Fail(res, claims.status());
+    auto id = PathId(req, 1, "scheduled_id");
+    if (!id.ok()) return Fail(res, id.status());
+    Actor actor{claims->user_id, claims->device_id};
+    uint64_t scheduled_id = *id;
+    auto r = core->Call<bool>([=]() -> Result<bool> {
+      Status st = core->OpCancelScheduled(actor, scheduled_id);
+      if (!st.ok()) return st;
+      return true;
+    });
+    if (!r.ok()) return Fail(res, r.status());
+    NoContent(res);
   });
 
   s.Get(R"(/api/v1/chats/([^/]+)/messages/([^/]+)/thread)", [c](const httplib::Request& req, httplib::Response& res) {

@@ -133,6 +133,7 @@ void Core::OnWake(evutil_socket_t, short, void* arg) { static_cast<Core*>(arg)->
 
 void Core::OnExpiryTick(evutil_socket_t, short, void* arg) {
   auto* core = static_cast<Core*>(arg);
+  core->CheckScheduled();
   if (core->expiry_posted_) return;
   // A read between batches on the writer connection: no transaction, nothing written, so
   // an idle relay does not commit (or fdatasync) once a second.
@@ -143,6 +144,17 @@ void Core::OnExpiryTick(evutil_socket_t, short, void* arg) {
   }
   if (*next == 0 || *next > core->clock_->NowMs()) return;
   core->expiry_posted_ = core->Post([core] { core->ExpireDue(); });
+}
+
+void Core::CheckScheduled() {
+  if (scheduled_posted_) return;
+  auto next = store_.writer().NextScheduled();  // a read between batches, as for expiry
+  if (!next.ok()) {
+    log::Warn("store: cannot read the next scheduled message", {{"error", next.status().message()}});
+    return;
+  }
+  if (*next == 0 || *next > clock_->NowMs()) return;
+  scheduled_posted_ = Post([this] { SendScheduled(); });
 }
 
 void Core::ExpireDue() {

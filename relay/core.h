@@ -196,6 +196,10 @@ class Core {
   Result<store::ChatRow> OpSetRole(const Actor& actor, uint64_t chat_id, uint64_t user_id, const std::string& role);
   Status OpCheckMember(const Actor& actor, uint64_t chat_id);
   Result<SendResult> OpSend(const Actor& actor, const SendRequest& req);
+  // Scheduled messages (relay/ops_scheduled.cpp): checked now as a send would be, stored
+  // locally, sent at send_at by the core's timer (as OpSend, or marked failed).
+  Result<store::ScheduledRow> OpSchedule(const Actor& actor, const SendRequest& req, int64_t send_at);
+  Status OpCancelScheduled(const Actor& actor, uint64_t scheduled_id);
   Result<store::MessageRow> OpEdit(const Actor& actor, uint64_t chat_id, uint64_t message_id, const std::string& content);
   Status OpDelete(const Actor& actor, uint64_t chat_id, uint64_t message_id);
   // Delete for me: the message disappears from the user's own views (every device).
@@ -262,10 +266,23 @@ class Core {
 
  private:
   static void OnWake(evutil_socket_t, short, void* arg);
-  // Disappearing messages: once a second (core thread, between batches) checks the store
-  // for text that is due, and if any, posts a batch that erases it (ExpireDue).
+  // Disappearing and scheduled messages: once a second (core thread, between batches)
+  // checks the store for text that is due to be erased, or messages due to be sent, and if
+  // any, posts a batch that does it (ExpireDue, SendScheduled).
   static void OnExpiryTick(evutil_socket_t, short, void* arg);
   void ExpireDue();
+  void SendScheduled();            // the due scheduled messages (a batch's command)
+  void CheckScheduled();           // from the timer: posts SendScheduled if one is due
+  bool scheduled_posted_ = false;  // a SendScheduled batch is queued
+  // The checks every send makes before its envelope: the request's own fields and the
+  // sender's membership (CheckSendBasics); then blocks, the file, the reply and the
+  // forwarded source, which give the type, content and file to send (ResolveSend).
+  struct ResolvedSend {
+    std::string message_type, content;
+    uint64_t file_id = 0;
+  };
+  Status CheckSendBasics(const Actor& actor, const SendRequest& req);
+  Result<ResolvedSend> ResolveSend(const Actor& actor, const SendRequest& req, int64_t now);
   void RunBatch();
   // Collects the batch's emitted envelopes, signed (relay/signer.h), and appends them to the
   // log, in order, at their reserved positions. Runs before the commit and before any

@@ -27,8 +27,7 @@ crypto::Envelope ChatEnvelope(crypto::Kind kind, const Actor& actor, uint64_t ch
 
 }  // namespace
 
-Result<SendResult> Core::OpSend(const Actor& actor, const SendRequest& req) {
-  auto& w = store_.writer();
+Status Core::CheckSendBasics(const Actor& actor, const SendRequest& req) {
   if (!ValidMessageType(req.message_type)) {
     return BadRequest("field 'message_type' must be text, image, video, file or audio");
   }
@@ -49,22 +48,11 @@ Result<SendResult> Core::OpSend(const Actor& actor, const SendRequest& req) {
     if (!role.ok()) return role.status();
     InvalidateMembers(req.chat_id);  // the cache was stale
   }
-  if (!req.client_key.empty()) {
-    auto prior = w.MessageByClientKey(actor.user_id, req.client_key);
-    if (!prior.ok()) return prior.status();
-    if (prior.value()) {
-      auto m = w.Message(*prior.value());
-      if (!m.ok()) return m.status();
-      if (m.value()) {
-        SendResult r;
-        r.message = std::move(*m.value());
-        r.cursor = r.message.pos;
-        r.duplicate = true;
-        return r;
-      }
-    }
-  }
-  // After the idempotency check: a resend of a message stored before a block gets that message.
+  return Status::Ok();
+}
+
+Result<Core::ResolvedSend> Core::ResolveSend(const Actor& actor, const SendRequest& req, int64_t now) {
+  auto& w = store_.writer();
   if (uint64_t peer = DirectPeerOf(req.chat_id, actor.user_id)) {
     if (Status s = CheckNotBlocked(actor.user_id, peer); !s.ok()) return s;
   }
@@ -82,9 +70,7 @@ Result<SendResult> Core::OpSend(const Actor& actor, const SendRequest& req) {
       return NotFound("reply_to_message_id is not a message of this chat");
     }
   }
-  const int64_t now = clock_->NowMs();
-  std::string message_type = req.message_type, content = req.content;
-  uint64_t file_id = req.file_id;
+  ResolvedSend out{req.message_type, req.content, req.file_id};
   if (req.forward_message_id) {
     // A copy of a message the sender can read, naming its source.
     auto src = w.Message(req.forward_message_id);
@@ -95,10 +81,37 @@ Result<SendResult> Core::OpSend(const Actor& actor, const SendRequest& req) {
         (src.value()->expires_at && src.value()->expires_at <= now)) {
       return NotFound("forward_from is not a message you can read");
     }
-    message_type = src.value()->message_type;
-    content = src.value()->content;
-    file_id = src.value()->file_id;
+    out.message_type = src.value()->message_type;
+    out.content = src.value()->content;
+    out.file_id = src.value()->file_id;
   }
+  return out;
+}
+
+Result<SendResult> Core::OpSend(const Actor& actor, const SendRequest& req) {
+  auto& w = store_.writer();
+  if (Status s = CheckSendBasics(actor, req); !s.ok()) return s;
+  if (!req.client_key.empty()) {
+    auto prior = w.MessageByClientKey(actor.user_id, req.client_key);
+    if (!prior.ok()) return prior.status();
+    if (prior.value()) {
+      auto m = w.Message(*prior.value());
+      if (!m.ok()) return m.status();
+      if (m.value()) {
+        SendResult r;
+        r.message = std::move(*m.value());
+        r.cursor = r.message.pos;
+        r.duplicate = true;
+        return r;
+      }
+    }
+  }
+  // After the idempotency check: a resend of a message stored before a block gets that message.
+  const int64_t now = clock_->NowMs();
+  auto resolved = ResolveSend(actor, req, now);
+  if (!resolved.ok()) return resolved.status();
+  std::string message_type = std::move(resolved->message_type), content = std::move(resolved->content);
+  const uint64_t file_id = resolved->file_id;
   const int64_t timer_s = TimerOf(req.chat_id);
   const int64_t expires_at = timer_s > 0 ? now + timer_s * 1000 : 0;
   json::JsonWriter body;

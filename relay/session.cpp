@@ -183,6 +183,9 @@ void Gateway::HandleFrame(Session* s, std::string_view text) {
         return;
       }
     }
+    if (doc.HasMember("send_at") && !doc["send_at"].IsNull()) {
+      return SendError(s, Status(Code::kUnsupported, "schedule messages with REST POST /chats/{id}/messages"), ref);
+    }
     SendRequest req;
     if (Status f = events::ReadForwardFrom(doc, &req.forward_chat_id, &req.forward_message_id); !f.ok()) {
       return SendError(s, f, ref);

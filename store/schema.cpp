@@ -242,6 +242,25 @@ CREATE TABLE uploads(
 CREATE INDEX uploads_expiry ON uploads(expires_at);
 CREATE INDEX messages_file ON messages(file_id) WHERE file_id <> 0;
 )sql",
+    // 8: scheduled messages (local only: the relay where they were scheduled sends them).
+    // `request` is the send as JSON (message_type, content, reply_to_message_id, file_id,
+    // forward_from); status pending → sent (message_id) | failed (error) | cancelled.
+    R"sql(
+CREATE TABLE scheduled(
+  scheduled_id INTEGER PRIMARY KEY,
+  user_id INTEGER NOT NULL,
+  device_id INTEGER NOT NULL,
+  chat_id INTEGER NOT NULL,
+  send_at INTEGER NOT NULL,
+  request TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  status TEXT NOT NULL DEFAULT 'pending',
+  message_id INTEGER NOT NULL DEFAULT 0,
+  error TEXT NOT NULL DEFAULT '',
+  done_at INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX scheduled_due ON scheduled(status, send_at);
+CREATE INDEX scheduled_user ON scheduled(user_id, send_at);
+)sql",
 };
 
 }  // namespace

@@ -38,6 +38,27 @@ ReportRow ReadReport(const Stmt& st) {
   return r;
 }
 
+constexpr const char* kScheduledCols =
+    "scheduled_id, user_id, device_id, chat_id, send_at, request, created_at, status, message_id, error, done_at";
+
+ScheduledRow ReadScheduled(const Stmt& st) {
+  ScheduledRow r;
+  r.scheduled_id = st.U64(0);
+  r.user_id = st.U64(1);
+  r.device_id = st.U64(2);
+  r.chat_id = st.U64(3);
+  r.send_at = st.Int(4);
+  r.request = st.Text(5);
+  r.created_at = st.Int(6);
+  r.status = st.Text(7);
+  r.message_id = st.U64(8);
+  r.error = st.Text(9);
+  r.done_at = st.Int(10);
+  return r;
+}
+
+int64_t CountOf(const Stmt& s) { return s.Int(0); }
+
 }  // namespace
 
 Result<std::vector<BlockEventRow>> Queries::BlockEvents(uint64_t blocker, uint64_t blocked) {
@@ -165,6 +186,75 @@ Result<bool> Writer::ResolveReport(uint64_t report_id, std::string_view resoluti
   Status s = st->Bind(1, now_ms).Bind(2, resolution).Bind(3, report_id).Run();
   if (!s.ok()) return s;
   return db_.Changes() > 0;
+}
+
+Result<std::vector<ScheduledRow>> Queries::ScheduledOf(uint64_t user_id) {
+  return All<ScheduledRow>(
+      db_,
+      std::string("SELECT ") + kScheduledCols +
+          " FROM scheduled WHERE user_id=? AND status<>'cancelled' ORDER BY send_at, scheduled_id",
+      [&](Stmt& s) { s.Bind(1, user_id); }, &ReadScheduled);
+}
+
+Result<std::optional<ScheduledRow>> Queries::Scheduled(uint64_t scheduled_id) {
+  return One<ScheduledRow>(
+      db_, std::string("SELECT ") + kScheduledCols + " FROM scheduled WHERE scheduled_id=?",
+      [&](Stmt& s) { s.Bind(1, scheduled_id); }, &ReadScheduled);
+}
+
+Result<int64_t> Queries::PendingScheduledOf(uint64_t user_id) {
+  auto n = One<int64_t>(
+      db_, "SELECT count(*) FROM scheduled WHERE user_id=? AND status='pending'", [&](Stmt& s) { s.Bind(1, user_id); },
+      &CountOf);
+  if (!n.ok()) return n.status();
+  return n.value().value_or(0);
+}
+
+Result<std::vector<ScheduledRow>> Queries::DueScheduled(int64_t now_ms, int limit) {
+  return All<ScheduledRow>(
+      db_,
+      std::string("SELECT ") + kScheduledCols +
+          " FROM scheduled WHERE status='pending' AND send_at<=? ORDER BY send_at, scheduled_id "
+          "LIMIT ?",
+      [&](Stmt& s) { s.Bind(1, now_ms).Bind(2, limit); }, &ReadScheduled);
+}
+
+Result<int64_t> Queries::NextScheduled() {
+  auto n = One<int64_t>(
+      db_, "SELECT coalesce(min(send_at), 0) FROM scheduled WHERE status='pending'", [](Stmt&) {}, &CountOf);
+  if (!n.ok()) return n.status();
+  return n.value().value_or(0);
+}
+
+Status Writer::PutScheduled(const ScheduledRow& r) {
+  auto st = db_.Prepare(
+      "INSERT INTO scheduled(scheduled_id, user_id, device_id, chat_id, send_at, request, created_at) "
+      "VALUES(?,?,?,?,?,?,?)");
+  if (!st.ok()) return st.status();
+  return st->Bind(1, r.scheduled_id)
+      .Bind(2, r.user_id)
+      .Bind(3, r.device_id)
+      .Bind(4, r.chat_id)
+      .Bind(5, r.send_at)
+      .Bind(6, r.request)
+      .Bind(7, r.created_at)
+      .Run();
+}
+
+Result<bool> Writer::FinishScheduled(uint64_t scheduled_id, std::string_view status, uint64_t message_id,
+                                     std::string_view error, int64_t now_ms) {
+  auto st = db_.Prepare(
+      "UPDATE scheduled SET status=?, message_id=?, error=?, done_at=? WHERE scheduled_id=? AND status='pending'");
+  if (!st.ok()) return st.status();
+  Status s = st->Bind(1, status).Bind(2, message_id).Bind(3, error).Bind(4, now_ms).Bind(5, scheduled_id).Run();
+  if (!s.ok()) return s;
+  return db_.Changes() > 0;
+}
+
+Status Writer::PruneScheduled(int64_t before_ms) {
+  auto st = db_.Prepare("DELETE FROM scheduled WHERE status<>'pending' AND done_at<?");
+  if (!st.ok()) return st.status();
+  return st->Bind(1, before_ms).Run();
 }
 
 }  // namespace chatd::store

@@ -150,6 +150,16 @@ struct UploadRow {
   int chunk_count() const { return chunk_size ? static_cast<int>((file_size + chunk_size - 1) / chunk_size) : 0; }
 };
 
+// A message scheduled to be sent at send_at (local only; see relay/ops_scheduled.cpp).
+struct ScheduledRow {
+  uint64_t scheduled_id = 0, user_id = 0, device_id = 0, chat_id = 0;
+  int64_t send_at = 0, created_at = 0, done_at = 0;
+  std::string request;  // the send as JSON
+  std::string status;   // "pending" | "sent" | "failed" | "cancelled"
+  uint64_t message_id = 0;
+  std::string error;
+};
+
 struct ChatSummary {
   ChatRow chat;
   std::optional<MessageRow> last_message;
@@ -216,6 +226,14 @@ class Queries {
   Result<std::vector<ReportRow>> Reports(std::string_view status, uint64_t after_id, int limit);
   Result<std::optional<ReportRow>> Report(uint64_t report_id);
   Result<int64_t> ReportsFiledSince(uint64_t reporter, int64_t since_ms);
+  // Scheduled messages (store/social.cpp): a user's, by send_at (cancelled ones left out);
+  // how many are pending; the pending ones due at now_ms, oldest first; the earliest
+  // pending send_at (0 if none).
+  Result<std::vector<ScheduledRow>> ScheduledOf(uint64_t user_id);
+  Result<std::optional<ScheduledRow>> Scheduled(uint64_t scheduled_id);
+  Result<int64_t> PendingScheduledOf(uint64_t user_id);
+  Result<std::vector<ScheduledRow>> DueScheduled(int64_t now_ms, int limit);
+  Result<int64_t> NextScheduled();
   // Envelopes after `cursor` and at or below `max_pos` (0 = no bound) in chats the user
   // belongs to (and the user's own system events), in log order, at most limit.
   Result<std::vector<EnvelopeRow>> EnvelopesSince(uint64_t user_id, uint64_t cursor, int limit,
@@ -288,6 +306,12 @@ class Writer : public Queries {
   Result<uint64_t> PutReport(const ReportRow& r);
   // Marks an open report resolved; false if there is no open report with that id.
   Result<bool> ResolveReport(uint64_t report_id, std::string_view resolution, int64_t now_ms);
+  Status PutScheduled(const ScheduledRow& r);
+  // pending → status (sent, failed, cancelled); false if it was not pending.
+  Result<bool> FinishScheduled(uint64_t scheduled_id, std::string_view status, uint64_t message_id,
+                               std::string_view error, int64_t now_ms);
+  // Drops finished (sent, failed, cancelled) rows done before `before_ms`.
+  Status PruneScheduled(int64_t before_ms);
   Status PutUpload(const UploadRow& u);
   Status DeleteUpload(uint64_t upload_id);
   // Drops every view and re-derives it from the log (chatctl store rebuild).
