@@ -225,14 +225,14 @@ void Core::ApplyBuffered(const std::string& first_origin) {
         auto& w = store_.writer();
         SignPending();  // our own envelopes of this batch first: log positions stay in order
         (void)w.Savepoint();
-        auto pos = w.Append(env, valid);
+        auto pos = w.Append(env, valid, 0, valid);
         if (!pos.ok() && valid) {
           // Signed but not applicable to the views (a malformed body): keep it in the log
           // only, like any invalid envelope, rather than fail the whole batch.
           (void)w.RollbackToSavepoint();
           (void)w.Savepoint();
           valid = false;
-          pos = w.Append(env, false);
+          pos = w.Append(env, false, 0, false);
         }
         if (pos.ok())
           (void)w.Release();

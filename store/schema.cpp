@@ -261,6 +261,12 @@ CREATE TABLE scheduled(
 CREATE INDEX scheduled_due ON scheduled(status, send_at);
 CREATE INDEX scheduled_user ON scheduled(user_id, send_at);
 )sql",
+    // 9: whether an envelope applied to the views (0: kept in the log as signed but invalid
+    // against its causal past), so that a rebuild of the views skips the same ones. Rows
+    // from before this schema say 1.
+    R"sql(
+ALTER TABLE envelopes ADD COLUMN valid INTEGER NOT NULL DEFAULT 1;
+)sql",
 };
 
 }  // namespace

@@ -291,8 +291,10 @@ class Writer : public Queries {
 
   // Appends a sealed envelope to the log and applies it to the views. Returns its log
   // position (the client cursor): `pos` if given (it must be above every pos in the log),
-  // else the next one. A duplicate (origin, seq) is kConflict.
-  Result<uint64_t> Append(const crypto::Envelope& env, bool apply_views = true, uint64_t pos = 0);
+  // else the next one. A duplicate (origin, seq) is kConflict. `valid` = false records a
+  // signed envelope that is invalid against its causal past (it applies to no view, now or
+  // in RebuildViews).
+  Result<uint64_t> Append(const crypto::Envelope& env, bool apply_views = true, uint64_t pos = 0, bool valid = true);
   // Applies an envelope to the views as if it were in the log at `pos` (the core applies
   // its own envelopes before they are signed, and appends them signed before the commit).
   Status ApplyViews(const crypto::Envelope& env, uint64_t pos);
@@ -314,7 +316,8 @@ class Writer : public Queries {
   Status PruneScheduled(int64_t before_ms);
   Status PutUpload(const UploadRow& u);
   Status DeleteUpload(uint64_t upload_id);
-  // Drops every view and re-derives it from the log (chatctl store rebuild).
+  // Drops every view and re-derives it from the log, skipping the envelopes appended as
+  // invalid (chatctl store rebuild).
   Status RebuildViews();
   // Disappearing messages: erases the body and salt of up to `limit` envelopes whose
   // expires_at is <= now_ms (the signed header stays), and drops the messages they posted

@@ -252,10 +252,13 @@ Status ApplyDelete(Db& db, const crypto::Envelope& env, const Value& b) {
 }
 
 Status ApplyReaction(Db& db, const crypto::Envelope& env, const Value& b) {
-  // A keyed set with tombstones: the newest add or remove (by envelope id) wins.
+  // A keyed set with tombstones: the newest add or remove (by envelope id) wins. Only on a
+  // message still in the view: the reactions of an erased (disappeared) message go with it,
+  // and a rebuild from the log must not bring them back.
   bool remove = Str(b, "op") == "remove";
   auto st = db.Prepare(
-      "INSERT INTO reactions(message_id, user_id, reaction_type, id, removed) VALUES(?,?,?,?,?) "
+      "INSERT INTO reactions(message_id, user_id, reaction_type, id, removed) SELECT ?1,?2,?3,?4,?5 "
+      "WHERE EXISTS (SELECT 1 FROM messages WHERE message_id=?1) "
       "ON CONFLICT(message_id, user_id, reaction_type) DO UPDATE SET id=excluded.id, "
       "removed=excluded.removed WHERE excluded.id > reactions.id");
   if (!st.ok()) return st.status();

@@ -34,6 +34,7 @@ namespace chatd::store {
 // Columns every envelope query selects, in the order ReadEnvelope expects.
 inline constexpr const char* kEnvelopeColumns =
     "pos, origin, seq, id, chat_id, author, device, kind, created_at, deps, body_hash, sig, body, salt";
+inline constexpr int kEnvelopeColumnCount = 14;
 struct EnvelopeRow;
 EnvelopeRow ReadEnvelope(const Stmt& st);
 

@@ -5,13 +5,14 @@
 
 namespace chatd::store {
 
-Result<uint64_t> Writer::Append(const crypto::Envelope& env, bool apply_views, uint64_t pos) {
+Result<uint64_t> Writer::Append(const crypto::Envelope& env, bool apply_views, uint64_t pos, bool valid) {
   auto hh = crypto::HeaderHash(env);
   auto st = db_.Prepare(
       "INSERT INTO envelopes(origin, seq, id, chat_id, author, device, kind, created_at, deps, "
-      "body_hash, sig, header_hash, body, salt, pos) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+      "body_hash, sig, header_hash, body, salt, pos, valid) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   if (!st.ok()) return st.status();
   st->BindOpt(15, pos);  // NULL: the next rowid
+  st->Bind(16, valid ? 1 : 0);
   st->Bind(1, env.origin).Bind(2, env.seq).Bind(3, env.id).Bind(4, env.chat_id).Bind(5, env.author)
       .Bind(6, env.device).Bind(7, static_cast<int64_t>(env.kind)).Bind(8, env.created_at)
       .Bind(9, DepsToText(env.deps)).BindBlob(10, env.body_hash.data(), env.body_hash.size())
@@ -112,19 +113,19 @@ Status Writer::RebuildViews() {
   uint64_t after = 0;
   for (;;) {
     auto st = db_.Prepare(std::string("SELECT ") + kEnvelopeColumns +
-                          " FROM envelopes WHERE pos > ? ORDER BY pos LIMIT 1000");
+                          ", valid FROM envelopes WHERE pos > ? ORDER BY pos LIMIT 1000");
     if (!st.ok()) return st.status();
     st->Bind(1, after);
-    std::vector<EnvelopeRow> rows;
+    std::vector<std::pair<EnvelopeRow, bool>> rows;  // and whether it applied when appended
     for (;;) {
       auto r = st->Step();
       if (!r.ok()) return r.status();
       if (!r.value()) break;
-      rows.push_back(ReadEnvelope(*st));
+      rows.emplace_back(ReadEnvelope(*st), st->Int(kEnvelopeColumnCount) != 0);
     }
     if (rows.empty()) break;
-    for (const auto& row : rows) {
-      s = ApplyToViews(db_, row.env, row.pos);
+    for (const auto& [row, valid] : rows) {
+      s = valid ? ApplyToViews(db_, row.env, row.pos) : Status::Ok();
       if (s.ok()) s = ScheduleExpiry(db_, row.env, row.pos);
       if (!s.ok()) return s;
       after = row.pos;

@@ -154,6 +154,7 @@ struct SqliteApi {
   int (*column_bytes)(void*, int) = nullptr;
   const char* (*errmsg)(void*) = nullptr;
   int (*busy_timeout)(void*, int) = nullptr;
+  int (*exec)(void*, const char*, void*, void*, char**) = nullptr;
   std::string error;
 };
 
@@ -178,8 +179,9 @@ const SqliteApi& Sqlite() {
     api.column_bytes = reinterpret_cast<decltype(api.column_bytes)>(sym("sqlite3_column_bytes"));
     api.errmsg = reinterpret_cast<decltype(api.errmsg)>(sym("sqlite3_errmsg"));
     api.busy_timeout = reinterpret_cast<decltype(api.busy_timeout)>(sym("sqlite3_busy_timeout"));
+    api.exec = reinterpret_cast<decltype(api.exec)>(sym("sqlite3_exec"));
     if (!api.open_v2 || !api.close || !api.prepare_v2 || !api.step || !api.finalize || !api.column_int64 ||
-        !api.column_text || !api.column_blob || !api.column_bytes || !api.errmsg || !api.busy_timeout) {
+        !api.column_text || !api.column_blob || !api.column_bytes || !api.errmsg || !api.busy_timeout || !api.exec) {
       api.error = "libsqlite3.so.0 lacks a symbol";
     }
   });
@@ -191,6 +193,24 @@ constexpr int kSqliteRow = 100;
 constexpr int kSqliteDone = 101;
 
 }  // namespace
+
+Status ExecSql(const std::string& db_path, const std::string& sql) {
+  const SqliteApi& s = Sqlite();
+  if (!s.error.empty()) return Internal(s.error);
+  void* db = nullptr;
+  constexpr int kSqliteOpenReadWrite = 0x00000002;
+  if (s.open_v2(db_path.c_str(), &db, kSqliteOpenReadWrite, nullptr) != 0) {
+    std::string e = db ? s.errmsg(db) : "out of memory";
+    if (db) s.close(db);
+    return IoError("open " + db_path + ": " + e);
+  }
+  s.busy_timeout(db, 5000);
+  Status out;
+  if (s.exec(db, sql.c_str(), nullptr, nullptr, nullptr) != 0)
+    out = IoError(sql + " on " + db_path + ": " + s.errmsg(db));
+  s.close(db);
+  return out;
+}
 
 Result<std::vector<LogRow>> ReadEnvelopeLog(const std::string& db_path) {
   const SqliteApi& s = Sqlite();

@@ -75,6 +75,8 @@ struct LogRow {
 };
 // Every envelope of DIR/chatd.db, in pos order (read-only; safe while chatd runs).
 Result<std::vector<LogRow>> ReadEnvelopeLog(const std::string& db_path);
+// Runs SQL on a stopped relay's store (tests that tamper with it on purpose).
+Status ExecSql(const std::string& db_path, const std::string& sql);
 // The log as a set of (origin, seq, header hash hex).
 std::set<std::tuple<std::string, uint64_t, std::string>> LogKeys(const std::vector<LogRow>& rows);
 

@@ -185,6 +185,45 @@ TEST_CASE("store: envelopes build the views; queries page and filter by membersh
   CHECK((*vec)[0].second == 3 + 1 + 25 + 5);
 }
 
+TEST_CASE("store: an envelope appended as invalid stays out of the views, also after a rebuild", "[store]") {
+  TempDir dir;
+  auto store = store::Store::Open(dir.path, 1, true);
+  REQUIRE(store.ok());
+  auto& w = (*store)->writer();
+  REQUIRE(w.Begin().ok());
+  LogBuilder b(w);
+  AliceAndHerGroup(b);
+  // A post by someone who is not a member, kept in the log (signed) but invalid.
+  crypto::Envelope e;
+  e.origin = "us1";
+  e.seq = 1;
+  e.id = 9000;
+  e.chat_id = 2000;
+  e.author = 4242;
+  e.kind = Kind::kMsgPost;
+  e.created_at = 1795000000100;
+  e.body = R"({"message_type":"text","content":"not a member"})";
+  REQUIRE(crypto::Seal(e, crypto::KeyPair::Generate()).ok());
+  REQUIRE(w.Append(e, /*apply_views=*/false, 0, /*valid=*/false).ok());
+  b.Append(Kind::kMsgPost, 2000, 1000, R"({"message_type":"text","content":"hello"})", 9001);
+  REQUIRE(w.Commit().ok());
+  auto contents = [&] {
+    auto h = w.History(2000, 0, 10);
+    REQUIRE(h.ok());
+    std::vector<std::string> out;
+    for (const auto& m : *h) out.push_back(m.content);
+    return out;
+  };
+  CHECK(contents() == std::vector<std::string>{"hello"});
+  REQUIRE(w.Begin().ok());
+  REQUIRE(w.RebuildViews().ok());
+  REQUIRE(w.Commit().ok());
+  CHECK(contents() == std::vector<std::string>{"hello"});
+  auto n = w.CountEnvelopes();
+  REQUIRE(n.ok());
+  CHECK(*n == 4);  // the invalid one is still in the log
+}
+
 TEST_CASE("store: a duplicate (origin, seq) is refused and changes nothing", "[store]") {
   TempDir dir;
   auto store = store::Store::Open(dir.path, 1, true);
