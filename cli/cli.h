@@ -26,6 +26,7 @@ void RegisterPeers(CLI::App& app, Globals& g);       // cli/peers.cpp
 void RegisterFederation(CLI::App& app, Globals& g);  // cli/peers.cpp
 void RegisterUsers(CLI::App& app, Globals& g);       // cli/users.cpp
 void RegisterReports(CLI::App& app, Globals& g);     // cli/reports.cpp
+void RegisterBackup(CLI::App& app, Globals& g);      // cli/backup.cpp
 void RegisterBench(CLI::App& app, Globals& g);
 
 }  // namespace chatd::cli

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   chatd::cli::RegisterFederation(app, g);
   chatd::cli::RegisterUsers(app, g);
   chatd::cli::RegisterReports(app, g);
+  chatd::cli::RegisterBackup(app, g);
   chatd::cli::RegisterBench(app, g);
   try {
     app.parse(argc, argv);
