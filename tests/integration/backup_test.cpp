@@ -196,7 +196,7 @@ TEST_CASE("backup: create while running, verify, tampering named, restore gives 
   }
 }
 
-TEST_CASE("backup: encrypted with a key file; the wrong key fails, the right one restores", "[integration][backup]") {
+TEST_CASE("backup: encrypted with a key file, the wrong key fails, the right one restores", "[integration][backup]") {
   Fixture f = Setup();
   ScratchDir scratch;
   const std::string key = scratch.path + "/backup.key", other = scratch.path + "/other.key";
