@@ -391,22 +391,21 @@ void Verify(Globals& g, const VerifyOpts& o) {
   }
 }
 
-// The chatd.toml staged at `path`, for data dir `data_dir`: if its relay.data_dir does not
+// chatd.toml's `text`, to live in data dir `data_dir`: if its relay.data_dir does not
 // resolve to data_dir (an absolute path elsewhere, or a relative one that assumed another
-// layout), the key is rewritten to "." (the toml lives in data_dir). Returns a note for
-// the operator, "" when nothing changed.
-Result<std::string> FixDataDir(const std::string& path, const std::string& data_dir) {
-  auto text = ReadSmallFile(path, kMaxTomlBytes);
-  if (!text.ok()) return text.status();
+// layout), *out is the text with that key rewritten to "." (the toml lives in data_dir),
+// else "". Returns a note for the operator ("" when nothing needs changing).
+std::string PointDataDirAt(const std::string& text, const std::string& data_dir, std::string* out) {
+  out->clear();
   const std::string final_path = data_dir + "/" + kTomlFile;
-  auto cfg = conf::ParseConfigText(*text, final_path);
-  if (cfg.ok() && cfg->data_dir == data_dir) return std::string();
-  std::string out, table, was;
+  auto cfg = conf::ParseConfigText(text, final_path);
+  if (cfg.ok() && cfg->data_dir == data_dir) return "";
+  std::string fixed, table, was;
   size_t start = 0;
-  while (start < text->size()) {
-    size_t end = text->find('\n', start);
-    if (end == std::string::npos) end = text->size();
-    std::string line = text->substr(start, end - start);
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(start, end - start);
     start = end + 1;
     size_t b = line.find_first_not_of(" \t");
     std::string_view t = b == std::string::npos ? std::string_view() : std::string_view(line).substr(b);
@@ -416,14 +415,26 @@ Result<std::string> FixDataDir(const std::string& path, const std::string& data_
       was = std::string(t);
       line = "data_dir = \".\"";
     }
-    out += line + "\n";
+    fixed += line + "\n";
   }
-  if (was.empty() || !conf::ParseConfigText(out, final_path).ok()) {
+  if (was.empty() || !conf::ParseConfigText(fixed, final_path).ok()) {
     return std::string("chatd.toml: relay.data_dir does not point at ") + data_dir +
            " and could not be rewritten: set relay.data_dir = \".\" before starting chatd";
   }
-  if (Status s = WriteFileAtomic(path, out, 0600); !s.ok()) return s;
+  *out = std::move(fixed);
   return "chatd.toml: " + was + " rewritten to data_dir = \".\" (" + data_dir + ")";
+}
+
+// PointDataDirAt on the chatd.toml staged at `path`, rewriting it if needed.
+Result<std::string> FixDataDir(const std::string& path, const std::string& data_dir) {
+  auto text = ReadSmallFile(path, kMaxTomlBytes);
+  if (!text.ok()) return text.status();
+  std::string fixed;
+  std::string note = PointDataDirAt(*text, data_dir, &fixed);
+  if (!fixed.empty()) {
+    if (Status s = WriteFileAtomic(path, fixed, kFileMode); !s.ok()) return s;
+  }
+  return note;
 }
 
 struct RestoreOpts {
@@ -473,6 +484,16 @@ void Restore(Globals& g, const RestoreOpts& o) {
            static_cast<long long>(m.envelopes), static_cast<long long>(m.schema_version));
     printf("would write %zu files into %s\n", m.files.size(), d.c_str());
     for (const auto& s : stale) printf("would remove %s\n", s.c_str());
+    std::string toml, fixed;
+    for (const auto& e : m.files) {
+      if (e.path != kTomlFile || e.size > kMaxTomlBytes) continue;
+      Status s = backup::ReadStoredFile(o.dir, e, key.get(), [&](std::string_view chunk) {
+        toml.append(chunk);
+        return Status::Ok();
+      });
+      std::string note = s.ok() ? PointDataDirAt(toml, d, &fixed) : "";
+      if (!note.empty()) printf("%s (on restore)\n", note.c_str());
+    }
     return;
   }
   fs::create_directories(d, ec);
