@@ -178,6 +178,36 @@ TEST_CASE("backup: create while running, verify, tampering named, restore gives 
     CHECK(ReadFile(d + "/admin.token") == ReadFile(f.relay->dir() + "/admin.token"));
   }
 
+  SECTION("a blob whose content is not its name fails create, naming it, and leaves nothing") {
+    const std::string blob = OnlyBlob(f.relay->dir());
+    FlipByte(f.relay->dir() + "/" + blob, 0);
+    const std::string out2 = scratch.path + "/b2";
+    CommandResult bad = Chatctl(CHATCTL_BIN, *f.relay, {"backup", "create", "--out", out2});
+    INFO(bad.err);
+    CHECK(bad.exit_code == 1);
+    CHECK(bad.err.find(blob) != std::string::npos);
+    std::vector<std::string> left;
+    for (const auto& e : fs::directory_iterator(scratch.path)) left.push_back(e.path().filename().string());
+    CHECK(left == std::vector<std::string>{"b1"});
+  }
+
+  SECTION("an absolute relay.data_dir is pointed at the restore target") {
+    MUST(f.relay->SetConfig("relay", "data_dir", Quote(f.relay->dir())));
+    const std::string out2 = scratch.path + "/b2", d = scratch.path + "/elsewhere";
+    REQUIRE(Chatctl(CHATCTL_BIN, *f.relay, {"backup", "create", "--out", out2}).exit_code == 0);
+    CommandResult dry = Ctl({"backup", "restore", out2, "--data-dir", d, "--dry-run"});
+    INFO(dry.out << dry.err);
+    CHECK(dry.exit_code == 0);
+    CHECK(dry.out.find("rewritten") != std::string::npos);
+    CHECK_FALSE(fs::exists(d));
+    CommandResult r = Ctl({"backup", "restore", out2, "--data-dir", d});
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.out.find("rewritten") != std::string::npos);
+    CHECK(ReadFile(d + "/chatd.toml").find("data_dir = \".\"") != std::string::npos);
+    CHECK(ReadFile(d + "/chatd.toml").find(f.relay->dir()) == std::string::npos);
+  }
+
   SECTION("restore refuses a data dir where a relay runs, even with --yes") {
     CommandResult r = Ctl({"backup", "restore", out, "--data-dir", f.relay->dir(), "--yes"});
     CHECK(r.exit_code == 1);
