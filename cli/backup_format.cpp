@@ -320,6 +320,12 @@ Status ReadStoredFile(const std::string& dir, const FileEntry& e, const crypto::
                       const std::function<Status(std::string_view)>& sink) {
   const std::string path = dir + "/" + e.path;
   struct stat st;
+  // No symbolic link on the way (blobs/, blobs/XX/, the file): nothing outside DIR is read.
+  for (size_t slash = e.path.find('/'); slash != std::string::npos; slash = e.path.find('/', slash + 1)) {
+    const std::string sub = dir + "/" + e.path.substr(0, slash);
+    if (lstat(sub.c_str(), &st) != 0) return NotFound(e.path + ": missing from the backup");
+    if (!S_ISDIR(st.st_mode)) return Corrupt(e.path + ": " + e.path.substr(0, slash) + " is not a directory");
+  }
   if (lstat(path.c_str(), &st) != 0) return NotFound(e.path + ": missing from the backup");
   if (!S_ISREG(st.st_mode)) return Corrupt(e.path + ": not a regular file");
   if (static_cast<uint64_t>(st.st_size) != e.stored_size) {
