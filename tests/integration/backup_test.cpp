@@ -264,7 +264,8 @@ TEST_CASE("backup: encrypted with a key file, the wrong key fails, the right one
   CHECK(HistoryIds(*restored, StrOf(Get(login.data(), "access_token")), f.chat) == f.before);
 }
 
-TEST_CASE("backup: a manifest naming ../x is refused by verify and restore", "[integration][backup]") {
+TEST_CASE("backup: a manifest naming ../x is refused by verify and restore, a linked blobs/ by verify",
+          "[integration][backup]") {
   Fixture f = Setup();
   ScratchDir scratch;
   const std::string out = scratch.path + "/b";
@@ -285,6 +286,16 @@ TEST_CASE("backup: a manifest naming ../x is refused by verify and restore", "[i
   CHECK(r.exit_code == 1);
   CHECK_FALSE(FileExists(d + "/chatd.db"));
   CHECK_FALSE(FileExists(scratch.path + "/d/x"));
+
+  // blobs/ as a symbolic link to a copy elsewhere: not read through.
+  const std::string out2 = scratch.path + "/b2";
+  REQUIRE(Chatctl(CHATCTL_BIN, *f.relay, {"backup", "create", "--out", out2}).exit_code == 0);
+  fs::rename(out2 + "/blobs", scratch.path + "/elsewhere");
+  fs::create_directory_symlink(scratch.path + "/elsewhere", out2 + "/blobs");
+  CommandResult linked = Ctl({"backup", "verify", out2});
+  INFO(linked.err);
+  CHECK(linked.exit_code == 1);
+  CHECK(linked.err.find("blobs is not a directory") != std::string::npos);
 }
 
 }  // namespace chatd::test
