@@ -27,6 +27,7 @@ void RegisterFederation(CLI::App& app, Globals& g);  // cli/peers.cpp
 void RegisterUsers(CLI::App& app, Globals& g);       // cli/users.cpp
 void RegisterReports(CLI::App& app, Globals& g);     // cli/reports.cpp
 void RegisterStore(CLI::App& app, Globals& g);       // cli/store.cpp
+void RegisterBackup(CLI::App& app, Globals& g);      // cli/backup.cpp
 void RegisterBench(CLI::App& app, Globals& g);
 
 }  // namespace chatd::cli

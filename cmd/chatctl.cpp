@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   chatd::cli::RegisterUsers(app, g);
   chatd::cli::RegisterReports(app, g);
   chatd::cli::RegisterStore(app, g);
+  chatd::cli::RegisterBackup(app, g);
   chatd::cli::RegisterBench(app, g);
   try {
     app.parse(argc, argv);

@@ -25,34 +25,6 @@ std::string RandomData(size_t n) {
   return std::string(b.begin(), b.end());
 }
 
-const std::string kBoundary = "chatd-test-boundary-7MA4YWxkTrZu0gW";
-
-// A multipart/form-data body with a chat_id part and a file part.
-std::string Multipart(const std::string& chat_id, const std::string& filename, const std::string& mime,
-                      const std::string& data) {
-  std::string b;
-  if (!chat_id.empty()) {
-    b += "--" + kBoundary + "\r\nContent-Disposition: form-data; name=\"chat_id\"\r\n\r\n" + chat_id + "\r\n";
-  }
-  if (!filename.empty()) {
-    b += "--" + kBoundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"" + filename +
-         "\"\r\nContent-Type: " + mime + "\r\n\r\n" + data + "\r\n";
-  }
-  return b + "--" + kBoundary + "--\r\n";
-}
-
-HttpResponse Upload(const RelayProcess& relay, const std::string& token, const std::string& chat_id,
-                    const std::string& filename, const std::string& mime, const std::string& data) {
-  HttpRequest r;
-  r.method = "POST";
-  r.path = "/api/v1/files/upload";
-  r.body = Multipart(chat_id, filename, mime, data);
-  r.content_type = "multipart/form-data; boundary=" + kBoundary;
-  r.bearer = token;
-  r.timeout_ms = 60000;
-  return HttpCall(relay.api(), r);
-}
-
 HttpResponse PutChunk(const RelayProcess& relay, const std::string& token, const std::string& upload_id, int n,
                       const std::string& data) {
   HttpRequest r;

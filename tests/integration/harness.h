@@ -120,6 +120,35 @@ inline std::vector<std::string> SendPipelined(WsSession& s, const std::string& c
   return ids;
 }
 
+inline const std::string kUploadBoundary = "chatd-test-boundary-7MA4YWxkTrZu0gW";
+
+// A multipart/form-data body with a chat_id part and a file part (either omitted if "").
+inline std::string Multipart(const std::string& chat_id, const std::string& filename, const std::string& mime,
+                             const std::string& data) {
+  std::string b;
+  if (!chat_id.empty()) {
+    b += "--" + kUploadBoundary + "\r\nContent-Disposition: form-data; name=\"chat_id\"\r\n\r\n" + chat_id + "\r\n";
+  }
+  if (!filename.empty()) {
+    b += "--" + kUploadBoundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"" + filename +
+         "\"\r\nContent-Type: " + mime + "\r\n\r\n" + data + "\r\n";
+  }
+  return b + "--" + kUploadBoundary + "--\r\n";
+}
+
+// POST /files/upload (single request) of `data` into chat_id.
+inline HttpResponse Upload(const RelayProcess& relay, const std::string& token, const std::string& chat_id,
+                           const std::string& filename, const std::string& mime, const std::string& data) {
+  HttpRequest r;
+  r.method = "POST";
+  r.path = "/api/v1/files/upload";
+  r.body = Multipart(chat_id, filename, mime, data);
+  r.content_type = "multipart/form-data; boundary=" + kUploadBoundary;
+  r.bearer = token;
+  r.timeout_ms = 60000;
+  return HttpCall(relay.api(), r);
+}
+
 // A decimal id as a number (0 if it is not one), for order checks.
 inline uint64_t IdNum(const std::string& id) {
   rapidjson::Value v(id.c_str(), static_cast<rapidjson::SizeType>(id.size()));
