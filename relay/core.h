@@ -213,7 +213,8 @@ class Core {
   Result<store::UploadRow> OpCreateUpload(const Actor& actor, store::UploadRow upload);
   Status OpDropUploads(const std::vector<uint64_t>& upload_ids);
   Status OpTyping(const Actor& actor, uint64_t chat_id, bool start, uint64_t skip_session);
-  // presence_update to everyone who shares a chat with the user; forwarded to peers.
+  // presence_update to everyone who shares a chat with the user and to their contacts;
+  // forwarded to peers.
   Status OpPresence(uint64_t user_id, const std::string& status, uint64_t skip_session);
   // An ephemeral event from a peer: deliver it locally (never stored).
   void OpRemoteEphemeral(uint64_t chat_id, uint64_t user_id, const std::string& event_json);
@@ -364,7 +365,8 @@ class Core {
   void Quarantine(const std::string& origin);
   void ApplyBuffered(const std::string& origin);
   void Replicate(crypto::Envelope env);  // moved into the delivery
-  std::shared_ptr<const std::vector<uint64_t>> CoMembersOf(uint64_t user_id);
+  // Who sees a user's presence: everyone sharing a chat with them, and their contacts.
+  std::shared_ptr<const std::vector<uint64_t>> PresenceAudienceOf(uint64_t user_id);
   void ForwardEphemeral(uint64_t chat_id, uint64_t user_id, std::string event_json);
   mutable std::mutex stats_mu_;
   CoreStats stats_;

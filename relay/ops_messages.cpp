@@ -287,11 +287,13 @@ Status Core::OpTyping(const Actor& actor, uint64_t chat_id, bool start, uint64_t
   return Status::Ok();
 }
 
-std::shared_ptr<const std::vector<uint64_t>> Core::CoMembersOf(uint64_t user_id) {
+std::shared_ptr<const std::vector<uint64_t>> Core::PresenceAudienceOf(uint64_t user_id) {
   auto list = std::make_shared<std::vector<uint64_t>>();
   auto st = store_.writer().db().Prepare(
-      "SELECT DISTINCT m2.user_id FROM members m1 JOIN members m2 ON m2.chat_id = m1.chat_id "
-      "WHERE m1.user_id = ?1 AND m2.user_id <> ?1");
+      "SELECT m2.user_id FROM members m1 JOIN members m2 ON m2.chat_id = m1.chat_id "
+      "WHERE m1.user_id = ?1 AND m2.user_id <> ?1 "
+      "UNION SELECT user_b FROM contacts WHERE user_a = ?1 AND active = 1 "
+      "UNION SELECT user_a FROM contacts WHERE user_b = ?1 AND active = 1");
   if (st.ok()) {
     st->Bind(1, user_id);
     for (;;) {
@@ -320,7 +322,7 @@ Status Core::OpPresence(uint64_t user_id, const std::string& status, uint64_t sk
   Delivery d;
   d.type = Delivery::Type::kUsers;
   d.session_id = skip_session;
-  d.users = CoMembersOf(user_id);
+  d.users = PresenceAudienceOf(user_id);
   d.frame = MakeTextFrame(w.View());
   QueueDelivery(std::move(d));
   ForwardEphemeral(0, user_id, w.Take());
@@ -350,7 +352,7 @@ void Core::OpRemoteEphemeral(uint64_t chat_id, uint64_t user_id, const std::stri
     auto status = json::GetString(ev, "status", 16);
     if (chat_id || *uid != user_id || !status.ok()) return;
     if (*status != "online" && *status != "away" && *status != "busy" && *status != "offline") return;
-    d.users = CoMembersOf(user_id);
+    d.users = PresenceAudienceOf(user_id);
     w.BeginObject().Key("type").Str("presence_update").Key("user_id").Id(user_id).Key("status").Str(*status)
         .Key("last_seen").Time(clock_->NowMs()).EndObject();
   } else {

@@ -175,6 +175,11 @@ TEST_CASE("contacts: request, accept, list, remove; decline and cancel; asking b
   CHECK(ListedUsers(api, "/contacts", "contacts", bob.access_token) == std::set<std::string>{alice.user_id});
   CheckRestError(ApiPost(api, "/contacts/requests", UserBody(bob.user_id), alice.access_token), 409,
                  "already_contacts");
+  // Contacts see each other's presence, though they share no chat.
+  SEND(alice_ws, "{\"type\":\"presence\",\"status\":\"away\"}");
+  Json seen = WaitEvent(
+      bob_ws, "presence_update", [&](const Json& e) { return e.Str("user_id") == alice.user_id; }, kEventMs);
+  CHECK(seen.Str("status") == "away");
   CHECK(ListedUsers(api, "/contacts/requests", "requests", bob.access_token).empty());
 
   // Removing ends it for both.
