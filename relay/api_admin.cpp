@@ -79,12 +79,8 @@ void Api::RegisterAdminRoutes() {
                return api::Fail(res, BadRequest("an origin is a relay name: 1 to 32 of a-z, 0-9 and '-'"));
              }
              Core* core = d_.core;
-             auto r = core->Call<bool>([core, origin]() -> Result<bool> {
-               Status st = core->OpLiftQuarantine(origin);
-               if (!st.ok()) return st;
-               return true;
-             });
-             if (!r.ok()) return api::Fail(res, r.status());
+             Status r = core->CallStatus([core, origin] { return core->OpLiftQuarantine(origin); });
+             if (!r.ok()) return api::Fail(res, r);
              json::JsonWriter w;
              w.BeginObject().Key("origin").Str(origin).Key("quarantined").Bool(false).EndObject();
              api::Ok(res, 200, w.View());

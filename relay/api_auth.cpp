@@ -176,12 +176,8 @@ void RegisterAuthRoutes(httplib::Server& s, Ctx& ctx) {
     auto claims = Authenticate(*c, req);
     if (!claims.ok()) return Fail(res, claims.status());
     Actor actor{claims->user_id, claims->device_id};
-    auto r = c->d.core->Call<bool>([=]() -> Result<bool> {
-      Status st = c->d.core->OpLogout(actor);
-      if (!st.ok()) return st;
-      return true;
-    });
-    if (!r.ok()) return Fail(res, r.status());
+    Status r = c->d.core->CallStatus([=] { return c->d.core->OpLogout(actor); });
+    if (!r.ok()) return Fail(res, r);
     NoContent(res);
   });
 
@@ -190,12 +186,8 @@ void RegisterAuthRoutes(httplib::Server& s, Ctx& ctx) {
     if (!claims.ok()) return Fail(res, claims.status());
     Actor actor{claims->user_id, claims->device_id};
     int64_t iat = claims->issued_at_ms;
-    auto r = c->d.core->Call<bool>([=]() -> Result<bool> {
-      Status st = c->d.core->OpLogoutAll(actor, iat);
-      if (!st.ok()) return st;
-      return true;
-    });
-    if (!r.ok()) return Fail(res, r.status());
+    Status r = c->d.core->CallStatus([=] { return c->d.core->OpLogoutAll(actor, iat); });
+    if (!r.ok()) return Fail(res, r);
     NoContent(res);
   });
 

@@ -204,12 +204,8 @@ void RegisterChatRoutes(httplib::Server& s, Ctx& ctx) {
     if (!uid.ok()) return Fail(res, uid.status());
     Actor actor{claims->user_id, claims->device_id};
     uint64_t chat_id = *id, user_id = *uid;
-    auto r = core->Call<bool>([=]() -> Result<bool> {
-      Status st = core->OpRemoveMember(actor, chat_id, user_id);
-      if (!st.ok()) return st;
-      return true;
-    });
-    if (!r.ok()) return Fail(res, r.status());
+    Status r = core->CallStatus([=] { return core->OpRemoveMember(actor, chat_id, user_id); });
+    if (!r.ok()) return Fail(res, r);
     NoContent(res);
   });
 
@@ -356,12 +352,8 @@ void RegisterChatRoutes(httplib::Server& s, Ctx& ctx) {
     if (!id.ok()) return Fail(res, id.status());
     Actor actor{claims->user_id, claims->device_id};
     uint64_t scheduled_id = *id;
-    auto r = core->Call<bool>([=]() -> Result<bool> {
-      Status st = core->OpCancelScheduled(actor, scheduled_id);
-      if (!st.ok()) return st;
-      return true;
-    });
-    if (!r.ok()) return Fail(res, r.status());
+    Status r = core->CallStatus([=] { return core->OpCancelScheduled(actor, scheduled_id); });
+    if (!r.ok()) return Fail(res, r);
     NoContent(res);
   });
 
@@ -430,12 +422,10 @@ void RegisterChatRoutes(httplib::Server& s, Ctx& ctx) {
     Actor actor{claims->user_id, claims->device_id};
     uint64_t chat_id = *id, message_id = *mid;
     const bool for_me = scope == "me";
-    auto r = core->Call<bool>([=]() -> Result<bool> {
-      Status st = for_me ? core->OpHideForMe(actor, chat_id, message_id) : core->OpDelete(actor, chat_id, message_id);
-      if (!st.ok()) return st;
-      return true;
+    Status r = core->CallStatus([=] {
+      return for_me ? core->OpHideForMe(actor, chat_id, message_id) : core->OpDelete(actor, chat_id, message_id);
     });
-    if (!r.ok()) return Fail(res, r.status());
+    if (!r.ok()) return Fail(res, r);
     NoContent(res);
   });
 
@@ -453,12 +443,8 @@ void RegisterChatRoutes(httplib::Server& s, Ctx& ctx) {
     Actor actor{claims->user_id, claims->device_id};
     uint64_t chat_id = *id, message_id = *mid;
     std::string r0(*reaction);
-    auto r = core->Call<bool>([=]() -> Result<bool> {
-      Status st = core->OpReact(actor, chat_id, message_id, r0, true);
-      if (!st.ok()) return st;
-      return true;
-    });
-    if (!r.ok()) return Fail(res, r.status());
+    Status r = core->CallStatus([=] { return core->OpReact(actor, chat_id, message_id, r0, true); });
+    if (!r.ok()) return Fail(res, r);
     json::JsonWriter w;
     w.BeginObject().Key("message_id").Id(message_id).Key("reaction_type").Str(r0).EndObject();
     Ok(res, 201, w.View());
@@ -475,12 +461,8 @@ void RegisterChatRoutes(httplib::Server& s, Ctx& ctx) {
              std::string r0 = httplib::detail::decode_url(req.matches[3].str(), false);
              Actor actor{claims->user_id, claims->device_id};
              uint64_t chat_id = *id, message_id = *mid;
-             auto r = core->Call<bool>([=]() -> Result<bool> {
-               Status st = core->OpReact(actor, chat_id, message_id, r0, false);
-               if (!st.ok()) return st;
-               return true;
-             });
-             if (!r.ok()) return Fail(res, r.status());
+             Status r = core->CallStatus([=] { return core->OpReact(actor, chat_id, message_id, r0, false); });
+             if (!r.ok()) return Fail(res, r);
              NoContent(res);
            });
 

@@ -150,11 +150,7 @@ void UploadJanitor::Sweep() {
   }
   if (!expired.empty()) {
     Core* core = c_->d.core;
-    auto r = core->Call<bool>([core, expired]() -> Result<bool> {
-      Status st = core->OpDropUploads(expired);
-      if (!st.ok()) return st;
-      return true;
-    });
+    Status r = core->CallStatus([core, expired] { return core->OpDropUploads(expired); });
     if (r.ok()) orphans.insert(orphans.end(), expired.begin(), expired.end());
   }
   for (uint64_t id : orphans) c_->blobs->RemoveUpload(id);

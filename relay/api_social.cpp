@@ -137,12 +137,8 @@ void RegisterSocialRoutes(httplib::Server& s, Ctx& ctx) {
       if (!rid.ok()) return Fail(res, rid.status());
       Actor actor{claims->user_id, claims->device_id};
       uint64_t request_id = *rid;
-      auto r = core->Call<bool>([=]() -> Result<bool> {
-        Status st = core->OpDecideContact(actor, request_id, accept);
-        if (!st.ok()) return st;
-        return true;
-      });
-      if (!r.ok()) return Fail(res, r.status());
+      Status r = core->CallStatus([=] { return core->OpDecideContact(actor, request_id, accept); });
+      if (!r.ok()) return Fail(res, r);
       auto lease = c->d.store->readers().Acquire();
       if (!lease.ok()) return Fail(res, lease.status());
       auto row = (*lease)->q().ContactRequest(request_id);
@@ -165,12 +161,8 @@ void RegisterSocialRoutes(httplib::Server& s, Ctx& ctx) {
     if (!uid.ok()) return Fail(res, uid.status());
     Actor actor{claims->user_id, claims->device_id};
     uint64_t user_id = *uid;
-    auto r = core->Call<bool>([=]() -> Result<bool> {
-      Status st = core->OpRemoveContact(actor, user_id);
-      if (!st.ok()) return st;
-      return true;
-    });
-    if (!r.ok()) return Fail(res, r.status());
+    Status r = core->CallStatus([=] { return core->OpRemoveContact(actor, user_id); });
+    if (!r.ok()) return Fail(res, r);
     NoContent(res);
   });
 

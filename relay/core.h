@@ -149,6 +149,17 @@ class Core {
   bool Post(std::function<void()> fn);
   template <typename T>
   Result<T> Call(std::function<Result<T>()> fn, int timeout_ms = 15000);
+  // Call for an operation that answers only a Status.
+  Status CallStatus(std::function<Status()> fn, int timeout_ms = 15000) {
+    auto r = Call<bool>(
+        [fn = std::move(fn)]() -> Result<bool> {
+          Status s = fn();
+          if (!s.ok()) return s;
+          return true;
+        },
+        timeout_ms);
+    return r.ok() ? Status::Ok() : r.status();
+  }
 
   // ---- core thread only ----
   bool IsCoreThread() const { return std::this_thread::get_id() == thread_.get_id(); }
