@@ -91,18 +91,45 @@ inline std::string HistoryKey(const Json& m) {
 // The chat's whole history through each relay's REST API (with `token`, which every
 // relay must accept): the same messages in the same order everywhere, ids strictly
 // decreasing (newest first), no message twice. Returns the first relay's history.
+//
+// Waits (up to `timeout_ms`) for the histories to agree: REST history shows a message only
+// once its batch is durable, a little after the envelope is committed, and it is committed
+// envelopes that RequireConverged's counts and vectors see.
 inline std::vector<Json> RequireIdenticalHistory(const std::vector<const RelayProcess*>& relays,
-                                                 const std::string& token, const std::string& chat) {
-  std::vector<Json> first;
-  std::vector<std::string> first_keys;
+                                                 const std::string& token, const std::string& chat,
+                                                 int timeout_ms = 5000) {
+  std::vector<std::vector<Json>> all;
+  std::string why;
+  auto differ = [&] {
+    all.clear();
+    std::vector<std::string> first_keys;
+    for (size_t i = 0; i < relays.size(); ++i) {
+      auto h = History(relays[i]->api(), token, chat);
+      if (!h.ok()) FAIL("history on " << relays[i]->name() << ": " << h.status().message());
+      std::vector<std::string> keys;
+      for (const auto& m : *h) keys.push_back(HistoryKey(m));
+      all.push_back(*h);
+      if (i == 0) {
+        first_keys = keys;
+      } else if (keys != first_keys) {
+        size_t at = 0;
+        while (at < keys.size() && at < first_keys.size() && keys[at] == first_keys[at]) ++at;
+        std::ostringstream out;
+        out << "history of chat " << chat << " differs: " << relays[0]->name() << " has " << first_keys.size() << ", "
+            << relays[i]->name() << " has " << keys.size() << " messages; first difference at #" << at << ": '"
+            << (at < first_keys.size() ? first_keys[at] : "(end)") << "' vs '"
+            << (at < keys.size() ? keys[at] : "(end)") << "'";
+        why = out.str();
+        return true;
+      }
+    }
+    return false;
+  };
+  if (!WaitFor([&] { return !differ(); }, timeout_ms, 50)) FAIL(why);
   for (size_t i = 0; i < relays.size(); ++i) {
-    auto h = History(relays[i]->api(), token, chat);
-    if (!h.ok()) FAIL("history on " << relays[i]->name() << ": " << h.status().message());
-    std::vector<std::string> keys;
     std::set<std::string> ids;
     uint64_t prev = UINT64_MAX;
-    for (const auto& m : *h) {
-      keys.push_back(HistoryKey(m));
+    for (const auto& m : all[i]) {
       auto id = IdOf(m["message_id"]);
       INFO("history on " << relays[i]->name() << ": " << m.text());
       REQUIRE(id.has_value());
@@ -110,21 +137,8 @@ inline std::vector<Json> RequireIdenticalHistory(const std::vector<const RelayPr
       prev = *id;
       CHECK(ids.insert(m.Str("message_id")).second);
     }
-    if (i == 0) {
-      first = *h;
-      first_keys = keys;
-      continue;
-    }
-    if (keys != first_keys) {
-      size_t at = 0;
-      while (at < keys.size() && at < first_keys.size() && keys[at] == first_keys[at]) ++at;
-      FAIL("history of chat " << chat << " differs: " << relays[0]->name() << " has " << first_keys.size() << ", "
-                              << relays[i]->name() << " has " << keys.size() << " messages; first difference at #" << at
-                              << ": '" << (at < first_keys.size() ? first_keys[at] : "(end)") << "' vs '"
-                              << (at < keys.size() ? keys[at] : "(end)") << "'");
-    }
   }
-  return first;
+  return all.front();
 }
 
 // new_message events for message `id` still queued in a session.
