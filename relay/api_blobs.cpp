@@ -61,6 +61,13 @@ std::vector<std::pair<std::string, std::string>> PeerApis::Get() const {
 }
 
 Status FetchBlob(const Ctx& c, const store::FileRow& f) {
+  // The size comes from a peer's envelope: never fetch more than this relay would accept
+  // from its own users, whatever a peer announced.
+  if (f.file_size > static_cast<uint64_t>(c.d.cfg->max_file_bytes)) {
+    return Status(Code::kUnavailable, "the file's content is not on this relay, and at " + std::to_string(f.file_size) +
+                                          " bytes it is larger than this relay's limits.max_file_bytes (" +
+                                          std::to_string(c.d.cfg->max_file_bytes) + ")");
+  }
   auto peers = c.peers->Get();
   // The origin first: it has every blob its files name.
   std::stable_partition(peers.begin(), peers.end(), [&](const auto& p) { return p.first == f.origin; });

@@ -408,6 +408,7 @@ TEST_CASE("files: a relay without the blob fetches it from the origin, sha256 ch
   RelayOptions oa = FedOptions(Options("eu1", 1)), ob = FedOptions(Options("us1", 2));
   oa.config.push_back({"listen", "api", "\"127.0.0.1:" + std::to_string(api_a) + "\""});
   ob.config.push_back({"listen", "api", "\"127.0.0.1:" + std::to_string(api_b) + "\""});
+  ob.config.push_back({"limits", "max_file_bytes", "2097152"});  // bob's relay takes 2 MiB at most
   RelayProcess a(oa), b(ob);
   MUST(a.Init());
   MUST(b.Init());
@@ -459,6 +460,26 @@ TEST_CASE("files: a relay without the blob fetches it from the origin, sha256 ch
                {"X-Chatd-Time", std::to_string(NowMs())},
                {"X-Chatd-Signature", std::string(128, '0')}};
   CheckRestError(HttpCall(a.api(), r), 403, "forbidden");
+
+  // A file larger than bob's relay accepts from its own users: the metadata replicates, but
+  // the relay does not fetch the bytes, whatever size a peer announces.
+  const std::string big = RandomData(3 * 1024 * 1024);
+  HttpResponse up_big = Upload(a, alice.access_token, chat, "big.bin", "application/octet-stream", big);
+  REQUIRE(up_big.status == 201);
+  const std::string big_id = StrOf(Get(up_big.data(), "file_id"));
+  HttpResponse big_meta;
+  REQUIRE(WaitFor(
+      [&] {
+        big_meta = ApiGet(b.api(), "/files/" + big_id, bob.access_token);
+        return big_meta.status == 200;
+      },
+      15000));
+  const size_t blobs_before = BlobCount(b);
+  HttpResponse refused = Download(b, StrOf(Get(big_meta.data(), "file_url")));
+  INFO(refused.body);
+  CHECK(refused.status == 503);
+  CHECK(refused.body.find("max_file_bytes") != std::string::npos);
+  CHECK(BlobCount(b) == blobs_before);
 }
 
 }  // namespace chatd::test
