@@ -125,6 +125,9 @@ bool Core::ValidRemote(const crypto::Envelope& env) {
     auto mid = json::GetId(body, "message_id");
     if (!mid.ok()) return false;
     auto m = w.Message(*mid);
+    // A post erased before it got here (disappeared, or deleted for everyone) is still
+    // known by its header facts, as it is on the relays that had it in full.
+    if (m.ok() && !m.value()) m = w.ErasedPost(*mid);
     if (!m.ok() || !m.value() || m.value()->chat_id != env.chat_id) return false;
     if (env.kind == crypto::Kind::kMsgEdit) {
       return m.value()->sender_id == env.author && env.created_at - m.value()->created_at <= kEditWindowMs;

@@ -57,6 +57,7 @@ class Stmt {
   std::string_view TextView(int col) const;  // valid until the next Step
   std::string Blob(int col) const;
   bool IsNull(int col) const { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
+  int Columns() const { return sqlite3_column_count(s_); }
 
  private:
   sqlite3_stmt* s_;

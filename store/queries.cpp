@@ -294,6 +294,22 @@ Result<std::optional<uint64_t>> Queries::DirectChat(std::string_view direct_key)
                        +[](const Stmt& s) { return s.U64(0); });
 }
 
+Result<std::optional<MessageRow>> Queries::ErasedPost(uint64_t message_id) {
+  return One<MessageRow>(
+      db_, "SELECT message_id, chat_id, sender_id, created_at, pos FROM erased_posts WHERE message_id=?",
+      [&](Stmt& s) { s.Bind(1, message_id); },
+      +[](const Stmt& s) {
+        MessageRow m;
+        m.message_id = s.U64(0);
+        m.chat_id = s.U64(1);
+        m.sender_id = s.U64(2);
+        m.created_at = s.Int(3);
+        m.pos = s.U64(4);
+        m.deleted = true;
+        return m;
+      });
+}
+
 Result<std::optional<MessageRow>> Queries::Message(uint64_t message_id) {
   auto st = db_.Prepare(std::string("SELECT ") + kMessageCols +
                         ", u.username, u.relay, u.profile_picture_url FROM messages m "

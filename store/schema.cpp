@@ -267,6 +267,38 @@ CREATE INDEX scheduled_user ON scheduled(user_id, send_at);
     R"sql(
 ALTER TABLE envelopes ADD COLUMN valid INTEGER NOT NULL DEFAULT 1;
 )sql",
+    // 10: delete for everyone erases the text (DESIGN.md §4, redaction). `message_edits`
+    // lists the log position of every edit applied to a message still in the view, so that a
+    // delete can erase the edits' bodies too. `erased_posts` keeps the header facts of a post
+    // whose body is gone (disappeared, or erased before this relay got it), so that a delete
+    // can still leave its tombstone and peers' edits and deletes still find the message.
+    // A tombstone is derived from those header facts only, so that a rebuild from the erased
+    // log makes the same row. Deletes made before this schema are erased here, the same way.
+    R"sql(
+CREATE TABLE message_edits(
+  message_id INTEGER NOT NULL,
+  pos INTEGER NOT NULL,
+  PRIMARY KEY(message_id, pos)) WITHOUT ROWID;
+CREATE TABLE erased_posts(
+  message_id INTEGER PRIMARY KEY,
+  chat_id INTEGER NOT NULL,
+  sender_id INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  pos INTEGER NOT NULL);
+INSERT OR IGNORE INTO message_edits(message_id, pos)
+  SELECT CAST(json_extract(CAST(e.body AS TEXT), '$.message_id') AS INTEGER), e.pos FROM envelopes e
+  WHERE e.kind = 21 AND e.valid = 1 AND e.body IS NOT NULL;
+INSERT OR IGNORE INTO erased_posts(message_id, chat_id, sender_id, created_at, pos)
+  SELECT id, chat_id, author, created_at, pos FROM envelopes
+  WHERE kind = 20 AND valid = 1 AND body IS NULL AND id NOT IN (SELECT message_id FROM messages);
+UPDATE envelopes SET body = NULL, salt = NULL WHERE pos IN (
+  SELECT pos FROM messages WHERE deleted = 1
+  UNION ALL SELECT e.pos FROM message_edits e JOIN messages m ON m.message_id = e.message_id WHERE m.deleted = 1);
+DELETE FROM message_edits WHERE message_id NOT IN (SELECT message_id FROM messages WHERE deleted = 0);
+DELETE FROM reactions WHERE message_id IN (SELECT message_id FROM messages WHERE deleted = 1);
+UPDATE messages SET message_type = 'text', content = '', reply_to = 0, file_id = 0, client_key = NULL, edit_id = 0,
+  edited_at = 0, expires_at = 0, forwarded_chat_id = 0, forwarded_message_id = 0 WHERE deleted = 1;
+)sql",
 };
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include <string>
 #include <thread>
 #include <tuple>
+#include <unordered_set>
 #include <vector>
 
 #include "base/status.h"
@@ -198,6 +199,9 @@ class Queries {
   Result<std::vector<MemberEventRow>> MemberEvents(uint64_t chat_id, uint64_t user_id);
   Result<std::optional<uint64_t>> DirectChat(std::string_view direct_key);
   Result<std::optional<MessageRow>> Message(uint64_t message_id);
+  // A post whose body was erased and that left no tombstone (erased_posts): its header
+  // facts only (message_id, chat_id, sender_id, created_at, pos).
+  Result<std::optional<MessageRow>> ErasedPost(uint64_t message_id);
   Result<std::optional<uint64_t>> MessageByClientKey(uint64_t sender_id, std::string_view key);
   // Newest first, ids < before_id (0 = from the newest), at most limit rows, only messages
   // at log positions <= max_pos (the relay's durable position: a batch is readable as soon
@@ -274,9 +278,15 @@ class Queries {
 class Writer : public Queries {
  public:
   explicit Writer(std::unique_ptr<Db> db) : Queries(*db), owned_(std::move(db)) {}
-  Status Begin() { return db_.Run("BEGIN IMMEDIATE"); }
+  Status Begin() {
+    erase_on_append_.clear();
+    return db_.Run("BEGIN IMMEDIATE");
+  }
   Status Commit() { return db_.Run("COMMIT"); }
-  Status Rollback() { return db_.Run("ROLLBACK"); }
+  Status Rollback() {
+    erase_on_append_.clear();
+    return db_.Run("ROLLBACK");
+  }
   Status Savepoint() { return db_.Run("SAVEPOINT cmd"); }
   Status Release() { return db_.Run("RELEASE cmd"); }
   Status RollbackToSavepoint() {
@@ -297,6 +307,8 @@ class Writer : public Queries {
   Result<uint64_t> Append(const crypto::Envelope& env, bool apply_views = true, uint64_t pos = 0, bool valid = true);
   // Applies an envelope to the views as if it were in the log at `pos` (the core applies
   // its own envelopes before they are signed, and appends them signed before the commit).
+  // A delete that erases an envelope of the same batch, not in the log yet, makes its
+  // Append store it erased.
   Status ApplyViews(const crypto::Envelope& env, uint64_t pos);
   Status PutCredentials(uint64_t user_id, std::string_view email, std::string_view password_hash);
   Status PutRefreshToken(std::string_view token_hash, uint64_t user_id, uint64_t device_id,
@@ -329,6 +341,7 @@ class Writer : public Queries {
 
  private:
   std::unique_ptr<Db> owned_;
+  std::unordered_set<uint64_t> erase_on_append_;  // positions of this transaction to append erased
 };
 
 class ReaderPool {

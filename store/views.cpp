@@ -208,6 +208,16 @@ Status ApplyChatUpdate(Db& db, const crypto::Envelope& env, const Value& b) {
   return Status::Ok();
 }
 
+// The header facts of a post whose body is gone (erased_posts); a no-op if the message
+// is in the view (a tombstone, or a row ExpireDue turns into a stub itself).
+Status StubErasedPost(Db& db, const crypto::Envelope& env, uint64_t pos) {
+  auto st = db.Prepare(
+      "INSERT OR IGNORE INTO erased_posts(message_id, chat_id, sender_id, created_at, pos) SELECT ?1,?2,?3,?4,?5 "
+      "WHERE NOT EXISTS (SELECT 1 FROM messages WHERE message_id=?1)");
+  if (!st.ok()) return st.status();
+  return st->Bind(1, env.id).Bind(2, env.chat_id).Bind(3, env.author).Bind(4, env.created_at).Bind(5, pos).Run();
+}
+
 Status ApplyPost(Db& db, const crypto::Envelope& env, const Value& b, uint64_t pos) {
   std::string_view client_key = Str(b, "client_key");
   // A forwarded copy names its source: {"forwarded_from": {"chat_id", "message_id"}}.
@@ -236,29 +246,96 @@ Status ApplyPost(Db& db, const crypto::Envelope& env, const Value& b, uint64_t p
   return s;
 }
 
-Status ApplyEdit(Db& db, const crypto::Envelope& env, const Value& b) {
+// An edit changes a message still in the view (last-writer-wins by envelope id) and is
+// listed in message_edits, so that a delete can erase its text too. An edit of a deleted or
+// erased message changes nothing, and its own text is erased at once.
+Status ApplyEdit(Db& db, const crypto::Envelope& env, const Value& b, uint64_t pos, std::vector<uint64_t>* erased) {
+  const uint64_t message_id = Id(b, "message_id");
   auto st = db.Prepare(
-      "UPDATE messages SET content=CASE WHEN deleted THEN '' ELSE ?1 END, edit_id=?2, edited_at=?3 "
-      "WHERE message_id=?4 AND chat_id=?5 AND edit_id < ?6");
+      "UPDATE messages SET content=?1, edit_id=?2, edited_at=?3 "
+      "WHERE message_id=?4 AND chat_id=?5 AND edit_id < ?2 AND deleted=0");
   if (!st.ok()) return st.status();
-  return st->Bind(1, Str(b, "content")).Bind(2, env.id).Bind(3, env.created_at)
-      .Bind(4, Id(b, "message_id")).Bind(5, env.chat_id).Bind(6, env.id).Run();
+  Status s = st->Bind(1, Str(b, "content"))
+                 .Bind(2, env.id)
+                 .Bind(3, env.created_at)
+                 .Bind(4, message_id)
+                 .Bind(5, env.chat_id)
+                 .Run();
+  if (!s.ok()) return s;
+  auto live = db.Prepare("SELECT 1 FROM messages WHERE message_id=? AND chat_id=? AND deleted=0");
+  if (!live.ok()) return live.status();
+  live->Bind(1, message_id).Bind(2, env.chat_id);
+  auto r = live->Step();
+  if (!r.ok()) return r.status();
+  const bool in_view = r.value();
+  live->Reset();
+  if (in_view) {
+    auto list = db.Prepare("INSERT OR IGNORE INTO message_edits(message_id, pos) VALUES(?,?)");
+    if (!list.ok()) return list.status();
+    return list->Bind(1, message_id).Bind(2, pos).Run();
+  }
+  if (erased) erased->push_back(pos);
+  return EraseBodies(db, {pos});
 }
 
-Status ApplyDelete(Db& db, const crypto::Envelope& env, const Value& b) {
-  auto st = db.Prepare("UPDATE messages SET deleted=1, content='' WHERE message_id=? AND chat_id=?");
-  if (!st.ok()) return st.status();
-  return st->Bind(1, Id(b, "message_id")).Bind(2, env.chat_id).Run();
+// Delete for everyone (DESIGN.md §4, redaction): the post's and its edits' bodies are erased
+// from the log (their signed headers stay), the message's reactions go, and the message
+// becomes a tombstone made of its header facts only (id, chat, sender, time, log position):
+// the same row whether the post was in the view, or erased before (a stub in erased_posts),
+// live or in a rebuild. A tombstone is never removed, not even when a timer is due.
+Status ApplyDelete(Db& db, const crypto::Envelope& env, const Value& b, std::vector<uint64_t>* erased) {
+  const uint64_t message_id = Id(b, "message_id");
+  auto bodies = db.Prepare(
+      "SELECT pos FROM messages WHERE message_id=?1 AND chat_id=?2 AND deleted=0 "
+      "UNION ALL SELECT e.pos FROM message_edits e JOIN messages m ON m.message_id=e.message_id "
+      "WHERE e.message_id=?1 AND m.chat_id=?2");
+  if (!bodies.ok()) return bodies.status();
+  bodies->Bind(1, message_id).Bind(2, env.chat_id);
+  std::vector<uint64_t> positions;
+  for (;;) {
+    auto r = bodies->Step();
+    if (!r.ok()) return r.status();
+    if (!r.value()) break;
+    positions.push_back(bodies->U64(0));
+  }
+  bodies->Reset();
+  if (Status s = EraseBodies(db, positions); !s.ok()) return s;
+  if (erased) erased->insert(erased->end(), positions.begin(), positions.end());
+  auto tomb = db.Prepare(
+      "UPDATE messages SET message_type='text', content='', reply_to=0, file_id=0, client_key=NULL, edit_id=0, "
+      "edited_at=0, deleted=1, expires_at=0, forwarded_chat_id=0, forwarded_message_id=0 "
+      "WHERE message_id=?1 AND chat_id=?2");
+  if (!tomb.ok()) return tomb.status();
+  Status s = tomb->Bind(1, message_id).Bind(2, env.chat_id).Run();
+  if (!s.ok()) return s;
+  auto from_stub = db.Prepare(
+      "INSERT OR IGNORE INTO messages(message_id, chat_id, sender_id, message_type, content, created_at, pos, "
+      "deleted) SELECT message_id, chat_id, sender_id, 'text', '', created_at, pos, 1 FROM erased_posts "
+      "WHERE message_id=?1 AND chat_id=?2");
+  if (!from_stub.ok()) return from_stub.status();
+  s = from_stub->Bind(1, message_id).Bind(2, env.chat_id).Run();
+  if (!s.ok()) return s;
+  for (const char* sql : {"DELETE FROM erased_posts WHERE message_id=?1 AND chat_id=?2",
+                          "DELETE FROM message_edits WHERE message_id=?1 AND EXISTS (SELECT 1 FROM messages "
+                          "WHERE message_id=?1 AND chat_id=?2)",
+                          "DELETE FROM reactions WHERE message_id=?1 AND EXISTS (SELECT 1 FROM messages "
+                          "WHERE message_id=?1 AND chat_id=?2)"}) {
+    auto st = db.Prepare(sql);
+    if (!st.ok()) return st.status();
+    s = st->Bind(1, message_id).Bind(2, env.chat_id).Run();
+    if (!s.ok()) return s;
+  }
+  return Status::Ok();
 }
 
 Status ApplyReaction(Db& db, const crypto::Envelope& env, const Value& b) {
   // A keyed set with tombstones: the newest add or remove (by envelope id) wins. Only on a
-  // message still in the view: the reactions of an erased (disappeared) message go with it,
-  // and a rebuild from the log must not bring them back.
+  // message still in the view and not deleted: the reactions of an erased (disappeared or
+  // deleted) message go with it, and a rebuild from the log must not bring them back.
   bool remove = Str(b, "op") == "remove";
   auto st = db.Prepare(
       "INSERT INTO reactions(message_id, user_id, reaction_type, id, removed) SELECT ?1,?2,?3,?4,?5 "
-      "WHERE EXISTS (SELECT 1 FROM messages WHERE message_id=?1) "
+      "WHERE EXISTS (SELECT 1 FROM messages WHERE message_id=?1 AND deleted=0) "
       "ON CONFLICT(message_id, user_id, reaction_type) DO UPDATE SET id=excluded.id, "
       "removed=excluded.removed WHERE excluded.id > reactions.id");
   if (!st.ok()) return st.status();
@@ -417,8 +494,22 @@ Status ScheduleExpiry(Db& db, const crypto::Envelope& env, uint64_t pos) {
   return st->Bind(1, at).Bind(2, pos).Bind(3, env.kind == Kind::kMsgPost ? env.id : 0).Run();
 }
 
-Status ApplyToViews(Db& db, const crypto::Envelope& env, uint64_t pos) {
-  if (env.body.empty()) return Status::Ok();  // erased: the header stays, the views keep nothing new
+Status EraseBodies(Db& db, const std::vector<uint64_t>& positions) {
+  if (positions.empty()) return Status::Ok();
+  auto st = db.Prepare("UPDATE envelopes SET body=NULL, salt=NULL WHERE pos=?");
+  if (!st.ok()) return st.status();
+  for (uint64_t pos : positions) {
+    Status s = st->Bind(1, pos).Run();
+    st->Reset();
+    if (!s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+Status ApplyToViews(Db& db, const crypto::Envelope& env, uint64_t pos, std::vector<uint64_t>* erased) {
+  // Erased: the header stays and the views keep nothing new, but a post leaves a stub, so
+  // that a delete can still make its tombstone and peers' edits and deletes still find it.
+  if (env.body.empty()) return env.kind == Kind::kMsgPost ? StubErasedPost(db, env, pos) : Status::Ok();
   json::Doc doc;
   Status s = json::Parse(env.body, &doc);
   if (!s.ok()) return Corrupt("envelope body is not a JSON object");
@@ -434,8 +525,10 @@ Status ApplyToViews(Db& db, const crypto::Envelope& env, uint64_t pos) {
     case Kind::kMemberRemove: return ApplyMemberRemove(db, env, b);
     case Kind::kMemberRole: return ApplyMemberRole(db, env, b);
     case Kind::kMsgPost: return ApplyPost(db, env, b, pos);
-    case Kind::kMsgEdit: return ApplyEdit(db, env, b);
-    case Kind::kMsgDelete: return ApplyDelete(db, env, b);
+    case Kind::kMsgEdit:
+      return ApplyEdit(db, env, b, pos, erased);
+    case Kind::kMsgDelete:
+      return ApplyDelete(db, env, b, erased);
     case Kind::kReaction: return ApplyReaction(db, env, b);
     case Kind::kReceipt: return ApplyReceipt(db, env, b);
     case Kind::kHideForMe:

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "base/json.h"
 #include "base/status.h"
@@ -15,7 +16,10 @@
 
 namespace chatd::store {
 
-Status ApplyToViews(Db& db, const crypto::Envelope& env, uint64_t pos);
+// `erased`, if given, receives the log positions whose bodies the envelope erased (a delete
+// for everyone erases its message's post and edits; an edit of a deleted message, itself),
+// including positions not in the log yet, which the caller must erase when it appends them.
+Status ApplyToViews(Db& db, const crypto::Envelope& env, uint64_t pos, std::vector<uint64_t>* erased = nullptr);
 
 // Disappearing messages (docs/ENVELOPE.md): the time (ms) at which a msg_post or msg_edit
 // envelope's text is due to be erased, from its body's `expires_at`; 0 if it has none, or
@@ -26,6 +30,9 @@ int64_t ExpiresAt(const crypto::Envelope& env, const json::Value& body);
 // Lists a due-to-disappear envelope in `expiring`, whether or not it applied to the views
 // (every relay erases the same envelopes). A no-op for the others. Idempotent.
 Status ScheduleExpiry(Db& db, const crypto::Envelope& env, uint64_t pos);
+// Erases the body and salt of the envelopes at these log positions (the signed header
+// stays); positions not in the log are skipped.
+Status EraseBodies(Db& db, const std::vector<uint64_t>& positions);
 
 }  // namespace chatd::store
 

@@ -6,6 +6,8 @@
 namespace chatd::store {
 
 Result<uint64_t> Writer::Append(const crypto::Envelope& env, bool apply_views, uint64_t pos, bool valid) {
+  // A delete earlier in this transaction erased this (same-batch) post or edit already.
+  const bool erase = !erase_on_append_.empty() && pos != 0 && erase_on_append_.erase(pos) > 0;
   auto hh = crypto::HeaderHash(env);
   auto st = db_.Prepare(
       "INSERT INTO envelopes(origin, seq, id, chat_id, author, device, kind, created_at, deps, "
@@ -17,7 +19,7 @@ Result<uint64_t> Writer::Append(const crypto::Envelope& env, bool apply_views, u
       .Bind(6, env.device).Bind(7, static_cast<int64_t>(env.kind)).Bind(8, env.created_at)
       .Bind(9, DepsToText(env.deps)).BindBlob(10, env.body_hash.data(), env.body_hash.size())
       .BindBlob(11, env.sig.data(), env.sig.size()).BindBlob(12, hh.data(), hh.size());
-  if (env.erased()) {
+  if (env.erased() || erase) {
     st->BindNull(13).BindNull(14);
   } else {
     st->BindBlob(13, env.body.data(), env.body.size()).BindBlob(14, env.salt.data(), env.salt.size());
@@ -25,7 +27,7 @@ Result<uint64_t> Writer::Append(const crypto::Envelope& env, bool apply_views, u
   Status s = st->Run();
   if (!s.ok()) return s;
   if (pos == 0) pos = static_cast<uint64_t>(sqlite3_last_insert_rowid(db_.raw()));
-  if (!env.erased()) {
+  if (!env.erased() && !erase) {
     s = ScheduleExpiry(db_, env, pos);
     if (!s.ok()) return s;
   }
@@ -48,7 +50,17 @@ Status Writer::ResumeSyncs() {
   return Status::Ok();
 }
 
-Status Writer::ApplyViews(const crypto::Envelope& env, uint64_t pos) { return ApplyToViews(db_, env, pos); }
+Status Writer::ApplyViews(const crypto::Envelope& env, uint64_t pos) {
+  std::vector<uint64_t> erased;
+  Status s = ApplyToViews(db_, env, pos, &erased);
+  if (!s.ok() || erased.empty()) return s;
+  auto logged = MaxPos();
+  if (!logged.ok()) return logged.status();
+  for (uint64_t p : erased) {
+    if (p > *logged) erase_on_append_.insert(p);
+  }
+  return Status::Ok();
+}
 
 Status Writer::PutCredentials(uint64_t user_id, std::string_view email, std::string_view password_hash) {
   auto st = db_.Prepare("INSERT INTO credentials(user_id, email, password_hash) VALUES(?,?,?)");
@@ -108,7 +120,7 @@ Status Writer::RebuildViews() {
       "DELETE FROM users; DELETE FROM chats; DELETE FROM members; DELETE FROM messages; "
       "DELETE FROM reactions; DELETE FROM receipts; DELETE FROM member_events; DELETE FROM revocations; "
       "DELETE FROM block_events; DELETE FROM contact_requests; DELETE FROM contacts; DELETE FROM hidden; "
-      "DELETE FROM files;");
+      "DELETE FROM files; DELETE FROM message_edits; DELETE FROM erased_posts;");
   if (!s.ok()) return s;
   uint64_t after = 0;
   for (;;) {
@@ -148,21 +160,25 @@ Result<int> Writer::ExpireDue(int64_t now_ms, int limit) {
   }
   due->Reset();
   auto erase = db_.Prepare("UPDATE envelopes SET body=NULL, salt=NULL WHERE pos=?");
-  auto drop = db_.Prepare("DELETE FROM messages WHERE message_id=?");
+  // A post's message leaves the view for a stub of its header facts (erased_posts), as a
+  // rebuild from the erased log would make it; a tombstone (deleted for everyone) stays.
+  auto stub = db_.Prepare(
+      "INSERT OR IGNORE INTO erased_posts(message_id, chat_id, sender_id, created_at, pos) "
+      "SELECT message_id, chat_id, sender_id, created_at, pos FROM messages WHERE message_id=? AND deleted=0");
+  auto drop = db_.Prepare("DELETE FROM messages WHERE message_id=? AND deleted=0");
   auto drop_reactions = db_.Prepare("DELETE FROM reactions WHERE message_id=?");
+  auto drop_edits = db_.Prepare("DELETE FROM message_edits WHERE message_id=?");
   auto done = db_.Prepare("DELETE FROM expiring WHERE expires_at=? AND pos=?");
-  if (!erase.ok()) return erase.status();
-  if (!drop.ok()) return drop.status();
-  if (!drop_reactions.ok()) return drop_reactions.status();
-  if (!done.ok()) return done.status();
+  for (const auto* p : {&erase, &stub, &drop, &drop_reactions, &drop_edits, &done}) {
+    if (!p->ok()) return p->status();
+  }
   for (const auto& [at, pos, message_id] : rows) {
     Status s = erase->Bind(1, pos).Run();
     erase->Reset();
-    if (s.ok() && message_id) {
-      s = drop->Bind(1, message_id).Run();
-      drop->Reset();
-      if (s.ok()) s = drop_reactions->Bind(1, message_id).Run();
-      drop_reactions->Reset();
+    for (auto* step : {&stub, &drop, &drop_reactions, &drop_edits}) {
+      if (!s.ok() || !message_id) break;
+      s = (*step)->Bind(1, message_id).Run();
+      (*step)->Reset();
     }
     if (s.ok()) s = done->Bind(1, at).Bind(2, pos).Run();
     done->Reset();

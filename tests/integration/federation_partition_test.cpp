@@ -202,6 +202,10 @@ TEST_CASE("federation partition: concurrent delete/edit, reaction remove/add and
   HttpResponse rm = ApiDelete(A.api(), "/chats/" + chat3 + "/members/" + carol.user_id, alice.access_token);
   REQUIRE_MSG(rm.status == 204 || rm.status == 200, rm.Describe());
   std::string m3 = MUST(PostText(C.api(), carol.access_token, chat3, "m3: posted while being removed")).Str("message_id");
+  // Posted and deleted for everyone while B was away: B and C get the post already erased.
+  std::string m4 = MUST(PostText(A.api(), alice.access_token, chat, "m4: posted and deleted")).Str("message_id");
+  HttpResponse del4 = ApiDelete(A.api(), "/chats/" + chat + "/messages/" + m4, alice.access_token);
+  REQUIRE_MSG(del4.status == 204, del4.Describe());
 
   MUST(PeerAdd(chain.chatctl, A, B.name(), chain.UrlB(), chain.key_b));
   MUST(PeerAdd(chain.chatctl, C, B.name(), chain.UrlB(), chain.key_b));
@@ -218,6 +222,9 @@ TEST_CASE("federation partition: concurrent delete/edit, reaction remove/add and
   REQUIRE(remove_id != 0);
   REQUIRE(add_id != 0);
   bool thumbs_expected = add_id > remove_id;
+  // REST history shows what is durable, a moment after the converged counts above.
+  RequireIdenticalHistory(chain.all(), alice.access_token, chat);
+  RequireIdenticalHistory(chain.all(), alice.access_token, chat3);
 
   std::map<std::string, std::map<std::string, std::string>> by_relay;  // relay -> message id -> key
   std::map<std::string, std::map<std::string, std::string>> reactions;  // relay -> message id -> reactions
@@ -247,10 +254,35 @@ TEST_CASE("federation partition: concurrent delete/edit, reaction remove/add and
       CHECK((reactions[r->name()][m2].find(thumbs) != std::string::npos) == thumbs_expected);
     }
     {
+      INFO("m4 (posted and deleted on A while B was away): the same tombstone everywhere");
+      CHECK(mine.count(m4) == 1);
+      CHECK(mine[m4] == ref[m4]);
+      CHECK(mine[m4].find("|true|") != std::string::npos);
+    }
+    {
       INFO("race 3 (carol removed on A while posting on C): m3 valid in its causal past");
       CHECK(mine.count(m3) == 1);
       CHECK(mine[m3] == ref[m3]);
     }
+  }
+  // The deletes erased the text everywhere: m1's post and its edit (made on C while A
+  // deleted it: erased on arrival, or by the delete, whichever came second), and m4's post;
+  // and every store still verifies (its views are what a rebuild from the erased log makes).
+  for (const RelayProcess* r : chain.all()) {
+    INFO("relay " << r->name());
+    int edits = 0;
+    for (const auto& row : MUST(ReadEnvelopeLog(r->dir() + "/chatd.db"))) {
+      if (row.id == IdNum(m1) || row.id == IdNum(m4)) CHECK(row.body.empty());
+      if (row.kind == static_cast<int>(crypto::Kind::kMsgEdit) && row.chat_id == IdNum(chat)) {
+        ++edits;
+        CHECK(row.body.empty());
+      }
+      if (row.id == IdNum(m2)) CHECK_FALSE(row.body.empty());
+    }
+    CHECK(edits == 1);
+    CommandResult verify = Chatctl(chain.chatctl, *r, {"store", "verify"});
+    INFO(verify.out << verify.err);
+    CHECK(verify.exit_code == 0);
   }
 }
 

@@ -31,6 +31,14 @@ class LogBuilder {
  public:
   explicit LogBuilder(store::Writer& w) : w_(w), key_(crypto::KeyPair::Generate()) {}
   uint64_t Append(Kind kind, uint64_t chat_id, uint64_t author, std::string body, uint64_t id = 0) {
+    crypto::Envelope e = Make(kind, chat_id, author, std::move(body), id);
+    auto pos = w_.Append(e);
+    REQUIRE(pos.ok());
+    last_ = e;
+    return e.id;
+  }
+  // The next envelope, sealed, not appended.
+  crypto::Envelope Make(Kind kind, uint64_t chat_id, uint64_t author, std::string body, uint64_t id = 0) {
     crypto::Envelope e;
     e.origin = "eu1";
     e.seq = ++seq_;
@@ -41,10 +49,7 @@ class LogBuilder {
     e.created_at = 1795000000000 + static_cast<int64_t>(seq_);
     e.body = std::move(body);
     REQUIRE(crypto::Seal(e, key_).ok());
-    auto pos = w_.Append(e);
-    REQUIRE(pos.ok());
-    last_ = e;
-    return e.id;
+    return e;
   }
   crypto::Envelope last_;
 
@@ -331,6 +336,161 @@ TEST_CASE("store: disappearing messages are hidden when due and erased by Expire
   REQUIRE(w.Commit().ok());
   CHECK(ids() == std::vector<uint64_t>{3004, 3003, 3002});
   CHECK(*w.NextExpiry() == 0);
+}
+
+namespace {
+
+// Every row of a table, in a stable order, as text (views compared across stores).
+std::string Rows(store::Writer& w, const std::string& sql) {
+  auto st = w.db().Prepare(sql);
+  REQUIRE(st.ok());
+  std::string out;
+  for (;;) {
+    auto r = st->Step();
+    REQUIRE(r.ok());
+    if (!r.value()) break;
+    for (int c = 0; c < st->Columns(); ++c) out += std::string(st->TextView(c)) + "|";
+    out += "\n";
+  }
+  return out;
+}
+
+bool BodyErased(store::Writer& w, uint64_t id) {
+  auto st = w.db().Prepare("SELECT body IS NULL AND salt IS NULL FROM envelopes WHERE id=?");
+  REQUIRE(st.ok());
+  st->Bind(1, id);
+  auto r = st->Step();
+  REQUIRE(r.ok());
+  REQUIRE(r.value());
+  return st->Int(0) == 1;
+}
+
+const char* kMessageRows = "SELECT * FROM messages ORDER BY message_id";
+const char* kEraseViews = "SELECT 'e', * FROM message_edits UNION ALL SELECT 'p', message_id, pos FROM erased_posts";
+
+}  // namespace
+
+TEST_CASE(
+    "store: delete for everyone erases the post and its edits; the tombstone is the same live, rebuilt, "
+    "and from an erased post",
+    "[store]") {
+  TempDir dir, dir2;
+  auto store = store::Store::Open(dir.path, 1, true);
+  REQUIRE(store.ok());
+  auto& w = (*store)->writer();
+  const uint64_t chat = 2000, alice = 1000;
+  REQUIRE(w.Begin().ok());
+  LogBuilder b(w);
+  AliceAndHerGroup(b);
+  b.Append(Kind::kMsgPost, chat, alice, R"({"message_type":"image","content":"secret","file_id":"0"})", 3000);
+  crypto::Envelope post = b.last_;
+  b.Append(Kind::kMsgEdit, chat, alice, R"({"message_id":"3000","content":"secret two"})", 4000);
+  b.Append(Kind::kReaction, chat, alice, R"({"message_id":"3000","reaction_type":"x","op":"add"})", 4001);
+  b.Append(Kind::kMsgPost, chat, alice, R"({"message_type":"text","content":"kept"})", 3001);
+  b.Append(Kind::kMsgDelete, chat, alice, R"({"message_id":"3000","for":"everyone"})", 4002);
+  crypto::Envelope del = b.last_;
+  // A concurrent edit that arrives after the delete: applies to nothing, its text erased too.
+  b.Append(Kind::kMsgEdit, chat, alice, R"({"message_id":"3000","content":"secret three"})", 4003);
+  b.Append(Kind::kReaction, chat, alice, R"({"message_id":"3000","reaction_type":"y","op":"add"})", 4004);
+  REQUIRE(w.Commit().ok());
+
+  for (uint64_t id : {3000, 4000, 4003}) {
+    INFO("envelope " << id);
+    CHECK(BodyErased(w, id));
+  }
+  CHECK_FALSE(BodyErased(w, 3001));
+  CHECK_FALSE(BodyErased(w, 4002));  // the delete itself is the signed redaction
+  auto m = w.Message(3000);
+  REQUIRE(m.ok());
+  REQUIRE(m.value());
+  CHECK((*m)->deleted);
+  CHECK((*m)->content.empty());
+  CHECK((*m)->message_type == "text");
+  CHECK((*m)->edited_at == 0);
+  CHECK((*m)->reactions.empty());
+  CHECK((*w.Message(3001))->content == "kept");
+  const std::string live = Rows(w, kMessageRows), live_erase = Rows(w, kEraseViews);
+  CHECK(live_erase.empty());
+  CHECK(Rows(w, "SELECT * FROM reactions").empty());
+
+  // Rebuilt from the erased log: the same rows.
+  REQUIRE(w.Begin().ok());
+  REQUIRE(w.RebuildViews().ok());
+  REQUIRE(w.Commit().ok());
+  CHECK(Rows(w, kMessageRows) == live);
+  CHECK(Rows(w, kEraseViews) == live_erase);
+
+  // Another relay that got the post only after it was erased (a stub), then the delete.
+  auto store2 = store::Store::Open(dir2.path, 1, true);
+  REQUIRE(store2.ok());
+  auto& w2 = (*store2)->writer();
+  REQUIRE(w2.Begin().ok());
+  LogBuilder b2(w2);
+  AliceAndHerGroup(b2);
+  crypto::Envelope stub = post;
+  stub.body.clear();
+  stub.salt.clear();
+  REQUIRE(stub.erased());
+  REQUIRE(w2.Append(stub).ok());
+  CHECK(Rows(w2, kEraseViews) == "p|3000|" + std::to_string(*w2.MaxPos()) + "|\n");
+  auto found = w2.ErasedPost(3000);
+  REQUIRE(found.ok());
+  REQUIRE(found.value());
+  CHECK((*found)->sender_id == alice);
+  CHECK((*found)->chat_id == chat);
+  REQUIRE(w2.Append(del).ok());
+  REQUIRE(w2.Commit().ok());
+  auto tomb = w2.Message(3000);
+  REQUIRE(tomb.ok());
+  REQUIRE(tomb.value());
+  CHECK((*tomb)->deleted);
+  CHECK((*tomb)->created_at == post.created_at);
+  CHECK(Rows(w2, kEraseViews).empty());
+}
+
+TEST_CASE("store: a post deleted in the batch that made it is appended erased", "[store]") {
+  TempDir dir;
+  auto store = store::Store::Open(dir.path, 1, true);
+  REQUIRE(store.ok());
+  auto& w = (*store)->writer();
+  REQUIRE(w.Begin().ok());
+  LogBuilder b(w);
+  AliceAndHerGroup(b);
+  REQUIRE(w.Commit().ok());
+  auto make = [&](Kind kind, uint64_t id, std::string body) { return b.Make(kind, 2000, 1000, std::move(body), id); };
+  // As the core does it: views at emit time with reserved positions, the signed envelopes
+  // appended at the end of the batch.
+  const uint64_t p = *w.MaxPos();
+  auto post = make(Kind::kMsgPost, 3000, R"({"message_type":"text","content":"oops"})");
+  auto edit = make(Kind::kMsgEdit, 3001, R"({"message_id":"3000","content":"oops!"})");
+  auto del = make(Kind::kMsgDelete, 3002, R"({"message_id":"3000","for":"everyone"})");
+  auto other = make(Kind::kMsgPost, 3003, R"({"message_type":"text","content":"fine"})");
+  REQUIRE(w.Begin().ok());
+  REQUIRE(w.ApplyViews(post, p + 1).ok());
+  REQUIRE(w.ApplyViews(edit, p + 2).ok());
+  REQUIRE(w.ApplyViews(del, p + 3).ok());
+  REQUIRE(w.ApplyViews(other, p + 4).ok());
+  int n = 1;
+  for (const auto* e : {&post, &edit, &del, &other}) REQUIRE(w.Append(*e, false, p + n++).ok());
+  REQUIRE(w.Commit().ok());
+  CHECK(BodyErased(w, 3000));
+  CHECK(BodyErased(w, 3001));
+  CHECK_FALSE(BodyErased(w, 3002));
+  CHECK_FALSE(BodyErased(w, 3003));
+  CHECK((*w.Message(3000))->deleted);
+  // A rolled-back batch leaves nothing pending for the positions the next batch reuses.
+  REQUIRE(w.Begin().ok());
+  auto post2 = make(Kind::kMsgPost, 3004, R"({"message_type":"text","content":"again"})");
+  auto del2 = make(Kind::kMsgDelete, 3005, R"({"message_id":"3004","for":"everyone"})");
+  REQUIRE(w.ApplyViews(post2, p + 5).ok());
+  REQUIRE(w.ApplyViews(del2, p + 6).ok());
+  REQUIRE(w.Rollback().ok());
+  REQUIRE(w.Begin().ok());
+  auto next = make(Kind::kMsgPost, 3006, R"({"message_type":"text","content":"must stay"})");
+  REQUIRE(w.ApplyViews(next, p + 5).ok());
+  REQUIRE(w.Append(next, false, p + 5).ok());
+  REQUIRE(w.Commit().ok());
+  CHECK_FALSE(BodyErased(w, 3006));
 }
 
 TEST_CASE("store: concurrent chat updates end the same in either order (last writer wins by id, per field)",
