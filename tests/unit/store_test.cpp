@@ -586,6 +586,55 @@ TEST_CASE("store: migrations are idempotent and reopen keeps data", "[store]") {
   CHECK_FALSE(store::Store::Open(dir.path + "/missing", 1, false).ok());
 }
 
+TEST_CASE("store: schema 10 erases the text of messages deleted before it, as a delete now does", "[store]") {
+  TempDir dir;
+  std::string live_messages;
+  {
+    auto store = store::Store::Open(dir.path, 1, true);
+    REQUIRE(store.ok());
+    auto& w = (*store)->writer();
+    REQUIRE(w.Begin().ok());
+    LogBuilder b(w);
+    AliceAndHerGroup(b);
+    b.Append(Kind::kMsgPost, 2000, 1000, R"({"message_type":"image","content":"old secret","reply_to_message_id":"9"})",
+             3000);
+    b.Append(Kind::kMsgEdit, 2000, 1000, R"({"message_id":"3000","content":"old secret, edited"})", 4000);
+    b.Append(Kind::kReaction, 2000, 1000, R"({"message_id":"3000","reaction_type":"x","op":"add"})", 4001);
+    b.Append(Kind::kMsgPost, 2000, 1000, R"({"message_type":"text","content":"kept"})", 3001);
+    b.Append(Kind::kMsgEdit, 2000, 1000, R"({"message_id":"3001","content":"kept, edited"})", 4002);
+    // The delete as schema 9 stored it: in the log, the view blanked, nothing erased.
+    auto del = b.Make(Kind::kMsgDelete, 2000, 1000, R"({"message_id":"3000","for":"everyone"})", 4003);
+    REQUIRE(w.Append(del, /*apply_views=*/false).ok());
+    REQUIRE(w.db()
+                .Exec("UPDATE messages SET deleted=1, content='' WHERE message_id=3000; "
+                      "DROP TABLE message_edits; DROP TABLE erased_posts; PRAGMA user_version=9;")
+                .ok());
+    REQUIRE(w.Commit().ok());
+  }
+  auto store = store::Store::Open(dir.path, 1, false);
+  REQUIRE(store.ok());
+  auto& w = (*store)->writer();
+  CHECK(BodyErased(w, 3000));
+  CHECK(BodyErased(w, 4000));
+  CHECK_FALSE(BodyErased(w, 3001));
+  CHECK_FALSE(BodyErased(w, 4002));
+  auto m = w.Message(3000);
+  REQUIRE(m.ok());
+  REQUIRE(m.value());
+  CHECK((*m)->deleted);
+  CHECK((*m)->message_type == "text");
+  CHECK((*m)->reply_to == 0);
+  CHECK((*m)->reactions.empty());
+  CHECK((*w.Message(3001))->content == "kept, edited");
+  CHECK(Rows(w, kEraseViews) == "e|3001|" + std::to_string(*w.MaxPos() - 1) + "|\n");
+  const std::string migrated = Rows(w, kMessageRows), erase_views = Rows(w, kEraseViews);
+  REQUIRE(w.Begin().ok());
+  REQUIRE(w.RebuildViews().ok());
+  REQUIRE(w.Commit().ok());
+  CHECK(Rows(w, kMessageRows) == migrated);
+  CHECK(Rows(w, kEraseViews) == erase_views);
+}
+
 TEST_CASE("store: deps text round trip", "[store]") {
   std::vector<std::pair<std::string, uint64_t>> deps = {{"eu1", 5}, {"us-2", 1234567890123}};
   std::vector<std::pair<std::string, uint64_t>> back;
