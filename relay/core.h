@@ -379,6 +379,11 @@ class Core {
   // Who sees a user's presence: everyone sharing a chat with them, and their contacts.
   std::shared_ptr<const std::vector<uint64_t>> PresenceAudienceOf(uint64_t user_id);
   void ForwardEphemeral(uint64_t chat_id, uint64_t user_id, std::string event_json);
+  // Queues an ephemeral event (no cursor) for every session of `users` but skip_session.
+  void DeliverEphemeral(std::shared_ptr<const std::vector<uint64_t>> users, uint64_t skip_session,
+                        std::string_view event_json);
+  // The chat's members, which must include user_id (not_member, or not_found: no chat).
+  Result<std::shared_ptr<const std::vector<uint64_t>>> MembersIncluding(uint64_t chat_id, uint64_t user_id);
   mutable std::mutex stats_mu_;
   CoreStats stats_;
   Revocations* revocations_ = nullptr;  // set before Start
