@@ -1,8 +1,9 @@
 // Core operations on messages, reactions, receipts and typing, and the delivery of
-// ephemeral events (typing, presence) locally and from peers (core thread only).
+// ephemeral events (typing, presence, call signals) locally and from peers (core thread only).
 #include <algorithm>
 
 #include "base/json.h"
+#include "relay/calls.h"
 #include "relay/core.h"
 #include "relay/events.h"
 
@@ -331,13 +332,22 @@ Status Core::OpPresence(uint64_t user_id, const std::string& status, uint64_t sk
 }
 
 void Core::OpRemoteEphemeral(uint64_t chat_id, uint64_t user_id, const std::string& event_json) {
-  // Only typing (by a member of the chat) and presence (to that user's co-members) are
-  // accepted from peers; the event is rebuilt from checked fields, never passed through.
+  // Only typing (by a member of the chat), presence (to that user's co-members) and call
+  // signals (relay/ops_calls.cpp) are accepted from peers; the event is rebuilt from
+  // checked fields, never passed through.
   json::Doc ev;
   if (!json::Parse(event_json, &ev).ok()) return;
   std::string_view type = json::TypeOf(ev);
   auto uid = json::GetId(ev, "user_id");
   if (!uid.ok()) return;
+  if (IsCallType(type)) {
+    CallSignal sig;
+    auto device = json::GetOptId(ev, "device_id");
+    if (ParseCallSignal(ev, &sig).ok() && sig.chat_id == chat_id && device.ok()) {
+      RemoteCall(sig, *uid, device.value().value_or(0));
+    }
+    return;
+  }
   json::JsonWriter w;
   std::shared_ptr<const std::vector<uint64_t>> users;
   if (type == "user_typing") {
