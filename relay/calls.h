@@ -5,7 +5,8 @@
 // and through the peer links, and keeps no call state (Core::OpCall, relay/ops_calls.cpp;
 // docs/WEBSOCKET.md "Call signalling"). The same reader checks a client's frame (gateway
 // thread) and a peer relay's event (core thread), so a peer's signal is rebuilt from the
-// fields checked here, never passed through. Pure functions; thread-safe.
+// fields checked here, never passed through (fuzz/calls_fuzz.cpp). Pure functions
+// (relay/calls.cpp); thread-safe.
 #pragma once
 
 #include <cstddef>
