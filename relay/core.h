@@ -42,6 +42,7 @@
 namespace chatd {
 
 class Revocations;  // relay/auth.h
+struct CallSignal;  // relay/calls.h
 
 // Who is acting: an authenticated user on one device (0 = the relay itself).
 struct Actor {
@@ -59,7 +60,7 @@ struct Delivery {
   uint64_t cursor = 0;           // log position of a durable event (0 for acks, ephemeral)
   uint64_t user_id = 0, device_id = 0;  // kCloseUserDevice
   std::shared_ptr<const crypto::Envelope> envelope;  // kReplicate: a newly applied envelope
-  // kEphemeral: typing/presence for the peer links; `frame_json` is the client event,
+  // kEphemeral: typing/presence/call signals for the peer links; `frame_json` is the client event,
   // scoped to the members of chat_id (if set) or to everyone sharing a chat with user_id.
   std::string frame_json;
   uint64_t chat_id = 0;
@@ -227,6 +228,11 @@ class Core {
   // presence_update to everyone who shares a chat with the user and to their contacts;
   // forwarded to peers.
   Status OpPresence(uint64_t user_id, const std::string& status, uint64_t skip_session);
+  // Call signalling (relay/ops_calls.cpp): a member's signal to the chat's members (or
+  // to sig.to_user_id) and the sender's other sessions, skipping `skip_session`;
+  // forwarded to peers. not_member, blocked (a direct chat, or the addressed member),
+  // not_found (to_user_id is no member).
+  Status OpCall(const Actor& actor, const CallSignal& sig, uint64_t skip_session);
   // An ephemeral event from a peer: deliver it locally (never stored).
   void OpRemoteEphemeral(uint64_t chat_id, uint64_t user_id, const std::string& event_json);
 
@@ -379,6 +385,16 @@ class Core {
   // Who sees a user's presence: everyone sharing a chat with them, and their contacts.
   std::shared_ptr<const std::vector<uint64_t>> PresenceAudienceOf(uint64_t user_id);
   void ForwardEphemeral(uint64_t chat_id, uint64_t user_id, std::string event_json);
+  // Queues an ephemeral event (no cursor) for every session of `users` but skip_session.
+  void DeliverEphemeral(std::shared_ptr<const std::vector<uint64_t>> users, uint64_t skip_session,
+                        std::string_view event_json);
+  // The chat's members, which must include user_id (not_member, or not_found: no chat).
+  Result<std::shared_ptr<const std::vector<uint64_t>>> MembersIncluding(uint64_t chat_id, uint64_t user_id);
+  // Who gets a call signal from `from` (relay/ops_calls.cpp), after the block and
+  // to_user_id checks; RemoteCall delivers a peer's signal after the same checks.
+  Result<std::shared_ptr<const std::vector<uint64_t>>> CallAudience(
+      const CallSignal& sig, uint64_t from, const std::shared_ptr<const std::vector<uint64_t>>& members);
+  void RemoteCall(const CallSignal& sig, uint64_t user_id, uint64_t device_id);
   mutable std::mutex stats_mu_;
   CoreStats stats_;
   Revocations* revocations_ = nullptr;  // set before Start

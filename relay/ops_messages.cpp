@@ -1,7 +1,9 @@
-// Core operations on messages, reactions, receipts and typing (core thread only).
+// Core operations on messages, reactions, receipts and typing, and the delivery of
+// ephemeral events (typing, presence, call signals) locally and from peers (core thread only).
 #include <algorithm>
 
 #include "base/json.h"
+#include "relay/calls.h"
 #include "relay/core.h"
 #include "relay/events.h"
 
@@ -42,13 +44,7 @@ Status Core::CheckSendBasics(const Actor& actor, const SendRequest& req) {
   if (req.file_id && req.message_type == "text") {
     return BadRequest("a message with a file_id must have message_type image, video, file or audio");
   }
-  auto members = MembersOf(req.chat_id);
-  if (std::find(members->begin(), members->end(), actor.user_id) == members->end()) {
-    auto role = RoleOrNotMember(req.chat_id, actor.user_id);
-    if (!role.ok()) return role.status();
-    InvalidateMembers(req.chat_id);  // the cache was stale
-  }
-  return Status::Ok();
+  return MembersIncluding(req.chat_id, actor.user_id).status();
 }
 
 Result<Core::ResolvedSend> Core::ResolveSend(const Actor& actor, const SendRequest& req, int64_t now) {
@@ -266,23 +262,34 @@ Status Core::OpReceipt(const Actor& actor, uint64_t chat_id, uint64_t up_to, boo
   return Status::Ok();
 }
 
-Status Core::OpTyping(const Actor& actor, uint64_t chat_id, bool start, uint64_t skip_session) {
+Result<std::shared_ptr<const std::vector<uint64_t>>> Core::MembersIncluding(uint64_t chat_id, uint64_t user_id) {
   auto members = MembersOf(chat_id);
-  if (std::find(members->begin(), members->end(), actor.user_id) == members->end()) {
-    auto role = RoleOrNotMember(chat_id, actor.user_id);
+  if (std::find(members->begin(), members->end(), user_id) == members->end()) {
+    auto role = RoleOrNotMember(chat_id, user_id);
     if (!role.ok()) return role.status();
-    InvalidateMembers(chat_id);
+    InvalidateMembers(chat_id);  // the cache was stale
     members = MembersOf(chat_id);
   }
-  json::JsonWriter w;
-  w.BeginObject().Key("type").Str("user_typing").Key("chat_id").Id(chat_id).Key("user_id").Id(actor.user_id)
-      .Key("state").Str(start ? "start" : "stop").EndObject();
+  return members;
+}
+
+void Core::DeliverEphemeral(std::shared_ptr<const std::vector<uint64_t>> users, uint64_t skip_session,
+                            std::string_view event_json) {
   Delivery d;
   d.type = Delivery::Type::kUsers;
   d.session_id = skip_session;
-  d.users = members;
-  d.frame = MakeTextFrame(w.View());
+  d.users = std::move(users);
+  d.frame = MakeTextFrame(event_json);
   QueueDelivery(std::move(d));
+}
+
+Status Core::OpTyping(const Actor& actor, uint64_t chat_id, bool start, uint64_t skip_session) {
+  auto members = MembersIncluding(chat_id, actor.user_id);
+  if (!members.ok()) return members.status();
+  json::JsonWriter w;
+  w.BeginObject().Key("type").Str("user_typing").Key("chat_id").Id(chat_id).Key("user_id").Id(actor.user_id)
+      .Key("state").Str(start ? "start" : "stop").EndObject();
+  DeliverEphemeral(*members, skip_session, w.View());
   ForwardEphemeral(chat_id, 0, w.Take());
   return Status::Ok();
 }
@@ -319,47 +326,49 @@ Status Core::OpPresence(uint64_t user_id, const std::string& status, uint64_t sk
   json::JsonWriter w;
   w.BeginObject().Key("type").Str("presence_update").Key("user_id").Id(user_id).Key("status").Str(status)
       .Key("last_seen").Time(clock_->NowMs()).EndObject();
-  Delivery d;
-  d.type = Delivery::Type::kUsers;
-  d.session_id = skip_session;
-  d.users = PresenceAudienceOf(user_id);
-  d.frame = MakeTextFrame(w.View());
-  QueueDelivery(std::move(d));
+  DeliverEphemeral(PresenceAudienceOf(user_id), skip_session, w.View());
   ForwardEphemeral(0, user_id, w.Take());
   return Status::Ok();
 }
 
 void Core::OpRemoteEphemeral(uint64_t chat_id, uint64_t user_id, const std::string& event_json) {
-  // Only typing (by a member of the chat) and presence (to that user's co-members) are
-  // accepted from peers; the event is rebuilt from checked fields, never passed through.
+  // Only typing (by a member of the chat), presence (to that user's co-members) and call
+  // signals (relay/ops_calls.cpp) are accepted from peers; the event is rebuilt from
+  // checked fields, never passed through.
   json::Doc ev;
   if (!json::Parse(event_json, &ev).ok()) return;
   std::string_view type = json::TypeOf(ev);
   auto uid = json::GetId(ev, "user_id");
   if (!uid.ok()) return;
+  if (IsCallType(type)) {
+    CallSignal sig;
+    auto device = json::GetOptId(ev, "device_id");
+    if (ParseCallSignal(ev, &sig).ok() && sig.chat_id == chat_id && device.ok()) {
+      RemoteCall(sig, *uid, device.value().value_or(0));
+    }
+    return;
+  }
   json::JsonWriter w;
-  Delivery d;
-  d.type = Delivery::Type::kUsers;
+  std::shared_ptr<const std::vector<uint64_t>> users;
   if (type == "user_typing") {
     auto cid = json::GetId(ev, "chat_id");
     auto state = json::GetString(ev, "state", 8);
     if (!cid.ok() || *cid != chat_id || !state.ok() || (*state != "start" && *state != "stop")) return;
-    d.users = MembersOf(chat_id);
-    if (std::find(d.users->begin(), d.users->end(), *uid) == d.users->end()) return;
+    users = MembersOf(chat_id);
+    if (std::find(users->begin(), users->end(), *uid) == users->end()) return;
     w.BeginObject().Key("type").Str("user_typing").Key("chat_id").Id(chat_id).Key("user_id").Id(*uid)
         .Key("state").Str(*state).EndObject();
   } else if (type == "presence_update") {
     auto status = json::GetString(ev, "status", 16);
     if (chat_id || *uid != user_id || !status.ok()) return;
     if (*status != "online" && *status != "away" && *status != "busy" && *status != "offline") return;
-    d.users = PresenceAudienceOf(user_id);
+    users = PresenceAudienceOf(user_id);
     w.BeginObject().Key("type").Str("presence_update").Key("user_id").Id(user_id).Key("status").Str(*status)
         .Key("last_seen").Time(clock_->NowMs()).EndObject();
   } else {
     return;
   }
-  d.frame = MakeTextFrame(w.View());
-  QueueDelivery(std::move(d));
+  DeliverEphemeral(std::move(users), 0, w.View());
 }
 
 }  // namespace chatd

@@ -1,13 +1,15 @@
 // Client sessions: frames in, requests to the core, replies out. Gateway thread only.
+#include "relay/session.h"
+
 #include <libwebsockets.h>
 
 #include <algorithm>
 
 #include "base/json.h"
 #include "base/log.h"
+#include "relay/calls.h"
 #include "relay/events.h"
 #include "relay/gateway.h"
-#include "relay/session.h"
 
 namespace chatd {
 
@@ -271,6 +273,15 @@ void Gateway::HandleFrame(Session* s, std::string_view text) {
     CoreRequest(s, [actor, chat_id, start, sid](Core& core) {
       Status r = core.OpTyping(actor, chat_id, start, sid);
       return r.ok() ? std::string() : events::ErrorEvent(r, "typing");
+    });
+  } else if (type == "call_invite" || type == "call_ringing" || type == "call_answer" || type == "call_ice" ||
+             type == "call_reject" || type == "call_end") {
+    auto sig = std::make_shared<CallSignal>();
+    if (Status p = ParseCallSignal(doc, sig.get()); !p.ok()) return SendError(s, p, type_ref);
+    uint64_t sid = s->id;
+    CoreRequest(s, [actor, sig, sid](Core& core) {
+      Status r = core.OpCall(actor, *sig, sid);
+      return r.ok() ? std::string() : events::ErrorEvent(r, sig->type);
     });
   } else if (type == "ack") {
     auto chat = json::GetId(doc, "chat_id");

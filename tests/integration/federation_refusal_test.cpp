@@ -490,3 +490,71 @@ TEST_CASE("federation refusals: an operator lifts a quarantine; the origin's env
 }
 
 }  // namespace chatd::test
+
+namespace chatd::test {
+
+// A peer's call signal (relay/ops_calls.cpp) is accepted only after the checks a local
+// one gets, against A's own view: the sender is a member of the chat, the field bounds,
+// no block between the pair; and what A's sessions get is rebuilt from the checked
+// fields (nothing else the peer put into the event passes through).
+TEST_CASE("federation refusals: a peer's call signals are checked against this relay's view and rebuilt",
+          "[integration][federation][calls]") {
+  EvilPeer P;
+  P.Start();
+  TestUser alice = MUST(RegisterUser(*P.a, "alice"));
+  TestUser bob = MUST(RegisterUser(*P.a, "bob"));
+  TestUser carol = MUST(RegisterUser(*P.a, "carol"));
+  std::string group = MUST(CreateChat(P.a->api(), alice.access_token, "group", {bob.user_id}, "ab"));
+  WsSession wa = MUST(Auth(*P.a, alice.access_token));
+  int n = 0;
+  auto send = [&](const std::string& from, const std::string& call, const std::string& extra) {
+    std::string ev = JsonBuilder()
+                         .Add("type", "call_invite")
+                         .Add("chat_id", group)
+                         .Add("call_id", call)
+                         .Add("user_id", from)
+                         .Add("device_id", "77")
+                         .str();
+    ev = ev.substr(0, ev.size() - 1) + "," + extra + "}";
+    MUST(P.link.SendText(JsonBuilder()
+                             .Add("type", "ephemeral")
+                             .Add("id", "call-" + std::to_string(++n))
+                             .Add("chat_id", group)
+                             .Raw("event", ev)
+                             .str()));
+  };
+  const std::string audio = "\"media\":\"audio\"";
+  send(carol.user_id, "not-a-member", audio);                // carol is in no such chat
+  send(bob.user_id, "bad-media", "\"media\":\"hologram\"");  // fails the bounds
+  send(bob.user_id, "bad id", audio);                        // call_id charset
+  send(bob.user_id, "to-stranger", audio + ",\"to_user_id\":\"" + carol.user_id + "\"");
+  send(bob.user_id, "good-1", audio + ",\"cursor\":\"999\",\"message\":{\"content\":\"injected\"}");
+  auto ev =
+      wa.WaitFor([](const Json& e) { return e.type() == "call_invite" && e.Str("call_id") == "good-1"; }, kEventMs);
+  REQUIRE_MSG(ev.ok(), "the valid signal did not arrive: " << ev.status().message());
+  INFO(ev->text());
+  CHECK(ev->Str("user_id") == bob.user_id);
+  CHECK(ev->Str("device_id") == "77");
+  CHECK(ev->Str("media") == "audio");
+  CHECK_FALSE(ev->Has("cursor"));
+  CHECK_FALSE(ev->Has("message"));
+
+  // alice blocks bob here: bob's signal addressed to her is dropped; carol's, once she
+  // is a member, still comes.
+  REQUIRE(ApiPost(P.a->api(), "/blocks", JsonBuilder().Add("user_id", bob.user_id).str(), alice.access_token).status ==
+          201);
+  REQUIRE(ApiPost(P.a->api(), "/chats/" + group + "/members",
+                  JsonBuilder().Raw("user_ids", JsonStringArray({carol.user_id})).str(), alice.access_token)
+              .status < 300);
+  send(bob.user_id, "blocked-1", audio + ",\"to_user_id\":\"" + alice.user_id + "\"");
+  send(carol.user_id, "good-2", audio + ",\"to_user_id\":\"" + alice.user_id + "\"");
+  REQUIRE(wa.WaitFor([](const Json& e) { return e.type() == "call_invite" && e.Str("call_id") == "good-2"; }, kEventMs)
+              .ok());
+  REQUIRE(wa.Barrier().ok());
+  for (const auto& e : wa.pending()) {
+    INFO("alice also got: " << e.text());
+    CHECK(e.type() != "call_invite");
+  }
+}
+
+}  // namespace chatd::test
