@@ -97,6 +97,9 @@ struct ContactRequestResult {
   bool existed = false;  // the same request was already pending
 };
 
+// A system-stream envelope (chat_id 0) by the acting user and device (relay/ops_social.cpp).
+crypto::Envelope SystemEnvelope(crypto::Kind kind, const Actor& actor, std::string body);
+
 // Whether (origin, seq) is in env's causal past: an earlier envelope of env's own origin,
 // or one its origin had applied when it created env (env.deps).
 bool InCausalPast(const crypto::Envelope& env, const std::string& origin, uint64_t seq);
