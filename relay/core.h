@@ -82,6 +82,7 @@ struct SendRequest {
   uint64_t chat_id = 0;
   std::string message_type, content, client_key;
   uint64_t reply_to = 0, file_id = 0;
+  bool encrypted = false;  // end-to-end encrypted: content is opaque ciphertext, never indexed
   // forward_from: a copy of that message (its type, content and file) instead of content.
   uint64_t forward_chat_id = 0, forward_message_id = 0;
   uint64_t session_id = 0;  // the sending WebSocket session (skipped by new_message)

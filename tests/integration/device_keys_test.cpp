@@ -1,7 +1,8 @@
 // Device keys for end-to-end encryption (docs/API.md "End-to-end encryption"): publishing a device's
 // bundle (the signed prekey's signature checked), the directory, claims that hand out each
 // one-time prekey at most once, removal and logout, device_keys_changed to chat partners,
-// and the directory across a federation (one-time prekeys only at the user's home relay).
+// encrypted messages (flagged, never searchable), and the directory across a federation
+// (one-time prekeys only at the user's home relay).
 #include <sodium.h>
 
 #include <mutex>
@@ -296,6 +297,91 @@ TEST_CASE("device keys: a new device and an identity change reach chat partners 
   // carol shares no chat and is no contact of alice's: she heard nothing.
   auto none = carol_ws.WaitFor([&](const Json& e) { return e.type() == "device_keys_changed"; }, 300);
   CHECK_FALSE(none.ok());
+}
+
+TEST_CASE("encrypted messages: flagged in history and events, never found by search; no server-side forward",
+          "[integration][keys][search]") {
+  auto relay = StartRelay();
+  const HostPort& api = relay->api();
+  TestUser alice = MUST(RegisterUser(*relay, "alice"));
+  TestUser bob = MUST(RegisterUser(*relay, "bob"));
+  std::string chat = MUST(CreateChat(api, alice.access_token, "group", {bob.user_id}, "e2ee"));
+  std::string other = MUST(CreateChat(api, alice.access_token, "group", {bob.user_id}, "plain"));
+  WsSession bob_ws = MUST(Auth(*relay, bob.access_token));
+  WsSession alice_ws = MUST(Auth(*relay, alice.access_token));
+
+  const std::string path = "/chats/" + chat + "/messages";
+  CheckRestError(
+      ApiPost(api, path, JsonBuilder().Add("content", "x").Add("encrypted", "yes").str(), alice.access_token), 400,
+      "bad_request");
+  HttpResponse enc = ApiPost(api, path, JsonBuilder().Add("content", "zebracipher AAAA").Add("encrypted", true).str(),
+                             alice.access_token);
+  INFO(enc.Describe());
+  REQUIRE(enc.status == 201);
+  CHECK(Get(enc.data(), "encrypted").IsTrue());
+  std::string enc_id = StrOf(Get(enc.data(), "message_id"));
+  auto ev = bob_ws.WaitFor(
+      [&](const Json& e) { return e.type() == "new_message" && StrOf(At(e.root(), "message.message_id")) == enc_id; },
+      kEventMs);
+  REQUIRE(ev.ok());
+  CHECK(At(ev->root(), "message.encrypted").IsTrue());
+  CHECK(StrOf(At(ev->root(), "message.content")) == "zebracipher AAAA");
+
+  // Over the WebSocket too.
+  SEND(alice_ws, JsonBuilder()
+                     .Add("type", "send_message")
+                     .Add("chat_id", chat)
+                     .Add("content", "zebracipher BBBB")
+                     .Add("temp_id", "e-1")
+                     .Add("encrypted", true)
+                     .str());
+  auto sent = alice_ws.WaitForAny({"message_sent", "error"}, kEventMs);
+  REQUIRE(sent.ok());
+  REQUIRE(sent->type() == "message_sent");
+  std::string ws_id = sent->Str("message_id");
+  Json plain = MUST(PostText(api, alice.access_token, chat, "zebracipher in the clear"));
+
+  std::vector<Json> hist = MUST(History(api, bob.access_token, chat));
+  REQUIRE(hist.size() == 3);
+  for (const Json& m : hist) {
+    INFO(m.text());
+    CHECK(m["encrypted"].IsBool());
+    CHECK(m["encrypted"].IsTrue() == (m.Str("message_id") != plain.Str("message_id")));
+  }
+
+  // An edit of an encrypted message stays encrypted and unsearchable.
+  HttpResponse edit =
+      ApiPatch(api, path + "/" + enc_id, JsonBuilder().Add("content", "zebracipher CCCC").str(), alice.access_token);
+  INFO(edit.Describe());
+  REQUIRE(edit.status == 200);
+  auto edited = bob_ws.WaitFor([&](const Json& e) { return e.type() == "message_edited"; }, kEventMs);
+  REQUIRE(edited.ok());
+  CHECK(edited->root()["encrypted"].IsTrue());
+
+  // Search: the plain message is found; then nothing encrypted ever is.
+  Json later = MUST(PostText(api, alice.access_token, chat, "sentinel after the edit"));
+  REQUIRE(WaitFor([&] { return MUST(SearchIds(api, bob.access_token, "sentinel")).size() == 1; }, 10000));
+  std::vector<std::string> found = MUST(SearchIds(api, bob.access_token, "zebracipher"));
+  CHECK(found == std::vector<std::string>{plain.Str("message_id")});
+  CHECK(MUST(SearchIds(api, bob.access_token, "CCCC")).empty());
+  CHECK(MUST(SearchIds(api, bob.access_token, "AAAA")).empty());
+
+  // The relay cannot re-encrypt: forwarding an encrypted message is refused.
+  CheckRestError(
+      ApiPost(
+          api, "/chats/" + other + "/messages",
+          JsonBuilder().Raw("forward_from", JsonBuilder().Add("chat_id", chat).Add("message_id", ws_id).str()).str(),
+          alice.access_token),
+      400, "bad_request");
+  CheckRestError(ApiPost(api, "/chats/" + other + "/messages",
+                         JsonBuilder()
+                             .Raw("forward_from",
+                                  JsonBuilder().Add("chat_id", chat).Add("message_id", plain.Str("message_id")).str())
+                             .Add("encrypted", true)
+                             .str(),
+                         alice.access_token),
+                 400, "bad_request");
+  CHECK(MUST(History(api, bob.access_token, other)).empty());
 }
 
 TEST_CASE("device keys across federation: bundles replicate; one-time prekeys are claimed at the home relay only",
