@@ -2,16 +2,20 @@
 // bundle (the signed prekey's signature checked), the directory, claims that hand out each
 // one-time prekey at most once, removal and logout, device_keys_changed to chat partners,
 // encrypted messages (flagged, never searchable), and the directory across a federation
-// (one-time prekeys only at the user's home relay).
+// (one-time prekeys only at the user's home relay), where a peer's device_keys envelope is
+// checked on apply (a pinned fake peer sends bad ones).
 #include <sodium.h>
 
 #include <mutex>
 #include <thread>
 
+#include "crypto/envelope.h"
+#include "crypto/keys.h"
 #include "tests/integration/harness.h"
 #include "tests/support/fed_chain.h"
 #include "tests/support/fed_checks.h"
 #include "tests/support/fed_cluster.h"
+#include "tests/support/fed_peer.h"
 
 namespace chatd::test {
 namespace {
@@ -454,6 +458,90 @@ TEST_CASE("device keys across federation: bundles replicate; one-time prekeys ar
     REQUIRE(devs.size() == 1);
     CHECK(devs[0].Str("identity_key") == reinstall.identity());
   }
+}
+
+TEST_CASE("device keys from a peer: checked on apply, bad ones kept in the log only; the newest id wins",
+          "[integration][keys][federation]") {
+  // A pinned fake peer "evil" streams its own user and device_keys envelopes to relay A.
+  const std::string chatctl = CHATCTL_BIN;
+  auto a = StartRelay(FedOptions(Options("eu1", 21)));
+  crypto::KeyPair evil = crypto::KeyPair::Generate();
+  MUST(PeerAdd(chatctl, *a, "evil", "", evil.public_key().ToString()));
+  crypto::PublicKey a_key = MUST(crypto::ParsePublicKey(MUST(PublicKeyOf(chatctl, *a))));
+  FedPeer link;
+  MUST(link.Connect("127.0.0.1", a->federation().port));
+  MUST(link.Handshake("evil", evil, a->name(), a_key));
+  REQUIRE(WaitLinked(chatctl, *a, "evil", 5000));
+  TestUser bob = MUST(RegisterUser(*a, "bob"));
+
+  uint64_t seq = 0;
+  uint32_t counter = 0;
+  const int64_t now = NowMs();
+  auto seal = [&](crypto::Kind kind, uint64_t author, const std::string& device, const std::string& body,
+                  int64_t at_ms) {
+    crypto::Envelope e;
+    e.origin = "evil";
+    e.seq = ++seq;
+    e.id = SnowflakeAt(at_ms, ++counter, 900);
+    e.kind = kind;
+    e.author = kind == crypto::Kind::kUserCreate ? e.id : author;
+    e.device = device;
+    e.created_at = NowMs();
+    e.body = body;
+    MUST(crypto::Seal(e, evil));
+    return e;
+  };
+  auto bundle = [](const std::string& device_id, const DeviceKeys& k, const std::string& sig) {
+    return JsonBuilder()
+        .Add("device_id", device_id)
+        .Add("identity_key", k.identity())
+        .Raw("signed_prekey",
+             JsonBuilder().Add("key_id", 1).Add("public_key", B64(k.spk, 32)).Add("signature", sig).str())
+        .str();
+  };
+  crypto::Envelope user =
+      seal(crypto::Kind::kUserCreate, 0, "",
+           JsonBuilder().Add("username", "mallory").Add("first_name", "M").Add("last_name", "E").str(), now);
+  const uint64_t uid = user.id;
+  DeviceKeys k1, k2, k3;
+  std::vector<crypto::Envelope> batch = {
+      user,
+      // Invalid: a signature that is not k1's over its prekey; a body naming another
+      // device than the envelope's; an author no relay knows.
+      seal(crypto::Kind::kDeviceKeys, uid, "7", bundle("7", k1, B64(k2.sig, 64)), now + 10),
+      seal(crypto::Kind::kDeviceKeys, uid, "7", bundle("8", k1, B64(k1.sig, 64)), now + 20),
+      seal(crypto::Kind::kDeviceKeys, 123456789, "9", bundle("9", k1, B64(k1.sig, 64)), now + 30),
+      // Valid, device 8: the newer id first, then an older one arriving later.
+      seal(crypto::Kind::kDeviceKeys, uid, "8", bundle("8", k2, B64(k2.sig, 64)), now + 2000),
+      seal(crypto::Kind::kDeviceKeys, uid, "8", bundle("8", k3, B64(k3.sig, 64)), now + 1000),
+  };
+  MUST(link.SendBatch(batch));
+  bool applied = WaitFor(
+      [&] {
+        auto st = GetAdminStatus(*a);
+        return st.ok() && st->vector.count("evil") && st->vector.at("evil") >= batch.size();
+      },
+      5000);
+  INFO(a->LogTail(20));
+  REQUIRE(applied);
+
+  // Every one is in the log; only the valid ones made the directory, newest id winning.
+  size_t logged = 0;
+  for (const LogRow& r : MUST(ReadEnvelopeLog(a->dir() + "/chatd.db"))) logged += r.origin == "evil";
+  CHECK(logged == batch.size());
+  std::vector<Json> devs = Devices(a->api(), std::to_string(uid), bob.access_token);
+  REQUIRE(devs.size() == 1);
+  CHECK(devs[0].Str("device_id") == "8");
+  CHECK(devs[0].Str("identity_key") == k2.identity());
+  HttpRequest m;
+  m.path = "/metrics";
+  HttpResponse metrics = HttpCall(a->api(), m);
+  CHECK(metrics.body.find("chatd_federation_invalid_total 3\n") != std::string::npos);
+
+  // A rebuild from the log skips the same ones: the views still follow from it.
+  CommandResult verify = Chatctl(CHATCTL_BIN, *a, {"store", "verify"});
+  INFO(verify.out << verify.err);
+  CHECK(verify.exit_code == 0);
 }
 
 }  // namespace chatd::test
