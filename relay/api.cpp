@@ -306,6 +306,7 @@ void Api::RegisterRoutes() {
   api::RegisterAuthRoutes(s, *ctx);
   api::RegisterChatRoutes(s, *ctx);
   api::RegisterSocialRoutes(s, *ctx);
+  api::RegisterKeyRoutes(s, *ctx);
   api::RegisterFileRoutes(s, *ctx);
   api::RegisterBlobRoutes(s, *ctx);
 }

@@ -249,6 +249,7 @@ void RegisterChatRoutes(httplib::Server& s, Ctx& ctx) {
     if (Status f = events::ReadForwardFrom(doc, &sr.forward_chat_id, &sr.forward_message_id); !f.ok()) {
       return Fail(res, f);
     }
+    if (Status e = events::ReadEncrypted(doc, &sr.encrypted); !e.ok()) return Fail(res, e);
     sr.chat_id = *id;
     sr.message_type = type.value() ? std::string(**type) : "text";
     sr.content = content.value() ? std::string(**content) : std::string();
@@ -273,6 +274,7 @@ void RegisterChatRoutes(httplib::Server& s, Ctx& ctx) {
     w.Key("message_type").Str(m.message_type).Key("content").Str(m.content);
     w.Key("reply_to_message_id").IdOrNull(m.reply_to).Key("file_id").IdOrNull(m.file_id);
     w.Key("created_at").Time(m.created_at).Key("delivery_status").Str("sent");
+    w.Key("encrypted").Bool(m.encrypted);
     if (m.expires_at) w.Key("expires_at").Time(m.expires_at);
     if (m.forwarded_message_id) {
       w.Key("forwarded_from").BeginObject().Key("chat_id").Id(m.forwarded_chat_id);

@@ -57,6 +57,7 @@ std::string ClientIp(const httplib::Request& req);
 void RegisterAuthRoutes(httplib::Server& s, Ctx& ctx);
 void RegisterChatRoutes(httplib::Server& s, Ctx& ctx);
 void RegisterSocialRoutes(httplib::Server& s, Ctx& ctx);
+void RegisterKeyRoutes(httplib::Server& s, Ctx& ctx);   // relay/api_keys.cpp: device keys
 void RegisterFileRoutes(httplib::Server& s, Ctx& ctx);  // relay/api_files.cpp
 
 // Blobs between relays (relay/api_blobs.cpp): GET /federation/v1/blobs/<sha256> for peers,

@@ -19,12 +19,12 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
-#include <map>
-#include <set>
 #include <future>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -33,6 +33,7 @@
 #include "base/status.h"
 #include "base/time.h"
 #include "conf/config.h"
+#include "crypto/device_keys.h"
 #include "crypto/keys.h"
 #include "relay/hlc.h"
 #include "relay/signer.h"
@@ -82,6 +83,7 @@ struct SendRequest {
   uint64_t chat_id = 0;
   std::string message_type, content, client_key;
   uint64_t reply_to = 0, file_id = 0;
+  bool encrypted = false;  // end-to-end encrypted: content is opaque ciphertext, never indexed
   // forward_from: a copy of that message (its type, content and file) instead of content.
   uint64_t forward_chat_id = 0, forward_message_id = 0;
   uint64_t session_id = 0;  // the sending WebSocket session (skipped by new_message)
@@ -98,6 +100,9 @@ struct ContactRequestResult {
   bool existed = false;  // the same request was already pending
 };
 
+// A system-stream envelope (chat_id 0) by the acting user and device (relay/ops_social.cpp).
+crypto::Envelope SystemEnvelope(crypto::Kind kind, const Actor& actor, std::string body);
+
 // Whether (origin, seq) is in env's causal past: an earlier envelope of env's own origin,
 // or one its origin had applied when it created env (env.deps).
 bool InCausalPast(const crypto::Envelope& env, const std::string& origin, uint64_t seq);
@@ -108,6 +113,12 @@ struct FileMeta {
   std::string original_filename, mime_type, file_type, sha256;  // already sanitised
   uint64_t file_size = 0;
   uint64_t upload_id = 0;  // the resumable upload this completes (dropped with it); 0 = none
+};
+
+// A device's published keys, and what a claim hands out (relay/ops_keys.cpp).
+struct PrekeyClaim {
+  store::DeviceKeysRow device;
+  std::optional<store::PrekeyRow> one_time;  // none: exhausted
 };
 
 struct ChatResult {
@@ -253,6 +264,21 @@ class Core {
   // The other member of a direct chat that user_id is in; 0 for a group (cached).
   uint64_t DirectPeerOf(uint64_t chat_id, uint64_t user_id);
 
+  // Device keys (relay/ops_keys.cpp; docs/API.md "End-to-end encryption"). Publishing emits a
+  // device_keys envelope when the identity key or the signed prekey changed (and only
+  // then); one-time prekeys are stored here, and only at the user's home relay (409
+  // home_relay_only elsewhere). Removing emits a device_keys {"removed"} envelope. A claim
+  // (home relay only) hands out the lowest unclaimed one-time prekey, never twice: the
+  // core is the single writer.
+  Result<store::DeviceKeysRow> OpPublishKeys(const Actor& actor, const crypto::DeviceBundle& bundle);
+  Status OpRemoveKeys(const Actor& actor);
+  Result<PrekeyClaim> OpClaimPrekey(uint64_t user_id, uint64_t device_id);
+  // A device_keys envelope (local or remote) was applied: drops one-time prekeys of a
+  // replaced identity and tells the user and everyone who shares a chat with them or is
+  // their contact (device_keys_changed), if it changed what they see. `before` is the
+  // device's row before the envelope applied.
+  void AfterDeviceKeys(const crypto::Envelope& env, const std::optional<store::DeviceKeysRow>& before, uint64_t pos);
+
   // Access (relay/ops_users.cpp, relay/ops_admin.cpp): logout everywhere, disable/enable,
   // lifting a quarantine. A user_disable or session_revoke envelope, local or remote,
   // updates `revocations` (what token checks consult) after its batch commits and closes
@@ -375,6 +401,7 @@ class Core {
   uint64_t AppliedOf(const std::string& origin) const;
   bool ValidRemote(const crypto::Envelope& env);
   bool ValidSocial(const crypto::Envelope& env);  // blocks and contacts (ops_social.cpp)
+  bool ValidDeviceKeys(const crypto::Envelope& env);  // ops_keys.cpp
   // Whether blocker had blocked `blocked` as of env's causal past.
   bool BlockedAsOf(const crypto::Envelope& env, uint64_t blocker, uint64_t blocked);
   // The author's role in chat_id (0: env's own chat) as of env's causal past; "" if none.

@@ -44,6 +44,7 @@ void WriteMessage(JsonWriter& w, const store::MessageRow& m) {
   w.Key("is_edited").Bool(m.edited_at != 0);
   if (m.edited_at) w.Key("edited_at").Time(m.edited_at);
   w.Key("is_deleted").Bool(m.deleted);
+  w.Key("encrypted").Bool(m.encrypted);                      // end-to-end encrypted: content is the client's ciphertext
   if (m.expires_at) w.Key("expires_at").Time(m.expires_at);  // a disappearing message
   if (m.forwarded_message_id) {                              // a forwarded copy
     w.Key("forwarded_from").BeginObject().Key("chat_id").Id(m.forwarded_chat_id);
@@ -90,6 +91,15 @@ Status ReadForwardFrom(const json::Value& doc, uint64_t* chat_id, uint64_t* mess
   if (!c.ok() || !m.ok()) return BadRequest("field 'forward_from' needs chat_id and message_id (decimal strings)");
   *chat_id = *c;
   *message_id = *m;
+  return Status::Ok();
+}
+
+Status ReadEncrypted(const json::Value& doc, bool* encrypted) {
+  *encrypted = false;
+  auto it = doc.FindMember("encrypted");
+  if (it == doc.MemberEnd() || it->value.IsNull()) return Status::Ok();
+  if (!it->value.IsBool()) return BadRequest("field 'encrypted' must be true or false");
+  *encrypted = it->value.GetBool();
   return Status::Ok();
 }
 
@@ -150,6 +160,7 @@ std::string EventFor(const store::EnvelopeRow& row, store::Queries& q) {
       w.Key("chat_id").Id(e.chat_id);
       w.Key("message_id").Id(BodyId(body, "message_id"));
       w.Key("content").Str(BodyStr(body, "content"));
+      w.Key("encrypted").Bool(body.HasMember("encrypted") && body["encrypted"].IsTrue());
       w.Key("edited_at").Time(e.created_at);
       w.Key("user_id").Id(e.author);
       break;

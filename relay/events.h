@@ -20,6 +20,9 @@ void WriteChat(json::JsonWriter& w, const store::ChatRow& c);
 // The optional `forward_from: {chat_id, message_id}` of a send (REST or WebSocket): both
 // ids, or 0s if absent or null; bad_request if malformed.
 Status ReadForwardFrom(const json::Value& doc, uint64_t* chat_id, uint64_t* message_id);
+// The optional `encrypted` flag of a send (REST or WebSocket): absent or null = false;
+// bad_request if not a boolean.
+Status ReadEncrypted(const json::Value& doc, bool* encrypted);
 // An `error` event: {"type":"error","code":..,"message":..,"ref":..}.
 std::string ErrorEvent(const Status& s, std::string_view ref);
 // The client event for a log entry, or "" if the entry has no client event. Looks up

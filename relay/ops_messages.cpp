@@ -38,6 +38,9 @@ Status Core::CheckSendBasics(const Actor& actor, const SendRequest& req) {
   }
   if (req.forward_message_id) {
     if (!req.content.empty() || req.file_id) return BadRequest("a forwarded message takes no content or file_id");
+    if (req.encrypted) {
+      return BadRequest("field 'encrypted' cannot be set on a forward: the relay copies the source as it is");
+    }
   } else if (req.message_type == "text" && req.content.empty()) {
     return BadRequest("field 'content' is required");
   }
@@ -76,6 +79,11 @@ Result<Core::ResolvedSend> Core::ResolveSend(const Actor& actor, const SendReque
     if (!src.value() || src.value()->chat_id != req.forward_chat_id || !src_role.value() || src.value()->deleted ||
         (src.value()->expires_at && src.value()->expires_at <= now)) {
       return NotFound("forward_from is not a message you can read");
+    }
+    if (src.value()->encrypted) {  // ciphertext for the source chat's devices: useless elsewhere
+      return BadRequest(
+          "forward_from is an end-to-end encrypted message: the relay cannot re-encrypt it; decrypt it and send "
+          "it again encrypted for the other chat");
     }
     out.message_type = src.value()->message_type;
     out.content = src.value()->content;
@@ -116,6 +124,7 @@ Result<SendResult> Core::OpSend(const Actor& actor, const SendRequest& req) {
   body.Key("content").Str(content);
   if (req.reply_to) body.Key("reply_to_message_id").Id(req.reply_to);
   if (file_id) body.Key("file_id").Id(file_id);
+  if (req.encrypted) body.Key("encrypted").Bool(true);  // every relay: opaque, never indexed
   if (req.forward_message_id) {
     body.Key("forwarded_from").BeginObject().Key("chat_id").Id(req.forward_chat_id);
     body.Key("message_id").Id(req.forward_message_id).EndObject();
@@ -135,6 +144,7 @@ Result<SendResult> Core::OpSend(const Actor& actor, const SendRequest& req) {
   r.message.content = std::move(content);
   r.message.reply_to = req.reply_to;
   r.message.file_id = file_id;
+  r.message.encrypted = req.encrypted;
   r.message.forwarded_chat_id = req.forward_message_id ? req.forward_chat_id : 0;
   r.message.forwarded_message_id = req.forward_message_id;
   r.message.created_at = env.created_at;
@@ -176,6 +186,8 @@ Result<store::MessageRow> Core::OpEdit(const Actor& actor, uint64_t chat_id, uin
   body.BeginObject().Key("message_id").Id(message_id).Key("content").Str(content);
   // The new text of a disappearing message disappears with it, on every relay.
   if (m.value()->expires_at) body.Key("expires_at").Int(m.value()->expires_at);
+  // The new content of an encrypted message is ciphertext too (shown with the flag).
+  if (m.value()->encrypted) body.Key("encrypted").Bool(true);
   body.EndObject();
   crypto::Envelope env = ChatEnvelope(crypto::Kind::kMsgEdit, actor, chat_id, body.Take());
   env.created_at = now;  // peers check the window against this same time

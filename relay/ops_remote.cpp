@@ -96,6 +96,8 @@ bool Core::ValidRemote(const crypto::Envelope& env) {
     case crypto::Kind::kContactRemove:
     case crypto::Kind::kHideForMe:
       return ValidSocial(env);  // relay/ops_social.cpp
+    case crypto::Kind::kDeviceKeys:
+      return ValidDeviceKeys(env);  // relay/ops_keys.cpp
     default:
       break;
   }
@@ -226,6 +228,11 @@ void Core::ApplyBuffered(const std::string& first_origin) {
         --remote_buffered_;
         bool valid = ValidRemote(env);
         auto& w = store_.writer();
+        std::optional<store::DeviceKeysRow> keys_before;  // what device_keys_changed compares with
+        if (valid && env.kind == crypto::Kind::kDeviceKeys) {
+          auto kb = w.DeviceKeys(env.author, json::ParseId(env.device).value_or(0), false);
+          if (kb.ok()) keys_before = std::move(kb.value());
+        }
         SignPending();  // our own envelopes of this batch first: log positions stay in order
         (void)w.Savepoint();
         auto pos = w.Append(env, valid, 0, valid);
@@ -259,6 +266,7 @@ void Core::ApplyBuffered(const std::string& first_origin) {
           if (env.kind == crypto::Kind::kUserProfile) users_.erase(env.author);
           if (env.kind == crypto::Kind::kChatUpdate) InvalidateTimer(env.chat_id);
           ApplyAccessChange(env);  // user_disable, session_revoke: tokens, sessions
+          if (env.kind == crypto::Kind::kDeviceKeys) AfterDeviceKeys(env, keys_before, *pos);
           uint64_t extra = 0;
           if (env.kind == crypto::Kind::kMemberRemove) {
             json::Doc body;

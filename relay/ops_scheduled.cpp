@@ -25,6 +25,7 @@ std::string RequestJson(const SendRequest& req) {
   w.Key("message_type").Str(req.message_type).Key("content").Str(req.content);
   if (req.reply_to) w.Key("reply_to_message_id").Id(req.reply_to);
   if (req.file_id) w.Key("file_id").Id(req.file_id);
+  if (req.encrypted) w.Key("encrypted").Bool(true);
   if (req.forward_message_id) {
     w.Key("forward_from").BeginObject().Key("chat_id").Id(req.forward_chat_id);
     w.Key("message_id").Id(req.forward_message_id).EndObject();
@@ -50,6 +51,7 @@ bool RequestFromJson(const std::string& text, SendRequest* req) {
   auto key = json::GetOptString(doc, "client_key", 256);
   if (key.ok() && key.value()) req->client_key = std::string(**key);
   if (!events::ReadForwardFrom(doc, &req->forward_chat_id, &req->forward_message_id).ok()) return false;
+  if (!events::ReadEncrypted(doc, &req->encrypted).ok()) return false;
   return true;
 }
 

@@ -13,9 +13,7 @@
 
 namespace chatd {
 
-namespace {
-
-crypto::Envelope SocialEnvelope(crypto::Kind kind, const Actor& actor, std::string body) {
+crypto::Envelope SystemEnvelope(crypto::Kind kind, const Actor& actor, std::string body) {
   crypto::Envelope env;
   env.kind = kind;
   env.chat_id = 0;
@@ -24,6 +22,8 @@ crypto::Envelope SocialEnvelope(crypto::Kind kind, const Actor& actor, std::stri
   env.body = std::move(body);
   return env;
 }
+
+namespace {
 
 std::string UserBody(uint64_t user_id) {
   json::JsonWriter w;
@@ -164,7 +164,7 @@ Result<store::BlockRow> Core::OpBlock(const Actor& actor, uint64_t user_id, bool
     return Internal("block vanished");
   }
   crypto::Envelope env =
-      SocialEnvelope(block ? crypto::Kind::kBlock : crypto::Kind::kUnblock, actor, UserBody(user_id));
+      SystemEnvelope(block ? crypto::Kind::kBlock : crypto::Kind::kUnblock, actor, UserBody(user_id));
   auto pos = Emit(env);
   if (!pos.ok()) return pos.status();
   Publish(env, *pos, 0);  // the blocker's own devices; the blocked user is not told
@@ -194,7 +194,7 @@ Result<ContactRequestResult> Core::OpContactRequest(const Actor& actor, uint64_t
     if (!after.value()) return Internal("contact request vanished");
     return ContactRequestResult{std::move(*after.value()), false};
   }
-  crypto::Envelope env = SocialEnvelope(crypto::Kind::kContactRequest, actor, UserBody(user_id));
+  crypto::Envelope env = SystemEnvelope(crypto::Kind::kContactRequest, actor, UserBody(user_id));
   auto pos = Emit(env);
   if (!pos.ok()) return pos.status();
   Publish(env, *pos, 0, SocialCounterpart(env));
@@ -216,7 +216,7 @@ Status Core::OpDecideContact(const Actor& actor, uint64_t request_id, bool accep
   if (accept) {
     if (Status s = CheckNotBlocked(actor.user_id, rq.value()->from_user); !s.ok()) return s;
   }
-  crypto::Envelope env = SocialEnvelope(accept ? crypto::Kind::kContactAccept : crypto::Kind::kContactRemove, actor,
+  crypto::Envelope env = SystemEnvelope(accept ? crypto::Kind::kContactAccept : crypto::Kind::kContactRemove, actor,
                                         RequestBody(request_id));
   auto pos = Emit(env);
   if (!pos.ok()) return pos.status();
@@ -228,7 +228,7 @@ Status Core::OpRemoveContact(const Actor& actor, uint64_t user_id) {
   auto contact = store_.writer().IsContact(actor.user_id, user_id);
   if (!contact.ok()) return contact.status();
   if (!*contact) return NotFound("this user is not one of your contacts");
-  crypto::Envelope env = SocialEnvelope(crypto::Kind::kContactRemove, actor, UserBody(user_id));
+  crypto::Envelope env = SystemEnvelope(crypto::Kind::kContactRemove, actor, UserBody(user_id));
   auto pos = Emit(env);
   if (!pos.ok()) return pos.status();
   Publish(env, *pos, 0, SocialCounterpart(env));

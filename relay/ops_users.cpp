@@ -61,12 +61,7 @@ std::optional<AccessChange> ParseAccessChange(const crypto::Envelope& env) {
 
 // A session_revoke by the acting user and device (body: docs/ENVELOPE.md).
 crypto::Envelope SessionRevoke(const Actor& actor, std::string body) {
-  crypto::Envelope env;
-  env.kind = crypto::Kind::kSessionRevoke;
-  env.author = actor.user_id;
-  env.device = std::to_string(actor.device_id);
-  env.body = std::move(body);
-  return env;
+  return SystemEnvelope(crypto::Kind::kSessionRevoke, actor, std::move(body));
 }
 
 }  // namespace

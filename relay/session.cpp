@@ -192,6 +192,7 @@ void Gateway::HandleFrame(Session* s, std::string_view text) {
     if (Status f = events::ReadForwardFrom(doc, &req.forward_chat_id, &req.forward_message_id); !f.ok()) {
       return SendError(s, f, ref);
     }
+    if (Status e = events::ReadEncrypted(doc, &req.encrypted); !e.ok()) return SendError(s, e, ref);
     req.chat_id = *chat;
     req.message_type = mtype.value() ? std::string(**mtype) : "text";
     req.content = content.value() ? std::string(**content) : std::string();

@@ -29,8 +29,9 @@ UserRow ReadUser(const Stmt& st) {
 
 constexpr const char* kMessageCols =
     "m.message_id, m.chat_id, m.sender_id, m.message_type, m.content, m.reply_to, m.file_id, "
-    "m.created_at, m.edited_at, m.deleted, m.pos, m.expires_at, m.forwarded_chat_id, m.forwarded_message_id";
-constexpr int kMessageColCount = 14;  // the sender's profile columns follow these in History
+    "m.created_at, m.edited_at, m.deleted, m.pos, m.expires_at, m.forwarded_chat_id, m.forwarded_message_id, "
+    "m.encrypted";
+constexpr int kMessageColCount = 15;  // the sender's profile columns follow these in History
 
 MessageRow ReadMessage(const Stmt& st) {
   MessageRow m;
@@ -48,6 +49,7 @@ MessageRow ReadMessage(const Stmt& st) {
   m.expires_at = st.Int(11);
   m.forwarded_chat_id = st.U64(12);
   m.forwarded_message_id = st.U64(13);
+  m.encrypted = st.Int(14) != 0;
   return m;
 }
 

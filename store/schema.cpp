@@ -299,6 +299,36 @@ DELETE FROM reactions WHERE message_id IN (SELECT message_id FROM messages WHERE
 UPDATE messages SET message_type = 'text', content = '', reply_to = 0, file_id = 0, client_key = NULL, edit_id = 0,
   edited_at = 0, expires_at = 0, forwarded_chat_id = 0, forwarded_message_id = 0 WHERE deleted = 1;
 )sql",
+    // 11: end-to-end encryption. `device_keys` is the view of the device_keys envelopes
+    // (kind 5): per (user, device) the envelope with the highest id decides; removed = 1
+    // after a DELETE. Keys are canonical standard base64. `prekeys` is local: the one-time
+    // prekeys this relay (the user's home) hands out, each at most once (claimed_at > 0
+    // keeps the key id taken), under the identity key they were published with.
+    // messages.encrypted: an end-to-end encrypted message (opaque content, never indexed).
+    R"sql(
+CREATE TABLE device_keys(
+  user_id INTEGER NOT NULL,
+  device_id INTEGER NOT NULL,
+  id INTEGER NOT NULL,
+  origin TEXT NOT NULL,
+  identity_key TEXT NOT NULL,
+  spk_id INTEGER NOT NULL,
+  spk TEXT NOT NULL,
+  spk_sig TEXT NOT NULL,
+  removed INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY(user_id, device_id)) WITHOUT ROWID;
+CREATE TABLE prekeys(
+  user_id INTEGER NOT NULL,
+  device_id INTEGER NOT NULL,
+  key_id INTEGER NOT NULL,
+  identity_key TEXT NOT NULL,
+  public_key TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  claimed_at INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(user_id, device_id, key_id)) WITHOUT ROWID;
+ALTER TABLE messages ADD COLUMN encrypted INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 }  // namespace

@@ -168,7 +168,7 @@ Result<SearchPage> Queries::Search(uint64_t user_id, std::string_view match, uin
   if (!cand.ok()) return cand.status();
   auto msg = db_.Prepare(
       "SELECT chat_id, sender_id, content, created_at FROM messages m WHERE message_id=?1 AND deleted=0 "
-      "AND NOT EXISTS (SELECT 1 FROM hidden h WHERE h.user_id=?2 AND h.message_id=?1)");
+      "AND encrypted=0 AND NOT EXISTS (SELECT 1 FROM hidden h WHERE h.user_id=?2 AND h.message_id=?1)");
   if (!msg.ok()) return msg.status();
   cand->Bind(1, fts).Bind(2, before_id ? before_id : static_cast<uint64_t>(INT64_MAX));
   int scanned = 0;
@@ -305,8 +305,9 @@ Status SearchIndexer::Round(uint64_t up_to, bool* done) {
     auto env = db_->Prepare(
         "SELECT pos, kind, id, body FROM store.envelopes WHERE pos > ?1 AND pos <= ?2 AND kind IN (?3, ?4, ?5) "
         "ORDER BY pos LIMIT ?6");
-    auto cur =
-        db_->Prepare("SELECT chat_id, content FROM store.messages WHERE message_id=? AND deleted=0 AND expires_at=0");
+    auto cur = db_->Prepare(
+        "SELECT chat_id, content FROM store.messages WHERE message_id=? AND deleted=0 AND expires_at=0 "
+        "AND encrypted=0");
     if (!env.ok() || !cur.ok()) return end_read(!env.ok() ? env.status() : cur.status());
     env->Bind(1, reached)
         .Bind(2, up_to)

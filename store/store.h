@@ -85,6 +85,7 @@ struct MessageRow {
   int64_t expires_at = 0;  // a disappearing message: erased at this time (ms); 0 = never
   uint64_t forwarded_chat_id = 0, forwarded_message_id = 0;  // a forwarded copy of that message
   bool deleted = false;
+  bool encrypted = false;  // end-to-end encrypted: content is opaque ciphertext, never indexed
   uint64_t pos = 0;
   // Filled by History(): sender profile and reactions.
   std::string sender_username, sender_relay, sender_picture;
@@ -161,6 +162,23 @@ struct ScheduledRow {
   std::string error;
 };
 
+// A device's published keys (the device_keys view; docs/ENVELOPE.md kind 5), base64.
+struct DeviceKeysRow {
+  uint64_t user_id = 0, device_id = 0;
+  uint64_t id = 0;  // the deciding device_keys envelope
+  std::string origin, identity_key, spk, spk_sig;
+  uint32_t spk_id = 0;
+  bool removed = false;
+  int64_t updated_at = 0;
+  int64_t prekeys_left = 0;  // unclaimed one-time prekeys held here under identity_key
+};
+
+// A one-time prekey handed out by a claim.
+struct PrekeyRow {
+  uint32_t key_id = 0;
+  std::string public_key;
+};
+
 struct ChatSummary {
   ChatRow chat;
   std::optional<MessageRow> last_message;
@@ -225,6 +243,14 @@ class Queries {
   Result<std::vector<ContactRequestRow>> PendingRequestsOf(uint64_t user_id);
   Result<std::vector<ContactRow>> ContactsOf(uint64_t user_id);
   Result<bool> IsContact(uint64_t a, uint64_t b);
+  // Device keys (store/device_keys.cpp). Live devices are neither removed nor revoked
+  // (logged out: a session_revoke of the device, or of every device issued before their
+  // last update; a disabled account): those are what clients see and claim.
+  Result<std::vector<DeviceKeysRow>> DevicesOf(uint64_t user_id);  // live ones, by device id
+  Result<std::optional<DeviceKeysRow>> DeviceKeys(uint64_t user_id, uint64_t device_id, bool live_only);
+  // The public key stored under key_id for that device and identity, claimed or not.
+  Result<std::optional<std::string>> PrekeyPublicKey(uint64_t user_id, uint64_t device_id,
+                                                     std::string_view identity_key, uint32_t key_id);
   // Reports (local): by status ("" = all), ids > after_id, oldest first; and how many a
   // user filed since a time (the per-user bound).
   Result<std::vector<ReportRow>> Reports(std::string_view status, uint64_t after_id, int limit);
@@ -326,6 +352,14 @@ class Writer : public Queries {
                                std::string_view error, int64_t now_ms);
   // Drops finished (sent, failed, cancelled) rows done before `before_ms`.
   Status PruneScheduled(int64_t before_ms);
+  // One-time prekeys (local): adds keys under an identity (an existing key id is kept);
+  // hands out the lowest unclaimed one (marked claimed, never handed out again); drops the
+  // device's keys of every other identity ("" = all of them).
+  Status PutPrekeys(uint64_t user_id, uint64_t device_id, std::string_view identity_key,
+                    const std::vector<PrekeyRow>& keys, int64_t now_ms);
+  Result<std::optional<PrekeyRow>> ClaimPrekey(uint64_t user_id, uint64_t device_id, std::string_view identity_key,
+                                               int64_t now_ms);
+  Status DropPrekeys(uint64_t user_id, uint64_t device_id, std::string_view keep_identity);
   Status PutUpload(const UploadRow& u);
   Status DeleteUpload(uint64_t upload_id);
   // Drops every view and re-derives it from the log, skipping the envelopes appended as

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "base/json.h"
+#include "crypto/device_keys.h"
 
 namespace chatd::store {
 namespace {
@@ -224,10 +225,12 @@ Status ApplyPost(Db& db, const crypto::Envelope& env, const Value& b, uint64_t p
   auto fwd_it = b.FindMember("forwarded_from");
   const Value* fwd = fwd_it != b.MemberEnd() && fwd_it->value.IsObject() ? &fwd_it->value : nullptr;
   uint64_t fwd_chat = fwd ? Id(*fwd, "chat_id") : 0;
+  auto enc_it = b.FindMember("encrypted");  // end-to-end encrypted: opaque, never indexed
+  const bool encrypted = enc_it != b.MemberEnd() && enc_it->value.IsTrue();
   auto st = db.Prepare(
       "INSERT INTO messages(message_id, chat_id, sender_id, message_type, content, reply_to, file_id, "
-      "client_key, created_at, pos, expires_at, forwarded_chat_id, forwarded_message_id) "
-      "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
+      "client_key, created_at, pos, expires_at, forwarded_chat_id, forwarded_message_id, encrypted) "
+      "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   if (!st.ok()) return st.status();
   Status s = st->Bind(1, env.id)
                  .Bind(2, env.chat_id)
@@ -242,6 +245,7 @@ Status ApplyPost(Db& db, const crypto::Envelope& env, const Value& b, uint64_t p
                  .Bind(11, ExpiresAt(env, b))
                  .Bind(12, fwd_chat)
                  .Bind(13, fwd_chat ? Id(*fwd, "message_id") : 0)
+                 .Bind(14, encrypted ? 1 : 0)
                  .Run();
   return s;
 }
@@ -303,7 +307,7 @@ Status ApplyDelete(Db& db, const crypto::Envelope& env, const Value& b, std::vec
   if (erased) erased->insert(erased->end(), positions.begin(), positions.end());
   auto tomb = db.Prepare(
       "UPDATE messages SET message_type='text', content='', reply_to=0, file_id=0, client_key=NULL, edit_id=0, "
-      "edited_at=0, deleted=1, expires_at=0, forwarded_chat_id=0, forwarded_message_id=0 "
+      "edited_at=0, deleted=1, expires_at=0, forwarded_chat_id=0, forwarded_message_id=0, encrypted=0 "
       "WHERE message_id=?1 AND chat_id=?2");
   if (!tomb.ok()) return tomb.status();
   Status s = tomb->Bind(1, message_id).Bind(2, env.chat_id).Run();
@@ -465,6 +469,46 @@ Status ApplyFileCreate(Db& db, const crypto::Envelope& env, const Value& b) {
       .Run();
 }
 
+// device_keys {"device_id", "identity_key", "signed_prekey": {key_id, public_key,
+// signature}} or {"device_id", "removed": true}: the author's device (the envelope's
+// device) publishes or withdraws its keys. Per (user, device) the highest envelope id wins.
+Status ApplyDeviceKeys(Db& db, const crypto::Envelope& env, const Value& b) {
+  uint64_t device = Id(b, "device_id");
+  if (env.chat_id != 0 || !env.author || !device || std::to_string(device) != env.device) {
+    return Corrupt("device_keys without a matching device_id");
+  }
+  auto rm = b.FindMember("removed");
+  const bool removed = rm != b.MemberEnd() && rm->value.IsTrue();
+  std::string ik, spk, sig;
+  uint32_t spk_id = 0;
+  if (!removed) {
+    auto bundle = crypto::ParseDeviceBundle(b, 0);  // verifies the signed prekey's signature
+    if (!bundle.ok()) return Corrupt("device_keys with a bad bundle: " + bundle.status().message());
+    ik = crypto::Base64Encode(bundle->identity_key);
+    spk = crypto::Base64Encode(bundle->spk);
+    sig = crypto::Base64Encode(bundle->spk_sig);
+    spk_id = bundle->spk_id;
+  }
+  auto st = db.Prepare(
+      "INSERT INTO device_keys(user_id, device_id, id, origin, identity_key, spk_id, spk, spk_sig, removed, "
+      "updated_at) VALUES(?,?,?,?,?,?,?,?,?,?) ON CONFLICT(user_id, device_id) DO UPDATE SET id=excluded.id, "
+      "origin=excluded.origin, identity_key=excluded.identity_key, spk_id=excluded.spk_id, spk=excluded.spk, "
+      "spk_sig=excluded.spk_sig, removed=excluded.removed, updated_at=excluded.updated_at "
+      "WHERE excluded.id > device_keys.id");
+  if (!st.ok()) return st.status();
+  return st->Bind(1, env.author)
+      .Bind(2, device)
+      .Bind(3, env.id)
+      .Bind(4, env.origin)
+      .Bind(5, ik)
+      .Bind(6, int64_t{spk_id})
+      .Bind(7, spk)
+      .Bind(8, sig)
+      .Bind(9, removed ? 1 : 0)
+      .Bind(10, env.created_at)
+      .Run();
+}
+
 }  // namespace
 
 int64_t ExpiresAt(const crypto::Envelope& env, const Value& b) {
@@ -544,6 +588,8 @@ Status ApplyToViews(Db& db, const crypto::Envelope& env, uint64_t pos, std::vect
       return ApplyContactDecision(db, env, b);
     case Kind::kFileCreate:
       return ApplyFileCreate(db, env, b);
+    case Kind::kDeviceKeys:
+      return ApplyDeviceKeys(db, env, b);
     default: return Status::Ok();  // kinds without a view yet are kept in the log only
   }
 }

@@ -120,7 +120,7 @@ Status Writer::RebuildViews() {
       "DELETE FROM users; DELETE FROM chats; DELETE FROM members; DELETE FROM messages; "
       "DELETE FROM reactions; DELETE FROM receipts; DELETE FROM member_events; DELETE FROM revocations; "
       "DELETE FROM block_events; DELETE FROM contact_requests; DELETE FROM contacts; DELETE FROM hidden; "
-      "DELETE FROM files; DELETE FROM message_edits; DELETE FROM erased_posts;");
+      "DELETE FROM files; DELETE FROM message_edits; DELETE FROM erased_posts; DELETE FROM device_keys;");
   if (!s.ok()) return s;
   uint64_t after = 0;
   for (;;) {

@@ -607,7 +607,8 @@ TEST_CASE("store: schema 10 erases the text of messages deleted before it, as a 
     REQUIRE(w.Append(del, /*apply_views=*/false).ok());
     REQUIRE(w.db()
                 .Exec("UPDATE messages SET deleted=1, content='' WHERE message_id=3000; "
-                      "DROP TABLE message_edits; DROP TABLE erased_posts; PRAGMA user_version=9;")
+                      "DROP TABLE message_edits; DROP TABLE erased_posts; DROP TABLE device_keys; DROP TABLE prekeys; "
+                        "ALTER TABLE messages DROP COLUMN encrypted; PRAGMA user_version=9;")
                 .ok());
     REQUIRE(w.Commit().ok());
   }
