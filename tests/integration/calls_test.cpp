@@ -179,7 +179,7 @@ TEST_CASE("calls: invite, ringing, answer, ice and end reach the other devices o
   CHECK(MUST(History(relay->api(), alice.access_token, chat)).empty());
 }
 
-TEST_CASE("calls: non-members, blocked pairs and bad input get errors; the session keeps working",
+TEST_CASE("calls: non-members, blocked pairs and bad input get errors, the session keeps working",
           "[integration][calls][ws]") {
   Trio t = StartTrio();
   auto& [relay, alice, bob, carol] = t;
@@ -283,7 +283,7 @@ TEST_CASE("calls: to_user_id in a group reaches only that member and the sender'
   ExpectNone(c1, "call_invite", "g-2", "carol");
 }
 
-TEST_CASE("calls across federation: alice on A calls bob on C (and on B); answer, ice and end cross back",
+TEST_CASE("calls across federation: alice on A calls bob on C (and on B), answer, ice and end cross back",
           "[integration][calls][federation]") {
   FedChain chain;
   MUST(chain.Start(Options()));

@@ -98,7 +98,7 @@ void CheckBadRequestNaming(const HttpResponse& r, const std::string& field) {
 
 }  // namespace
 
-TEST_CASE("device keys: publish, fetch, claim each one-time prekey once; bad input refused naming the field",
+TEST_CASE("device keys: publish, fetch, claim each one-time prekey once, bad input refused naming the field",
           "[integration][keys]") {
   auto relay = StartRelay();
   const HostPort& api = relay->api();
@@ -303,7 +303,7 @@ TEST_CASE("device keys: a new device and an identity change reach chat partners 
   CHECK_FALSE(none.ok());
 }
 
-TEST_CASE("encrypted messages: flagged in history and events, never found by search; no server-side forward",
+TEST_CASE("encrypted messages: flagged in history and events, never found by search, no server-side forward",
           "[integration][keys][search]") {
   auto relay = StartRelay();
   const HostPort& api = relay->api();
@@ -388,7 +388,7 @@ TEST_CASE("encrypted messages: flagged in history and events, never found by sea
   CHECK(MUST(History(api, bob.access_token, other)).empty());
 }
 
-TEST_CASE("device keys across federation: bundles replicate; one-time prekeys are claimed at the home relay only",
+TEST_CASE("device keys across federation: bundles replicate, one-time prekeys are claimed at the home relay only",
           "[integration][keys][federation]") {
   FedChain chain;
   MUST(chain.Start(Options()));
@@ -460,7 +460,7 @@ TEST_CASE("device keys across federation: bundles replicate; one-time prekeys ar
   }
 }
 
-TEST_CASE("device keys from a peer: checked on apply, bad ones kept in the log only; the newest id wins",
+TEST_CASE("device keys from a peer: checked on apply, bad ones kept in the log only, the newest id wins",
           "[integration][keys][federation]") {
   // A pinned fake peer "evil" streams its own user and device_keys envelopes to relay A.
   const std::string chatctl = CHATCTL_BIN;

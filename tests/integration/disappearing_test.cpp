@@ -48,7 +48,7 @@ size_t EditBodiesNaming(const RelayProcess& relay, const std::string& message_id
 }  // namespace
 
 TEST_CASE(
-    "disappearing messages: expires_at, not searchable, gone from history and the log in time; "
+    "disappearing messages: expires_at, not searchable, gone from history and the log in time, "
     "older and later messages stay",
     "[integration][disappearing]") {
   auto relay = StartRelay();
@@ -157,7 +157,7 @@ TEST_CASE(
 
 TEST_CASE(
     "disappearing messages across federation: every relay shows expires_at, then erases the same "
-    "envelopes; logs stay identical",
+    "envelopes, logs stay identical",
     "[integration][disappearing][federation]") {
   FedChain chain;
   MUST(chain.Start(Options()));

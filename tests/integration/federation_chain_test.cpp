@@ -9,7 +9,7 @@
 
 namespace chatd::test {
 
-TEST_CASE("federation chain: post, edit, react, delete travel A→B→C and back; logs identical",
+TEST_CASE("federation chain: post, edit, react, delete travel A→B→C and back, logs identical",
           "[integration][federation]") {
   FedChain chain;
   MUST(chain.Start(Options()));

@@ -52,7 +52,7 @@ bool WaitUnlinked(const RelayProcess& relay, const std::string& peer, int timeou
 
 }  // namespace
 
-TEST_CASE("federation partition: A and C accept messages while cut off from B; after healing all converge",
+TEST_CASE("federation partition: A and C accept messages while cut off from B, after healing all converge",
           "[integration][federation]") {
   FedChain chain;
   MUST(chain.Start(Options()));

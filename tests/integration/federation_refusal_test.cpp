@@ -452,7 +452,7 @@ TEST_CASE("federation refusals: a peer cannot inject arbitrary client events thr
 // `chatctl federation lift-quarantine ORIGIN` (DELETE /admin/v1/federation/quarantine/
 // ORIGIN): the operator accepts a quarantined origin's envelopes again, and that holds
 // across a restart (the store's meta no longer lists it).
-TEST_CASE("federation refusals: an operator lifts a quarantine; the origin's envelopes are accepted again",
+TEST_CASE("federation refusals: an operator lifts a quarantine, the origin's envelopes are accepted again",
           "[integration][federation]") {
   EvilPeer P;
   P.Start();

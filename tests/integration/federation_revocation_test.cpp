@@ -80,7 +80,7 @@ Device SecondDevice(const RelayProcess& home, const TestUser& u) {
 
 }  // namespace
 
-TEST_CASE("federation revocation: logout everywhere on A closes B's session; old tokens refused on A, B, C",
+TEST_CASE("federation revocation: logout everywhere on A closes B's session, old tokens refused on A, B, C",
           "[integration][federation][auth]") {
   FedChain chain;
   MUST(chain.Start(Options()));
@@ -178,7 +178,7 @@ TEST_CASE("federation revocation: logout on B with A's token ends that device on
   CHECK(Refresh(A.api(), refresh2).status == 200);
 }
 
-TEST_CASE("federation revocation: an operator disables a user on A; B and C refuse the user; enable restores login",
+TEST_CASE("federation revocation: an operator disables a user on A, B and C refuse the user, enable restores login",
           "[integration][federation][auth]") {
   FedChain chain;
   MUST(chain.Start(Options()));

@@ -118,7 +118,7 @@ TEST_CASE("scheduled messages: 202, listed, sent at send_at to every member, can
   CHECK(err->Str("code") == "unsupported");
 }
 
-TEST_CASE("scheduled messages: sent after a restart when due meanwhile; failed if the sender left",
+TEST_CASE("scheduled messages: sent after a restart when due meanwhile, failed if the sender left",
           "[integration][scheduled]") {
   auto relay = StartRelay();
   const HostPort& api = relay->api();

@@ -34,7 +34,7 @@ bool HitsBecome(const RelayProcess& relay, const std::string& token, const std::
 
 }  // namespace
 
-TEST_CASE("search: my chats only, newest first, PROTOCOL.md shape; edits, deletes and leaving follow",
+TEST_CASE("search: my chats only, newest first, PROTOCOL.md shape, edits, deletes and leaving follow",
           "[integration][search]") {
   auto relay = StartRelay();
   TestUser alice = MUST(RegisterUser(*relay, "alice"));
@@ -100,7 +100,7 @@ TEST_CASE("search: my chats only, newest first, PROTOCOL.md shape; edits, delete
   CHECK(Hits(*relay, alice.access_token, "lunchtime") == std::vector<std::string>{lunch2.Str("message_id")});
 }
 
-TEST_CASE("search: pages without gaps or duplicates; bad input is bad_request", "[integration][search]") {
+TEST_CASE("search: pages without gaps or duplicates, bad input is bad_request", "[integration][search]") {
   auto relay = StartRelay();
   TestUser alice = MUST(RegisterUser(*relay, "alice"));
   TestUser bob = MUST(RegisterUser(*relay, "bob"));
@@ -149,7 +149,7 @@ TEST_CASE("search: pages without gaps or duplicates; bad input is bad_request", 
 }
 
 TEST_CASE(
-    "search: the index survives a restart and is rebuilt when deleted or damaged; store.search=false turns it off",
+    "search: the index survives a restart and is rebuilt when deleted or damaged, store.search=false turns it off",
     "[integration][search]") {
   auto relay = StartRelay();
   TestUser alice = MUST(RegisterUser(*relay, "alice"));

@@ -7,7 +7,7 @@
 
 namespace chatd::test {
 
-TEST_CASE("chatctl store verify: the log and views check out; tampering is found; rebuild repairs views",
+TEST_CASE("chatctl store verify: the log and views check out, tampering is found, rebuild repairs views",
           "[integration][store]") {
   auto relay = StartRelay();
   const HostPort& api = relay->api();

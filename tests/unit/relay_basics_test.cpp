@@ -42,7 +42,7 @@ TEST_CASE("hlc: ids are strictly increasing, carry the node and survive a clock 
   CHECK(Hlc::UnixMsOf(last) >= wall);
 }
 
-TEST_CASE("hlc: an id from far in the future is not observed; ids never leave 63 bits", "[relay]") {
+TEST_CASE("hlc: an id from far in the future is not observed, ids never leave 63 bits", "[relay]") {
   Hlc hlc(3);
   int64_t wall = 1795000000000;
   uint64_t far = Hlc::Compose(Hlc::kMaxMs, 0xfff, 1);  // the end of the id space
@@ -117,7 +117,7 @@ TEST_CASE("time: RFC 3339 round trip", "[relay]") {
   CHECK_FALSE(ParseRfc3339Ms("2026-13-15T10:35:00Z", &back));
 }
 
-TEST_CASE("tokens: issued tokens verify; expired, foreign and tampered ones do not", "[relay]") {
+TEST_CASE("tokens: issued tokens verify, expired, foreign and tampered ones do not", "[relay]") {
   FakeClock clock;
   auto key = crypto::KeyPair::Generate();
   TokenService tokens("eu1", key, 3600, &clock);

@@ -91,7 +91,7 @@ std::string Disable(uint64_t user, bool disabled) {
 
 }  // namespace
 
-TEST_CASE("revocations view: logout, logout everywhere, disable; the later time wins; rebuild agrees",
+TEST_CASE("revocations view: logout, logout everywhere, disable, the later time wins, rebuild agrees",
           "[store][auth]") {
   RevocationStore s;
   s.CreateUser(101, "alice");

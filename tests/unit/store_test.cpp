@@ -89,7 +89,7 @@ std::string Snapshot(store::Queries& q, uint64_t chat_id, uint64_t user) {
 
 }  // namespace
 
-TEST_CASE("store: envelopes build the views; queries page and filter by membership", "[store]") {
+TEST_CASE("store: envelopes build the views, queries page and filter by membership", "[store]") {
   TempDir dir2;
   auto store2 = store::Store::Open(dir2.path, 2, true);
   REQUIRE(store2.ok());
@@ -247,7 +247,7 @@ TEST_CASE("store: a duplicate (origin, seq) is refused and changes nothing", "[s
   CHECK(*w.CountEnvelopes() == 1);
 }
 
-TEST_CASE("store: disappearing messages are hidden when due and erased by ExpireDue; bad expires_at is ignored",
+TEST_CASE("store: disappearing messages are hidden when due and erased by ExpireDue, bad expires_at is ignored",
           "[store]") {
   TempDir dir;
   auto store = store::Store::Open(dir.path, 1, true);
@@ -371,7 +371,7 @@ const char* kEraseViews = "SELECT 'e', * FROM message_edits UNION ALL SELECT 'p'
 }  // namespace
 
 TEST_CASE(
-    "store: delete for everyone erases the post and its edits; the tombstone is the same live, rebuilt, "
+    "store: delete for everyone erases the post and its edits, the tombstone is the same live, rebuilt, "
     "and from an erased post",
     "[store]") {
   TempDir dir, dir2;
@@ -382,7 +382,7 @@ TEST_CASE(
   REQUIRE(w.Begin().ok());
   LogBuilder b(w);
   AliceAndHerGroup(b);
-  b.Append(Kind::kMsgPost, chat, alice, R"({"message_type":"image","content":"secret","file_id":"0"})", 3000);
+  b.Append(Kind::kMsgPost, chat, alice, R"({"message_type":"image","content":"secret","encrypted":true})", 3000);
   crypto::Envelope post = b.last_;
   b.Append(Kind::kMsgEdit, chat, alice, R"({"message_id":"3000","content":"secret two"})", 4000);
   b.Append(Kind::kReaction, chat, alice, R"({"message_id":"3000","reaction_type":"x","op":"add"})", 4001);
@@ -664,7 +664,7 @@ TEST_CASE("store: SearchMatch quotes every word, keeps prefixes, refuses what is
   CHECK(store::SearchMatch("1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17").status().code() == Code::kBadRequest);
 }
 
-TEST_CASE("store: the search index follows posts, edits and deletes; a search pages past others' chats",
+TEST_CASE("store: the search index follows posts, edits and deletes, a search pages past others' chats",
           "[store][search]") {
   TempDir dir;
   auto st = store::Store::Open(dir.path, 2, true);
