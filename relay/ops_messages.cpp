@@ -298,6 +298,10 @@ void Core::DeliverEphemeral(std::shared_ptr<const std::vector<uint64_t>> users, 
 Status Core::OpTyping(const Actor& actor, uint64_t chat_id, bool start, uint64_t skip_session) {
   auto members = MembersIncluding(chat_id, actor.user_id);
   if (!members.ok()) return members.status();
+  // Nothing reaches across a block in a direct chat, typing included.
+  if (uint64_t peer = DirectPeerOf(chat_id, actor.user_id)) {
+    if (Status s = CheckNotBlocked(actor.user_id, peer); !s.ok()) return s;
+  }
   json::JsonWriter w;
   w.BeginObject().Key("type").Str("user_typing").Key("chat_id").Id(chat_id).Key("user_id").Id(actor.user_id)
       .Key("state").Str(start ? "start" : "stop").EndObject();
@@ -368,6 +372,7 @@ void Core::OpRemoteEphemeral(uint64_t chat_id, uint64_t user_id, const std::stri
     if (!cid.ok() || *cid != chat_id || !state.ok() || (*state != "start" && *state != "stop")) return;
     users = MembersOf(chat_id);
     if (std::find(users->begin(), users->end(), *uid) == users->end()) return;
+    if (uint64_t peer = DirectPeerOf(chat_id, *uid); peer && !CheckNotBlocked(*uid, peer).ok()) return;
     w.BeginObject().Key("type").Str("user_typing").Key("chat_id").Id(chat_id).Key("user_id").Id(*uid)
         .Key("state").Str(*state).EndObject();
   } else if (type == "presence_update") {

@@ -45,7 +45,7 @@ Json WaitEvent(WsSession& s, const std::string& type, const std::function<bool(c
 
 }  // namespace
 
-TEST_CASE("blocks: a blocked pair's direct messages and contact requests get 403 blocked; unblocking restores them",
+TEST_CASE("blocks: a blocked pair's direct messages and contact requests get 403 blocked, unblocking restores them",
           "[integration][social][blocks]") {
   auto relay = StartRelay();
   const HostPort& api = relay->api();
@@ -91,6 +91,12 @@ TEST_CASE("blocks: a blocked pair's direct messages and contact requests get 403
       ApiPost(api, "/chats/" + direct + "/messages", JsonBuilder().Add("content", "psst").str(), alice.access_token),
       403, "blocked");
   CHECK(WsSendErrorCode(bob_ws, direct, "blocked-1") == "blocked");
+  // Typing does not cross the block either.
+  const std::string typing = JsonBuilder().Add("type", "typing").Add("chat_id", direct).Add("state", "start").str();
+  SEND(bob_ws, typing);
+  CHECK(WaitEvent(
+            bob_ws, "error", [](const Json& e) { return e.Str("ref") == "typing"; }, kEventMs)
+            .Str("code") == "blocked");
   CheckRestError(ApiPost(api, "/contacts/requests", UserBody(alice.user_id), bob.access_token), 403, "blocked");
   // The group is not a direct chat: bob still talks there.
   MUST(PostText(api, bob.access_token, group, "still in the group"));
@@ -104,6 +110,10 @@ TEST_CASE("blocks: a blocked pair's direct messages and contact requests get 403
   CHECK(un.status == 204);
   CHECK(ListedUsers(api, "/blocks", "blocks", alice.access_token).empty());
   CHECK(WsSendErrorCode(bob_ws, direct, "after-1") == "sent");
+  SEND(bob_ws, typing);
+  CHECK(WaitEvent(
+            alice_phone, "user_typing", [&](const Json& e) { return e.Str("user_id") == bob.user_id; }, kEventMs)
+            .Str("chat_id") == direct);
   HttpResponse rq = ApiPost(api, "/contacts/requests", UserBody(alice.user_id), bob.access_token);
   INFO(rq.Describe());
   CHECK(rq.status == 201);
@@ -118,7 +128,7 @@ TEST_CASE("blocks: a blocked pair's direct messages and contact requests get 403
       403, "blocked");
 }
 
-TEST_CASE("contacts: request, accept, list, remove; decline and cancel; asking back accepts",
+TEST_CASE("contacts: request, accept, list, remove, decline and cancel, asking back accepts",
           "[integration][social][contacts]") {
   auto relay = StartRelay();
   const HostPort& api = relay->api();
@@ -290,7 +300,7 @@ TEST_CASE("reports: filed by members, bounded, listed and resolved with chatctl"
   CHECK(IsRfc3339Ms(Get(resolved.root()[0], "resolved_at")));
 }
 
-TEST_CASE("threads: the replies to a message, oldest first, paged; members only", "[integration][social][threads]") {
+TEST_CASE("threads: the replies to a message, oldest first, paged, members only", "[integration][social][threads]") {
   auto relay = StartRelay();
   const HostPort& api = relay->api();
   TestUser alice = MUST(RegisterUser(*relay, "alice"));
@@ -338,7 +348,7 @@ TEST_CASE("threads: the replies to a message, oldest first, paged; members only"
   CheckRestError(ApiGet(api, base + "?limit=0", bob.access_token), 400, "bad_request");
 }
 
-TEST_CASE("forwarding: a copy that names its source; only from chats the sender can read",
+TEST_CASE("forwarding: a copy that names its source, only from chats the sender can read",
           "[integration][social][forward]") {
   auto relay = StartRelay();
   const HostPort& api = relay->api();
