@@ -400,6 +400,8 @@ class Core {
   bool AppliedDeps(const crypto::Envelope& env) const;
   uint64_t AppliedOf(const std::string& origin) const;
   bool ValidRemote(const crypto::Envelope& env);
+  // A post's forward and file references, as of its causal past (relay/ops_remote.cpp).
+  bool ValidPostRefs(const crypto::Envelope& env);
   bool ValidSocial(const crypto::Envelope& env);  // blocks and contacts (ops_social.cpp)
   bool ValidDeviceKeys(const crypto::Envelope& env);  // ops_keys.cpp
   // Whether blocker had blocked `blocked` as of env's causal past.

@@ -40,6 +40,7 @@ Result<store::FileRow> Core::OpCreateFile(const Actor& actor, const FileMeta& me
   f.sha256 = meta.sha256;
   f.file_size = meta.file_size;
   f.created_at = env.created_at;
+  f.seq = env.seq;
   return f;
 }
 

@@ -109,17 +109,7 @@ bool Core::ValidRemote(const crypto::Envelope& env) {
     if (uint64_t peer = DirectPeerOf(env.chat_id, env.author)) {
       if (BlockedAsOf(env, peer, env.author) || BlockedAsOf(env, env.author, peer)) return false;
     }
-    // A forwarded copy: its author could read the source chat then.
-    if (env.body.find("\"forwarded_from\"") != std::string::npos) {
-      json::Doc body;
-      if (!json::Parse(env.body, &body).ok() || !body.IsObject()) return false;
-      auto it = body.FindMember("forwarded_from");
-      if (it != body.MemberEnd()) {
-        if (!it->value.IsObject()) return false;
-        auto src = json::GetId(it->value, "chat_id");
-        if (!src.ok() || RoleAsOf(env, *src).empty()) return false;
-      }
-    }
+    if (!ValidPostRefs(env)) return false;
   }
   if (env.kind == crypto::Kind::kMsgEdit || env.kind == crypto::Kind::kMsgDelete) {
     json::Doc body;
@@ -137,6 +127,40 @@ bool Core::ValidRemote(const crypto::Envelope& env) {
     return m.value()->sender_id == env.author || role == "admin";
   }
   return true;
+}
+
+bool Core::ValidPostRefs(const crypto::Envelope& env) {
+  const bool forward = env.body.find("\"forwarded_from\"") != std::string::npos;
+  const bool file = env.body.find("\"file_id\"") != std::string::npos;
+  if (!forward && !file) return true;
+  json::Doc body;
+  if (!json::Parse(env.body, &body).ok() || !body.IsObject()) return false;
+  // A forwarded copy: its author could read the source chat then.
+  uint64_t src_chat = 0, src_message = 0;
+  auto it = body.FindMember("forwarded_from");
+  if (it != body.MemberEnd()) {
+    if (!it->value.IsObject()) return false;
+    auto c = json::GetId(it->value, "chat_id");
+    auto m = json::GetId(it->value, "message_id");
+    if (!c.ok() || !m.ok() || RoleAsOf(env, *c).empty()) return false;
+    src_chat = *c;
+    src_message = *m;
+  }
+  // A file it shows: one uploaded to this chat, or (a forwarded copy) the file its source
+  // message shows. A source deleted or erased since cannot be compared any more, so it
+  // is accepted, alike on every relay whether or not the delete arrived first.
+  auto fid = json::GetOptId(body, "file_id");
+  if (!fid.ok()) return false;
+  const uint64_t file_id = fid.value().value_or(0);
+  if (!file_id) return true;
+  auto& w = store_.writer();
+  auto f = w.File(file_id);
+  if (!f.ok() || !f.value() || !InCausalPast(env, f.value()->origin, f.value()->seq)) return false;
+  if (f.value()->chat_id == env.chat_id) return true;
+  if (!src_message) return false;
+  auto src = w.MessageFacts(src_message);
+  if (!src.ok() || !src.value() || src.value()->chat_id != src_chat) return false;
+  return src.value()->deleted || src.value()->file_id == file_id;
 }
 
 void Core::Replicate(crypto::Envelope env) {

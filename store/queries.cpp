@@ -155,11 +155,11 @@ Result<std::optional<FileRow>> Queries::File(uint64_t file_id) {
   return One<FileRow>(
       db_,
       "SELECT file_id, chat_id, uploader_id, origin, original_filename, mime_type, file_type, sha256, "
-      "file_size, created_at FROM files WHERE file_id=?",
+      "file_size, created_at, seq FROM files WHERE file_id=?",
       [&](Stmt& s) { s.Bind(1, file_id); },
       +[](const Stmt& s) {
-        return FileRow{s.U64(0),  s.U64(1),  s.U64(2),  s.Text(3), s.Text(4),
-                       s.Text(5), s.Text(6), s.Text(7), s.U64(8),  s.Int(9)};
+        return FileRow{s.U64(0),  s.U64(1),  s.U64(2), s.Text(3), s.Text(4), s.Text(5),
+                       s.Text(6), s.Text(7), s.U64(8), s.Int(9),  s.U64(10)};
       });
 }
 
@@ -308,6 +308,22 @@ Result<std::optional<MessageRow>> Queries::ErasedPost(uint64_t message_id) {
         m.created_at = s.Int(3);
         m.pos = s.U64(4);
         m.deleted = true;
+        return m;
+      });
+}
+
+Result<std::optional<MessageRow>> Queries::MessageFacts(uint64_t message_id) {
+  return One<MessageRow>(
+      db_,
+      "SELECT message_id, chat_id, file_id, deleted FROM messages WHERE message_id=?1 "
+      "UNION ALL SELECT message_id, chat_id, 0, 1 FROM erased_posts WHERE message_id=?1 LIMIT 1",
+      [&](Stmt& s) { s.Bind(1, message_id); },
+      +[](const Stmt& s) {
+        MessageRow m;
+        m.message_id = s.U64(0);
+        m.chat_id = s.U64(1);
+        m.file_id = s.U64(2);
+        m.deleted = s.Int(3) != 0;
         return m;
       });
 }

@@ -329,6 +329,12 @@ CREATE TABLE prekeys(
   PRIMARY KEY(user_id, device_id, key_id)) WITHOUT ROWID;
 ALTER TABLE messages ADD COLUMN encrypted INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 12: the seq of each file's file_create (with files.origin: whether a post that names
+    // the file has it in its causal past).
+    R"sql(
+ALTER TABLE files ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+UPDATE files SET seq = e.seq FROM envelopes e WHERE e.kind = 40 AND e.id = files.file_id AND e.origin = files.origin;
+)sql",
 };
 
 }  // namespace

@@ -141,6 +141,7 @@ struct FileRow {
   std::string origin, original_filename, mime_type, file_type, sha256;
   uint64_t file_size = 0;
   int64_t created_at = 0;
+  uint64_t seq = 0;  // its file_create's (origin, seq): for "in a post's causal past"
 };
 
 // A resumable upload in progress (local only, never replicated; see relay/files.h).
@@ -220,6 +221,9 @@ class Queries {
   // A post whose body was erased and that left no tombstone (erased_posts): its header
   // facts only (message_id, chat_id, sender_id, created_at, pos).
   Result<std::optional<MessageRow>> ErasedPost(uint64_t message_id);
+  // A message's chat, file and deleted flag whatever its timer (message_id, chat_id,
+  // file_id, deleted; an erased post from erased_posts reads as deleted, file unknown).
+  Result<std::optional<MessageRow>> MessageFacts(uint64_t message_id);
   Result<std::optional<uint64_t>> MessageByClientKey(uint64_t sender_id, std::string_view key);
   // Newest first, ids < before_id (0 = from the newest), at most limit rows, only messages
   // at log positions <= max_pos (the relay's durable position: a batch is readable as soon

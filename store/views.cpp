@@ -454,7 +454,7 @@ Status ApplyFileCreate(Db& db, const crypto::Envelope& env, const Value& b) {
   }
   auto st = db.Prepare(
       "INSERT INTO files(file_id, chat_id, uploader_id, origin, original_filename, mime_type, file_type, file_size, "
-      "sha256, created_at) VALUES(?,?,?,?,?,?,?,?,?,?) ON CONFLICT(file_id) DO NOTHING");
+      "sha256, created_at, seq) VALUES(?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(file_id) DO NOTHING");
   if (!st.ok()) return st.status();
   return st->Bind(1, env.id)
       .Bind(2, env.chat_id)
@@ -466,6 +466,7 @@ Status ApplyFileCreate(Db& db, const crypto::Envelope& env, const Value& b) {
       .Bind(8, size->value.GetUint64())
       .Bind(9, sha)
       .Bind(10, env.created_at)
+      .Bind(11, env.seq)
       .Run();
 }
 

@@ -558,3 +558,63 @@ TEST_CASE("federation refusals: a peer's call signals are checked against this r
 }
 
 }  // namespace chatd::test
+
+namespace chatd::test {
+
+// Was: a peer's msg_post was not checked for the file it names, while any message that
+// shows a file lets the members of its chat read it (Queries::CanReadFile, there for
+// forwarded copies). A pinned peer could post, in a chat of its own, the id of a file
+// uploaded to someone else's chat, and its users could then read that file here.
+TEST_CASE("federation refusals: a peer's post cannot name a file of another chat", "[integration][federation][files]") {
+  EvilPeer P;
+  P.Start();
+  TestUser alice = MUST(RegisterUser(*P.a, "alice"));
+  std::string diary = MUST(CreateChat(P.a->api(), alice.access_token, "group", {}, "diary"));
+  HttpResponse up = Upload(*P.a, alice.access_token, diary, "secret.txt", "text/plain", "only for alice");
+  REQUIRE_MSG(up.status == 201, up.Describe());
+  const std::string file_id = StrOf(Get(up.data(), "file_id"));
+  const uint64_t a_seq = MUST(GetAdminStatus(*P.a)).vector.at(P.a->name());
+
+  // mallory@evil, a chat of hers, and in it a post naming alice's file.
+  crypto::Envelope user = P.Make("evil", 1, P.evil, "mallory");
+  const uint64_t mallory = user.id;
+  auto make = [&](crypto::Kind kind, uint64_t seq, uint64_t chat_id, const std::string& body) {
+    crypto::Envelope e;
+    e.origin = "evil";
+    e.seq = seq;
+    e.id = SnowflakeAt(NowMs(), 4100 + static_cast<uint32_t>(seq), 902);
+    e.kind = kind;
+    e.chat_id = chat_id ? chat_id : e.id;
+    e.author = mallory;
+    e.device = "1";
+    e.created_at = NowMs();
+    e.deps = {{P.a->name(), a_seq}, {"evil", seq - 1}};
+    e.body = body;
+    MUST(crypto::Seal(e, P.evil));
+    return e;
+  };
+  crypto::Envelope chat = make(crypto::Kind::kChatCreate, 2, 0,
+                               R"({"chat_type":"group","chat_name":"loot","members":[{"user_id":")" +
+                                   std::to_string(mallory) + R"(","role":"admin"}]})");
+  crypto::Envelope post = make(crypto::Kind::kMsgPost, 3, chat.id,
+                               R"({"message_type":"file","content":"","file_id":")" + file_id + R"("})");
+  MUST(P.link.SendBatch({user, chat, post}));
+  bool applied = P.WaitVector("evil", 3, 5000);
+  INFO(P.a->LogTail(10));
+  REQUIRE(applied);
+  CHECK(P.HeaderHashAt("evil", 3) == Hex(crypto::HeaderHash(post)));  // in the log, as signed
+
+  // mallory's token (her home relay signs it) is good here, but the file stays alice's.
+  std::string token = crypto::PasetoSign(P.evil, Claims("evil", std::to_string(mallory)), R"({"kid":"evil"})");
+  HttpResponse me = ApiGet(P.a->api(), "/users/me", token);
+  REQUIRE_MSG(me.status == 200, me.Describe());
+  HttpResponse loot = ApiGet(P.a->api(), "/chats/" + std::to_string(chat.id) + "/messages", token);
+  REQUIRE_MSG(loot.status == 200, loot.Describe());
+  CHECK(Get(loot.data(), "messages").GetArray().Size() == 0);  // the post applied to no view
+  HttpResponse file = ApiGet(P.a->api(), "/files/" + file_id, token);
+  INFO(file.Describe());
+  CHECK(file.status == 403);
+  CHECK(ApiGet(P.a->api(), "/files/" + file_id, alice.access_token).status == 200);
+}
+
+}  // namespace chatd::test

@@ -588,7 +588,7 @@ TEST_CASE("store: migrations are idempotent and reopen keeps data", "[store]") {
 
 TEST_CASE("store: schema 10 erases the text of messages deleted before it, as a delete now does", "[store]") {
   TempDir dir;
-  std::string live_messages;
+  uint64_t file_seq = 0;
   {
     auto store = store::Store::Open(dir.path, 1, true);
     REQUIRE(store.ok());
@@ -596,19 +596,26 @@ TEST_CASE("store: schema 10 erases the text of messages deleted before it, as a 
     REQUIRE(w.Begin().ok());
     LogBuilder b(w);
     AliceAndHerGroup(b);
+    b.Append(Kind::kFileCreate, 2000, 1000,
+             R"({"file_id":"5000","original_filename":"a.txt","mime_type":"text/plain","file_size":3,)"
+             R"("sha256":"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad","file_type":"file"})",
+             5000);
+    file_seq = b.last_.seq;
     b.Append(Kind::kMsgPost, 2000, 1000, R"({"message_type":"image","content":"old secret","reply_to_message_id":"9"})",
              3000);
     b.Append(Kind::kMsgEdit, 2000, 1000, R"({"message_id":"3000","content":"old secret, edited"})", 4000);
     b.Append(Kind::kReaction, 2000, 1000, R"({"message_id":"3000","reaction_type":"x","op":"add"})", 4001);
     b.Append(Kind::kMsgPost, 2000, 1000, R"({"message_type":"text","content":"kept"})", 3001);
     b.Append(Kind::kMsgEdit, 2000, 1000, R"({"message_id":"3001","content":"kept, edited"})", 4002);
-    // The delete as schema 9 stored it: in the log, the view blanked, nothing erased.
+    // The delete as schema 9 stored it: in the log, the view blanked, nothing erased (and
+    // what later steps add undone, so that the store really is at schema 9).
     auto del = b.Make(Kind::kMsgDelete, 2000, 1000, R"({"message_id":"3000","for":"everyone"})", 4003);
     REQUIRE(w.Append(del, /*apply_views=*/false).ok());
     REQUIRE(w.db()
                 .Exec("UPDATE messages SET deleted=1, content='' WHERE message_id=3000; "
                       "DROP TABLE message_edits; DROP TABLE erased_posts; DROP TABLE device_keys; DROP TABLE prekeys; "
-                        "ALTER TABLE messages DROP COLUMN encrypted; PRAGMA user_version=9;")
+                      "ALTER TABLE messages DROP COLUMN encrypted; ALTER TABLE files DROP COLUMN seq; "
+                      "PRAGMA user_version=9;")
                 .ok());
     REQUIRE(w.Commit().ok());
   }
@@ -627,6 +634,10 @@ TEST_CASE("store: schema 10 erases the text of messages deleted before it, as a 
   CHECK((*m)->reply_to == 0);
   CHECK((*m)->reactions.empty());
   CHECK((*w.Message(3001))->content == "kept, edited");
+  auto file = w.File(5000);  // schema 12 filled in its file_create's seq
+  REQUIRE(file.ok());
+  REQUIRE(file.value());
+  CHECK((*file)->seq == file_seq);
   CHECK(Rows(w, kEraseViews) == "e|3001|" + std::to_string(*w.MaxPos() - 1) + "|\n");
   const std::string migrated = Rows(w, kMessageRows), erase_views = Rows(w, kEraseViews);
   REQUIRE(w.Begin().ok());
