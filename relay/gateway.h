@@ -171,6 +171,9 @@ class Gateway final : public DeliverySink {
   static constexpr uint32_t kHoldMinFrames = 3;  // in the last window: worth holding
   // Frames queued for `s` in its last whole window of hold_ms_ (rolls the window first).
   uint32_t RecentFrames(Session* s, uint64_t now) const;
+  // One token of the session's ephemeral-frame bucket; false (and the seconds until the
+  // next token in *retry_after) when it is empty.
+  bool TakeEphemeral(Session* s, int* retry_after);
   bool busy_ = false;
   uint64_t busy_window_ms_ = 0, busy_window_frames_ = 0;
   // Held sessions by due time: slot due % kHoldSlots (gateway.write_hold_ms <= 100), so a

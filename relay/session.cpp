@@ -16,6 +16,10 @@ namespace chatd {
 namespace {
 
 constexpr int kMaxBadFrames = 20;
+// Ephemeral frames fan out to a chat's members and to every peer relay and nothing stored
+// bounds them: a session may send kEphemeralBurst at once, then kEphemeralPerSecond.
+constexpr uint64_t kEphemeralBurst = 40;
+constexpr uint64_t kEphemeralPerSecond = 20;
 constexpr int kSyncPage = 500;
 constexpr int kSyncMaxEvents = 10000;
 constexpr size_t kMaxTempId = 128;
@@ -109,6 +113,25 @@ void Gateway::OnReceive(Session* s, const char* data, size_t len, bool first, bo
   HandleFrame(s, text);
 }
 
+bool Gateway::TakeEphemeral(Session* s, int* retry_after) {
+  const uint64_t now = uv_now(&loop_);
+  if (s->eph_ms == 0) {
+    s->eph_ms = now;
+    s->eph_tokens = kEphemeralBurst;
+  }
+  const uint64_t add = (now - s->eph_ms) * kEphemeralPerSecond / 1000;
+  if (add > 0) {
+    s->eph_tokens = static_cast<uint16_t>(std::min<uint64_t>(kEphemeralBurst, s->eph_tokens + add));
+    s->eph_ms = s->eph_tokens == kEphemeralBurst ? now : s->eph_ms + add * 1000 / kEphemeralPerSecond;
+  }
+  if (s->eph_tokens == 0) {
+    *retry_after = 1;  // a token comes within 1000 / kEphemeralPerSecond ms
+    return false;
+  }
+  --s->eph_tokens;
+  return true;
+}
+
 void Gateway::SendJson(Session* s, std::string_view json) { Enqueue(s, MakeTextFrame(json), 0); }
 
 void Gateway::SendError(Session* s, const Status& st, std::string_view ref) {
@@ -169,6 +192,16 @@ void Gateway::HandleFrame(Session* s, std::string_view text) {
     return;
   }
   Actor actor = ActorOf(s);
+  if (type == "typing" || type == "presence" || IsCallType(type)) {
+    int retry_after = 1;
+    if (!TakeEphemeral(s, &retry_after)) {
+      Status limited(Code::kRateLimited, "more than " + std::to_string(kEphemeralPerSecond) +
+                                             " typing, presence and call frames a second; this one was dropped");
+      limited.retry_after = retry_after;
+      SendJson(s, events::ErrorEvent(limited, type_ref));  // not a bad frame: the session is fine
+      return;
+    }
+  }
   if (type == "ping") {
     SendJson(s, R"({"type":"pong"})");
   } else if (type == "send_message") {

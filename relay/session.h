@@ -46,6 +46,9 @@ struct Session {
   uint64_t last_write_ms = 0;
   uint64_t rate_window_ms = 0;
   uint32_t window_frames = 0, prev_window_frames = 0;
+  // Ephemeral frames (typing, presence, call signals): a token bucket (Gateway::TakeEphemeral).
+  uint64_t eph_ms = 0;  // loop clock up to which tokens were added; 0 = never used
+  uint16_t eph_tokens = 0;
   // Liveness (Gateway::Sweep): the session sits in one slot of the gateway's timing wheel,
   // an intrusive list, until its next deadline (auth, ping, hang-up, close grace).
   Session* wheel_prev = nullptr;

@@ -313,3 +313,47 @@ TEST_CASE("a connection that never authenticates is closed after gateway.auth_ti
 }
 
 }  // namespace chatd::test
+
+namespace chatd::test {
+
+TEST_CASE("typing, presence and call frames are rate limited per session, and the session stays", "[integration][ws]") {
+  auto relay = StartRelay();
+  TestUser alice = MUST(RegisterUser(*relay, "alice"));
+  TestUser bob = MUST(RegisterUser(*relay, "bob"));
+  std::string chat = MUST(CreateChat(relay->api(), alice.access_token, "group", {bob.user_id}, "chatty"));
+  WsSession a = MUST(Auth(*relay, alice.access_token));
+  WsSession b = MUST(Auth(*relay, bob.access_token));
+  const std::string typing = JsonBuilder().Add("type", "typing").Add("chat_id", chat).Add("state", "start").str();
+  // 40 at once are fine; 100 in a burst are not: some get rate_limited, with retry_after.
+  for (int i = 0; i < 100; ++i) SEND(a, typing);
+  auto limited =
+      a.WaitFor([](const Json& e) { return e.type() == "error" && e.Str("code") == "rate_limited"; }, kEventMs);
+  INFO("waiting for rate_limited: " << limited.status().message());
+  REQUIRE(limited.ok());
+  CHECK(limited->Str("ref") == "typing");
+  CHECK((*limited)["retry_after"].GetInt64() >= 1);
+  REQUIRE(a.Barrier().ok());
+  CHECK(a.CountPending("error") >= 40);  // the burst allows 40 (plus what refilled meanwhile)
+  // The typing events reach bob through the core, in order before this message.
+  const std::string marker = SendAndAck(a, chat, "after the burst", "t-0").Str("message_id");
+  REQUIRE(b.WaitFor(
+               [&](const Json& e) {
+                 return e.type() == "new_message" && StrOf(At(e.root(), "message.message_id")) == marker;
+               },
+               kEventMs)
+              .ok());
+  const size_t delivered = b.CountPending("user_typing");
+  CHECK(delivered >= 40);
+  CHECK(delivered <= 80);  // 40 at once, then 20 a second while the burst is read
+  // Not a bad frame: the session works, and once tokens come back typing flows again.
+  b.ClearPending();
+  CHECK(WaitFor(
+      [&] {
+        SEND(a, typing);
+        return b.WaitFor("user_typing", 200).ok();
+      },
+      5000, 0));
+  CHECK(!SendAndAck(a, chat, "still here", "t-1").Str("message_id").empty());
+}
+
+}  // namespace chatd::test
