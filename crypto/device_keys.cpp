@@ -42,6 +42,7 @@ Result<uint32_t> ReadKeyId(const json::Value& obj, const std::string& field) {
 
 std::string Base64Encode(std::span<const uint8_t> data) {
   Init();
+  if (data.empty()) return {};
   std::string out(sodium_base64_encoded_len(data.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
   sodium_bin2base64(out.data(), out.size(), data.data(), data.size(), sodium_base64_VARIANT_ORIGINAL);
   out.resize(out.size() - 1);  // the terminator
@@ -50,6 +51,7 @@ std::string Base64Encode(std::span<const uint8_t> data) {
 
 Result<Bytes> Base64Decode(std::string_view text) {
   Init();
+  if (text.empty()) return Bytes{};  // libsodium's pointers must not be null
   if (text.size() % 4 != 0) return BadRequest("base64 length is not a multiple of 4");
   Bytes out(text.size() / 4 * 3);
   size_t len = 0;
