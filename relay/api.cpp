@@ -68,6 +68,12 @@ Result<uint64_t> PathId(const httplib::Request& req, size_t i, const char* name)
   return *id;
 }
 
+Status Limited(int retry_after, const std::string& what) {
+  Status st(Code::kRateLimited, "too many " + what + "; retry in " + std::to_string(retry_after) + " s");
+  st.retry_after = retry_after;
+  return st;
+}
+
 Status RequireMember(store::Queries& q, uint64_t chat_id, uint64_t user_id) {
   auto role = q.RoleOf(chat_id, user_id);
   if (!role.ok()) return role.status();

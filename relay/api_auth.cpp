@@ -62,12 +62,6 @@ crypto::PasswordParams Params(const conf::Config& cfg) {
   return {static_cast<uint64_t>(cfg.argon2_ops), static_cast<size_t>(cfg.argon2_mem_kib) * 1024};
 }
 
-Status Limited(int retry_after, const std::string& what) {
-  Status st(Code::kRateLimited, "too many " + what + "; retry in " + std::to_string(retry_after) + " s");
-  st.retry_after = retry_after;
-  return st;
-}
-
 }  // namespace
 
 void RegisterAuthRoutes(httplib::Server& s, Ctx& ctx) {

@@ -8,6 +8,9 @@ namespace chatd::api {
 
 namespace {
 
+// One-time prekey claims one user may make on one other user's devices, per minute.
+constexpr int kClaimsPerMinute = 60;
+
 void WriteSignedPrekey(json::JsonWriter& w, const store::DeviceKeysRow& d) {
   w.Key("signed_prekey").BeginObject().Key("key_id").Int(d.spk_id).Key("public_key").Str(d.spk);
   w.Key("signature").Str(d.spk_sig).EndObject();
@@ -113,6 +116,13 @@ void RegisterKeyRoutes(httplib::Server& s, Ctx& ctx) {
           }
         }
         const bool home = home_relay == c->d.cfg->relay_name;
+        // One user may take a given user's one-time prekeys only so fast (a client needs one
+        // per device when it opens sessions), so nobody drains them all in a moment.
+        int retry = 0;
+        if (home && !c->limiter->Allow("claim:" + std::to_string(claims->user_id) + ":" + std::to_string(*uid),
+                                       kClaimsPerMinute, &retry)) {
+          return Fail(res, Limited(retry, "one-time prekey claims for this user's devices"));
+        }
         if (home) {
           uint64_t user_id = *uid, device_id = *did;
           claim = core->Call<PrekeyClaim>([=]() { return core->OpClaimPrekey(user_id, device_id); });

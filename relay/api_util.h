@@ -53,6 +53,8 @@ Result<uint64_t> PathId(const httplib::Request& req, size_t i, const char* name)
 Status RequireMember(store::Queries& q, uint64_t chat_id, uint64_t user_id);
 // The client's address for rate limits.
 std::string ClientIp(const httplib::Request& req);
+// 429 rate_limited: "too many <what>; retry in N s", with retry_after.
+Status Limited(int retry_after, const std::string& what);
 
 void RegisterAuthRoutes(httplib::Server& s, Ctx& ctx);
 void RegisterChatRoutes(httplib::Server& s, Ctx& ctx);

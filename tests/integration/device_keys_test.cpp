@@ -257,6 +257,17 @@ TEST_CASE("device keys: publish, fetch, claim each one-time prekey once, bad inp
   INFO(verify.out << verify.err);
   CHECK(verify.exit_code == 0);
   CHECK(verify.out.find("log and views OK") != std::string::npos);
+
+  // One user claims another's prekeys only so fast: bob reaches 60 a minute (he made
+  // about 55 claims above); another user still may claim.
+  HttpResponse limited;
+  for (int i = 0; i < 70 && limited.status != 429; ++i) limited = Claim(api, alice.user_id, device, bob.access_token);
+  CheckRestError(limited, 429, "rate_limited");
+  CHECK(!limited.Header("Retry-After").empty());
+  TestUser dave = MUST(RegisterUser(*relay, "dave"));
+  HttpResponse by_dave = Claim(api, alice.user_id, device, dave.access_token);
+  INFO(by_dave.Describe());
+  CHECK(by_dave.status != 429);
 }
 
 TEST_CASE("device keys: a new device and an identity change reach chat partners as device_keys_changed",
