@@ -116,10 +116,10 @@ bool Core::ValidRemote(const crypto::Envelope& env) {
     if (!json::Parse(env.body, &body).ok()) return false;
     auto mid = json::GetId(body, "message_id");
     if (!mid.ok()) return false;
-    auto m = w.Message(*mid);
-    // A post erased before it got here (disappeared, or deleted for everyone) is still
-    // known by its header facts, as it is on the relays that had it in full.
-    if (m.ok() && !m.value()) m = w.ErasedPost(*mid);
+    // Not Message(), which hides a message past its timer: validity must not depend on
+    // the time it is checked. A post erased before it got here (disappeared, or deleted
+    // for everyone) is still known by its header facts, as on the relays that had it whole.
+    auto m = w.MessageFacts(*mid);
     if (!m.ok() || !m.value() || m.value()->chat_id != env.chat_id) return false;
     if (env.kind == crypto::Kind::kMsgEdit) {
       return m.value()->sender_id == env.author && env.created_at - m.value()->created_at <= kEditWindowMs;

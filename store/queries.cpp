@@ -296,9 +296,12 @@ Result<std::optional<uint64_t>> Queries::DirectChat(std::string_view direct_key)
                        +[](const Stmt& s) { return s.U64(0); });
 }
 
-Result<std::optional<MessageRow>> Queries::ErasedPost(uint64_t message_id) {
+Result<std::optional<MessageRow>> Queries::MessageFacts(uint64_t message_id) {
   return One<MessageRow>(
-      db_, "SELECT message_id, chat_id, sender_id, created_at, pos FROM erased_posts WHERE message_id=?",
+      db_,
+      "SELECT message_id, chat_id, sender_id, created_at, file_id, deleted FROM messages WHERE message_id=?1 "
+      "UNION ALL SELECT message_id, chat_id, sender_id, created_at, 0, 1 FROM erased_posts WHERE message_id=?1 "
+      "LIMIT 1",
       [&](Stmt& s) { s.Bind(1, message_id); },
       +[](const Stmt& s) {
         MessageRow m;
@@ -306,24 +309,8 @@ Result<std::optional<MessageRow>> Queries::ErasedPost(uint64_t message_id) {
         m.chat_id = s.U64(1);
         m.sender_id = s.U64(2);
         m.created_at = s.Int(3);
-        m.pos = s.U64(4);
-        m.deleted = true;
-        return m;
-      });
-}
-
-Result<std::optional<MessageRow>> Queries::MessageFacts(uint64_t message_id) {
-  return One<MessageRow>(
-      db_,
-      "SELECT message_id, chat_id, file_id, deleted FROM messages WHERE message_id=?1 "
-      "UNION ALL SELECT message_id, chat_id, 0, 1 FROM erased_posts WHERE message_id=?1 LIMIT 1",
-      [&](Stmt& s) { s.Bind(1, message_id); },
-      +[](const Stmt& s) {
-        MessageRow m;
-        m.message_id = s.U64(0);
-        m.chat_id = s.U64(1);
-        m.file_id = s.U64(2);
-        m.deleted = s.Int(3) != 0;
+        m.file_id = s.U64(4);
+        m.deleted = s.Int(5) != 0;
         return m;
       });
 }

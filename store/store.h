@@ -218,11 +218,9 @@ class Queries {
   Result<std::vector<MemberEventRow>> MemberEvents(uint64_t chat_id, uint64_t user_id);
   Result<std::optional<uint64_t>> DirectChat(std::string_view direct_key);
   Result<std::optional<MessageRow>> Message(uint64_t message_id);
-  // A post whose body was erased and that left no tombstone (erased_posts): its header
-  // facts only (message_id, chat_id, sender_id, created_at, pos).
-  Result<std::optional<MessageRow>> ErasedPost(uint64_t message_id);
-  // A message's chat, file and deleted flag whatever its timer (message_id, chat_id,
-  // file_id, deleted; an erased post from erased_posts reads as deleted, file unknown).
+  // What validity needs of a message, whatever its timer and whether its post arrived
+  // whole: message_id, chat_id, sender_id, created_at, file_id, deleted (a post kept only
+  // as a stub in erased_posts reads as deleted, file unknown).
   Result<std::optional<MessageRow>> MessageFacts(uint64_t message_id);
   Result<std::optional<uint64_t>> MessageByClientKey(uint64_t sender_id, std::string_view key);
   // Newest first, ids < before_id (0 = from the newest), at most limit rows, only messages

@@ -433,7 +433,7 @@ TEST_CASE(
   REQUIRE(stub.erased());
   REQUIRE(w2.Append(stub).ok());
   CHECK(Rows(w2, kEraseViews) == "p|3000|" + std::to_string(*w2.MaxPos()) + "|\n");
-  auto found = w2.ErasedPost(3000);
+  auto found = w2.MessageFacts(3000);
   REQUIRE(found.ok());
   REQUIRE(found.value());
   CHECK((*found)->sender_id == alice);
