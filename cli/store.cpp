@@ -32,10 +32,10 @@ namespace chatd::cli {
 namespace {
 
 // The view tables RebuildViews re-derives (the local-only tables and the log are not views).
-constexpr const char* kViews[] = {"users",    "chats",         "members",     "messages",      "reactions",
-                                  "receipts", "member_events", "revocations", "block_events",  "contact_requests",
-                                  "contacts", "hidden",        "files",       "message_edits", "erased_posts",
-                                  "device_keys"};
+constexpr const char* kViews[] = {"users",       "chats",         "members",     "messages",      "reactions",
+                                  "receipts",    "member_events", "revocations", "block_events",  "contact_requests",
+                                  "contacts",    "hidden",        "files",       "message_edits", "erased_posts",
+                                  "device_keys", "privacy"};
 constexpr size_t kMaxProblemsShown = 20;
 
 struct Report {

@@ -79,6 +79,7 @@ struct Config {
   int rx_buffer_bytes = 1024;  // gateway.rx_buffer_bytes
   int write_hold_ms = 20;      // gateway.write_hold_ms (write coalescing under load)
   int write_hold_above = 50000;  // gateway.write_hold_above (frames/s: "under load")
+  int presence_interval_s = 60;  // gateway.presence_interval (online users re-announced to peers)
   // [store]
   int commit_max_batch = 4096;  // store.commit_max_batch
   int read_connections = 4;     // store.read_connections

@@ -169,6 +169,11 @@ std::vector<KeySpec> BuildTable() {
        .def = "50000", .min = 0, .max = 100000000,
        .doc = "Frames per second (all sessions) above which gateway.write_hold_ms applies.\n"
               "Below it every frame is written at once. 0: always."},
+      {.key = "gateway.presence_interval", .type = K::kSeconds, .field = &Config::presence_interval_s,
+       .def = "60", .min = 1, .max = 3600,
+       .doc = "How often the relay tells its peers which of its users are online. A relay\n"
+              "shows a user online on another relay for 2.5 intervals after it last heard so,\n"
+              "then offline (that relay stopped, or the link is down)."},
       // [store]
       {.key = "store.commit_max_batch", .type = K::kInt, .field = &Config::commit_max_batch,
        .def = "4096", .min = 1, .max = 100000,

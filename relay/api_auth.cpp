@@ -6,6 +6,7 @@
 #include "crypto/password.h"
 #include "relay/api_util.h"
 #include "relay/events.h"
+#include "store/views.h"
 
 namespace chatd::api {
 
@@ -60,6 +61,17 @@ std::string SessionJson(const Ctx& ctx, const store::UserRow& u, const std::stri
 
 crypto::PasswordParams Params(const conf::Config& cfg) {
   return {static_cast<uint64_t>(cfg.argon2_ops), static_cast<size_t>(cfg.argon2_mem_kib) * 1024};
+}
+
+// GET and PATCH /users/me: the whole profile, with the privacy settings.
+std::string OwnProfile(const store::UserRow& u) {
+  json::JsonWriter w;
+  w.BeginObject();
+  events::WriteUserFields(w, u);
+  w.Key("privacy");
+  events::WritePrivacy(w, u.privacy);
+  w.EndObject();
+  return w.Take();
 }
 
 }  // namespace
@@ -193,9 +205,7 @@ void RegisterAuthRoutes(httplib::Server& s, Ctx& ctx) {
     auto u = (*lease)->q().UserById(claims->user_id);
     if (!u.ok()) return Fail(res, u.status());
     if (!u.value()) return Fail(res, NotFound("no such user"));
-    json::JsonWriter w;
-    events::WriteUserPublic(w, **u);
-    Ok(res, 200, w.View());
+    Ok(res, 200, OwnProfile(**u));
   });
 
   s.Patch("/api/v1/users/me", [c](const httplib::Request& req, httplib::Response& res) {
@@ -211,13 +221,23 @@ void RegisterAuthRoutes(httplib::Server& s, Ctx& ctx) {
       if (!v.ok()) return Fail(res, v.status());
       if (v.value()) fields.emplace_back(name, std::string(**v));
     }
-    if (fields.empty()) return Fail(res, BadRequest("nothing to change"));
+    std::string privacy;  // the body of a privacy envelope, "" if none
+    if (auto it = doc.FindMember("privacy"); it != doc.MemberEnd() && !it->value.IsNull()) {
+      if (!store::ValidPrivacyBody(it->value)) {
+        return Fail(res, BadRequest("field 'privacy' must be an object of last_seen, profile_photo, about, groups "
+                                    "(each \"everyone\", \"contacts\" or \"nobody\") and read_receipts (true or "
+                                    "false), at least one of them"));
+      }
+      rapidjson::StringBuffer b;
+      rapidjson::Writer<rapidjson::StringBuffer> wr(b);
+      it->value.Accept(wr);
+      privacy.assign(b.GetString(), b.GetSize());
+    }
+    if (fields.empty() && privacy.empty()) return Fail(res, BadRequest("nothing to change"));
     Actor actor{claims->user_id, claims->device_id};
-    auto u = c->d.core->Call<store::UserRow>([=]() { return c->d.core->OpUpdateProfile(actor, fields); });
+    auto u = c->d.core->Call<store::UserRow>([=]() { return c->d.core->OpUpdateProfile(actor, fields, privacy); });
     if (!u.ok()) return Fail(res, u.status());
-    json::JsonWriter w;
-    events::WriteUserPublic(w, *u);
-    Ok(res, 200, w.View());
+    Ok(res, 200, OwnProfile(*u));
   });
 
   s.Get(R"(/api/v1/users/([^/]+))", [c](const httplib::Request& req, httplib::Response& res) {
@@ -231,7 +251,7 @@ void RegisterAuthRoutes(httplib::Server& s, Ctx& ctx) {
     if (!u.ok()) return Fail(res, u.status());
     if (!u.value()) return Fail(res, NotFound("no such user"));
     json::JsonWriter w;
-    events::WriteUserPublic(w, **u);
+    events::WriteUserFor(w, **u, claims->user_id, (*lease)->q());
     Ok(res, 200, w.View());
   });
 
@@ -246,7 +266,7 @@ void RegisterAuthRoutes(httplib::Server& s, Ctx& ctx) {
     if (!users.ok()) return Fail(res, users.status());
     json::JsonWriter w;
     w.BeginObject().Key("users").BeginArray();
-    for (const auto& u : *users) events::WriteUserPublic(w, u);
+    for (const auto& u : *users) events::WriteUserFor(w, u, claims->user_id, (*lease)->q());
     w.EndArray().EndObject();
     Ok(res, 200, w.View());
   });

@@ -303,7 +303,7 @@ void RegisterChatRoutes(httplib::Server& s, Ctx& ctx) {
     bool has_more = static_cast<int>(page->size()) > *limit;
     if (has_more) page->pop_back();
     uint64_t min_delivered = UINT64_MAX, min_read = UINT64_MAX;
-    auto receipts = q.Receipts(*id);
+    auto receipts = q.Receipts(*id, claims->user_id);
     if (!receipts.ok()) return Fail(res, receipts.status());
     for (const auto& [uid, delivered, read] : *receipts) {
       if (uid == claims->user_id) continue;
@@ -482,7 +482,7 @@ void RegisterChatRoutes(httplib::Server& s, Ctx& ctx) {
     auto msg = q.Message(*mid);
     if (!msg.ok()) return Fail(res, msg.status());
     if (!msg.value() || msg.value()->chat_id != *id) return Fail(res, NotFound("no such message in this chat"));
-    auto receipts = q.Receipts(*id);
+    auto receipts = q.Receipts(*id, claims->user_id);
     if (!receipts.ok()) return Fail(res, receipts.status());
     json::JsonWriter w;
     w.BeginObject().Key("delivered").BeginArray();

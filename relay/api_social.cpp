@@ -7,13 +7,13 @@ namespace chatd::api {
 
 namespace {
 
-// The other user's public profile inside an object the caller opened, under "user"; just
+// The other user's profile (as `me` may see it) inside an object the caller opened, under "user"; just
 // the id if this relay does not know the user (yet).
-void WriteOtherUser(json::JsonWriter& w, store::Queries& q, uint64_t user_id) {
+void WriteOtherUser(json::JsonWriter& w, store::Queries& q, uint64_t user_id, uint64_t me) {
   auto u = q.UserById(user_id);
   w.Key("user");
   if (u.ok() && u.value()) {
-    events::WriteUserPublic(w, **u);
+    events::WriteUserFor(w, **u, me, q);
   } else {
     w.BeginObject().Key("user_id").Id(user_id).EndObject();
   }
@@ -28,7 +28,7 @@ void WriteRequest(json::JsonWriter& w, store::Queries& q, const store::ContactRe
   w.Key("direction").Str(incoming ? "incoming" : "outgoing");
   w.Key("status").Str(r.status);
   w.Key("created_at").Time(r.created_at);
-  WriteOtherUser(w, q, incoming ? r.from_user : r.to_user);
+  WriteOtherUser(w, q, incoming ? r.from_user : r.to_user, me);
   w.EndObject();
 }
 
@@ -49,7 +49,7 @@ httplib::Server::Handler UserListRoute(Ctx* c, const char* key, const char* time
     w.BeginObject().Key(key).BeginArray();
     for (const Row& r : *rows) {
       w.BeginObject().Key("user_id").Id(r.user_id).Key(time_key).Time(r.since);
-      WriteOtherUser(w, q, r.user_id);
+      WriteOtherUser(w, q, r.user_id, claims->user_id);
       w.EndObject();
     }
     w.EndArray().EndObject();
@@ -153,6 +153,27 @@ void RegisterSocialRoutes(httplib::Server& s, Ctx& ctx) {
   s.Post(R"(/api/v1/contacts/requests/([^/]+)/decline)", decide(false));  // the sender: cancel
 
   s.Get("/api/v1/contacts", UserListRoute(c, "contacts", "since", &store::Queries::ContactsOf));
+
+  // Presence of the users named in user_ids (at most 200, comma-separated), or of every
+  // contact and chat partner whose privacy lets me see it.
+  s.Get("/api/v1/presence", [c, core](const httplib::Request& req, httplib::Response& res) {
+    auto claims = Authenticate(*c, req);
+    if (!claims.ok()) return Fail(res, claims.status());
+    std::vector<uint64_t> ids;
+    std::string list = req.get_param_value("user_ids");
+    for (size_t at = 0; !list.empty() && at <= list.size();) {
+      size_t comma = std::min(list.find(',', at), list.size());
+      auto id = json::ParseId(std::string_view(list).substr(at, comma - at));
+      if (!id) return Fail(res, BadRequest("parameter 'user_ids' must be user ids separated by commas"));
+      if (std::find(ids.begin(), ids.end(), *id) == ids.end()) ids.push_back(*id);
+      if (ids.size() > 200) return Fail(res, BadRequest("parameter 'user_ids' names more than 200 users"));
+      at = comma + 1;
+    }
+    uint64_t viewer = claims->user_id;
+    auto r = core->Call<std::string>([=] { return core->OpPresenceList(viewer, ids); });
+    if (!r.ok()) return Fail(res, r.status());
+    Ok(res, 200, *r);
+  });
 
   s.Delete(R"(/api/v1/contacts/([^/]+))", [c, core](const httplib::Request& req, httplib::Response& res) {
     auto claims = Authenticate(*c, req);

@@ -134,6 +134,12 @@ void Core::OnWake(evutil_socket_t, short, void* arg) { static_cast<Core*>(arg)->
 void Core::OnExpiryTick(evutil_socket_t, short, void* arg) {
   auto* core = static_cast<Core*>(arg);
   core->CheckScheduled();
+  if (!core->presence_posted_ && core->PresenceDue(core->clock_->NowMs())) {
+    core->presence_posted_ = core->Post([core] {
+      core->presence_posted_ = false;
+      core->PresenceTick();
+    });
+  }
   if (core->expiry_posted_) return;
   // A read between batches on the writer connection: no transaction, nothing written, so
   // an idle relay does not commit (or fdatasync) once a second.

@@ -30,6 +30,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/json.h"
 #include "base/status.h"
 #include "base/time.h"
 #include "conf/config.h"
@@ -209,7 +210,11 @@ class Core {
   Result<TokenGrant> OpNewDevice(uint64_t user_id);
   Result<TokenGrant> OpRotateRefresh(const std::string& token_hash);
   Status OpLogout(const Actor& actor);
-  Result<store::UserRow> OpUpdateProfile(const Actor& actor, const std::vector<std::pair<std::string, std::string>>& fields);
+  // Profile fields (a user_profile envelope) and privacy settings (`privacy`: the body of a
+  // privacy envelope, checked by the caller; "" for none). Returns the updated user.
+  Result<store::UserRow> OpUpdateProfile(const Actor& actor,
+                                         const std::vector<std::pair<std::string, std::string>>& fields,
+                                         const std::string& privacy);
   Result<ChatResult> OpCreateChat(const Actor& actor, const std::string& chat_type, const std::string& chat_name,
                                   std::vector<uint64_t> participants);
   Result<store::ChatRow> OpUpdateChat(const Actor& actor, uint64_t chat_id, const std::optional<std::string>& name,
@@ -239,6 +244,15 @@ class Core {
   // presence_update to everyone who shares a chat with the user and to their contacts;
   // forwarded to peers.
   Status OpPresence(uint64_t user_id, const std::string& status, uint64_t skip_session);
+  // GET /presence: {"presence": [{user_id, status, last_seen}]} of `ids`, or (none given)
+  // of every contact and chat partner whose privacy lets the viewer see it; a user whose
+  // presence the viewer may not see is "unknown".
+  Result<std::string> OpPresenceList(uint64_t viewer, const std::vector<uint64_t>& ids);
+  // The 1-second tick asks whether presence has work (a snapshot to send, a peer's word
+  // to lapse); PresenceTick does it in a batch.
+  bool PresenceDue(int64_t now) const;
+  void PresenceTick();
+  void AnnouncePresence();  // presence_snapshot events of our online users to the peers
   // Call signalling (relay/ops_calls.cpp): a member's signal to the chat's members (or
   // to sig.to_user_id) and the sender's other sessions, skipping `skip_session`;
   // forwarded to peers. not_member, blocked (a direct chat, or the addressed member),
@@ -411,8 +425,36 @@ class Core {
   void Quarantine(const std::string& origin);
   void ApplyBuffered(const std::string& origin);
   void Replicate(crypto::Envelope env);  // moved into the delivery
-  // Who sees a user's presence: everyone sharing a chat with them, and their contacts.
+  // forbidden `privacy_restricted` unless `u`'s privacy lets `actor` add them to a group.
+  Status CheckMayAddToGroup(uint64_t actor, const store::UserRow& u);
+  // Who may see a user's presence, privacy aside: everyone sharing a chat with them, and
+  // their contacts. (Also the audience of device_keys_changed.)
   std::shared_ptr<const std::vector<uint64_t>> PresenceAudienceOf(uint64_t user_id);
+  // Presence (relay/presence.cpp): what each relay last said of a user, and when.
+  struct PresenceSeen {
+    std::string status;  // online, away, busy, offline
+    int64_t since = 0;   // when it became so (ms since the epoch)
+    int64_t heard = 0;   // when the relay last said so
+  };
+  struct PresenceNow {
+    std::string status;
+    int64_t last_seen = 0;  // now if not offline; 0 if never seen
+  };
+  PresenceNow PresenceOf(uint64_t user_id) const;
+  int64_t PresenceTtlMs() const;
+  // The audience as the user's privacy setting last_seen narrows it.
+  std::shared_ptr<const std::vector<uint64_t>> PresenceWatchers(uint64_t user_id);
+  bool MaySeePresence(uint64_t viewer, uint64_t user_id);
+  // What `relay` says of the user now (`since`: when, if not now, which also leaves the
+  // time it was last heard); a change of the user's presence goes to their watchers.
+  void SetPresence(uint64_t user_id, const std::string& relay, const std::string& status, uint64_t skip_session,
+                   int64_t since = 0);
+  void RemotePresence(uint64_t user_id, const json::Value& event);
+  void RemotePresenceSnapshot(const json::Value& event);
+  std::unordered_map<uint64_t, std::map<std::string, PresenceSeen>> presence_;
+  int64_t presence_beat_at_ = 0;   // the next presence_snapshot
+  int64_t presence_lapse_at_ = 0;  // the earliest a peer's word may lapse
+  bool presence_posted_ = false;   // a PresenceTick is queued
   void ForwardEphemeral(uint64_t chat_id, uint64_t user_id, std::string event_json);
   // Queues an ephemeral event (no cursor) for every session of `users` but skip_session.
   void DeliverEphemeral(std::shared_ptr<const std::vector<uint64_t>> users, uint64_t skip_session,

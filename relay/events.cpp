@@ -7,22 +7,54 @@ namespace chatd::events {
 
 using json::JsonWriter;
 
-void WriteUserPublic(JsonWriter& w, const store::UserRow& u) {
-  w.BeginObject();
-  WriteUserFields(w, u);
-  w.EndObject();
-}
+namespace {
 
-void WriteUserFields(JsonWriter& w, const store::UserRow& u) {
+void WriteProfile(JsonWriter& w, const store::UserRow& u, bool about, bool photo) {
   w.Key("user_id").Id(u.user_id);
   w.Key("username").Str(u.username);
   w.Key("handle").Str(u.handle());
   w.Key("relay").Str(u.relay);
   w.Key("first_name").Str(u.first_name);
   w.Key("last_name").Str(u.last_name);
-  w.Key("status_message").Str(u.status_message);
-  w.Key("profile_picture_url").StrOrNull(u.profile_picture_url);
+  w.Key("status_message").Str(about ? std::string_view(u.status_message) : std::string_view());
+  w.Key("profile_picture_url").StrOrNull(photo ? std::string_view(u.profile_picture_url) : std::string_view());
   w.Key("created_at").Time(u.created_at);
+}
+
+}  // namespace
+
+void WriteUserFor(JsonWriter& w, const store::UserRow& u, uint64_t viewer, store::Queries& q) {
+  const store::Privacy& p = u.privacy;
+  bool about = true, photo = true;
+  if (viewer != 0 && viewer != u.user_id && (p.about != "everyone" || p.profile_photo != "everyone")) {
+    bool contact = false;
+    if (p.about == "contacts" || p.profile_photo == "contacts") {
+      auto c = q.IsContact(viewer, u.user_id);
+      contact = c.ok() && *c;
+    }
+    about = store::Privacy::Allows(p.about, contact);
+    photo = store::Privacy::Allows(p.profile_photo, contact);
+  }
+  w.BeginObject();
+  WriteProfile(w, u, about, photo);
+  w.EndObject();
+}
+
+void WriteUserFields(JsonWriter& w, const store::UserRow& u) { WriteProfile(w, u, true, true); }
+
+void WritePrivacy(JsonWriter& w, const store::Privacy& p) {
+  w.BeginObject()
+      .Key("last_seen")
+      .Str(p.last_seen)
+      .Key("profile_photo")
+      .Str(p.profile_photo)
+      .Key("about")
+      .Str(p.about)
+      .Key("groups")
+      .Str(p.groups)
+      .Key("read_receipts")
+      .Bool(p.read_receipts)
+      .EndObject();
 }
 
 void WriteMessage(JsonWriter& w, const store::MessageRow& m) {
@@ -146,7 +178,7 @@ std::string EventFor(const store::EnvelopeRow& row, store::Queries& q) {
       if (u.ok() && u.value()) {
         msg.sender_username = u.value()->username;
         msg.sender_relay = u.value()->relay;
-        msg.sender_picture = u.value()->profile_picture_url;
+        if (u.value()->privacy.profile_photo == "everyone") msg.sender_picture = u.value()->profile_picture_url;
       }
       w.Key("type").Str("new_message");
       w.Key("message");
@@ -179,12 +211,19 @@ std::string EventFor(const store::EnvelopeRow& row, store::Queries& q) {
       w.Key("reaction_type").Str(BodyStr(body, "reaction_type"));
       w.Key("op").Str(BodyStr(body, "op"));
       break;
-    case crypto::Kind::kReceipt:
-      w.Key("type").Str(BodyStr(body, "status") == "read" ? "message_read" : "message_delivered");
+    case crypto::Kind::kReceipt: {
+      // A reader who turned read receipts off (privacy) is shown to have the message only.
+      bool read = BodyStr(body, "status") == "read";
+      if (read) {
+        auto u = q.UserById(e.author);
+        if (u.ok() && u.value() && !u.value()->privacy.read_receipts) read = false;
+      }
+      w.Key("type").Str(read ? "message_read" : "message_delivered");
       w.Key("chat_id").Id(e.chat_id);
       w.Key("user_id").Id(e.author);
       w.Key("up_to_message_id").Id(BodyId(body, "up_to_message_id"));
       break;
+    }
     case crypto::Kind::kChatCreate: {
       auto c = q.Chat(e.chat_id, true);
       if (!c.ok() || !c.value()) return {};

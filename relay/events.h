@@ -11,10 +11,15 @@
 
 namespace chatd::events {
 
-void WriteUserPublic(json::JsonWriter& w, const store::UserRow& u);
-// The public profile's fields alone, inside an object the caller opened (the admin API
+// A user's profile as `viewer` may see it: the profile photo and status message only if
+// the user's privacy settings let the viewer in ("contacts": `q` tells whether the viewer
+// is one). The user sees all of their own profile, and an operator (viewer 0) too.
+void WriteUserFor(json::JsonWriter& w, const store::UserRow& u, uint64_t viewer, store::Queries& q);
+// The profile's fields alone, unmasked, inside an object the caller opened (the admin API
 // adds the account's state to them).
 void WriteUserFields(json::JsonWriter& w, const store::UserRow& u);
+// {"last_seen", "profile_photo", "about", "groups", "read_receipts"} (GET /users/me).
+void WritePrivacy(json::JsonWriter& w, const store::Privacy& p);
 void WriteMessage(json::JsonWriter& w, const store::MessageRow& m);
 void WriteChat(json::JsonWriter& w, const store::ChatRow& c);
 // The optional `forward_from: {chat_id, message_id}` of a send (REST or WebSocket): both

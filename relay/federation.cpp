@@ -406,6 +406,7 @@ void Federation::LinkReady(Link* l) {
     p->dialing = false;
   }
   log::Info("federation: link up", {{"peer", l->peer}, {"outbound", l->outbound}});
+  core_.Post([this] { core_.AnnouncePresence(); });  // so a peer that just (re)started knows who is online here
   for (const auto& [o, seq] : core_.VectorSnapshot()) {
     if (o == l->peer) continue;
     l->next[o] = l->their[o] + 1;

@@ -12,6 +12,22 @@ bool ValidRole(const std::string& r) { return r == "admin" || r == "moderator" |
 
 }  // namespace
 
+// The user's privacy setting `groups`: who may put them in a group (at its creation or
+// later). Checked where the change is made; peers apply member_add as they get it.
+Status Core::CheckMayAddToGroup(uint64_t actor, const store::UserRow& u) {
+  const std::string& who = u.privacy.groups;
+  if (who == "everyone" || actor == u.user_id) return Status::Ok();
+  if (who == "contacts") {
+    auto c = store_.writer().IsContact(actor, u.user_id);
+    if (!c.ok()) return c.status();
+    if (*c) return Status::Ok();
+  }
+  return Status(Code::kForbidden,
+                "user " + std::to_string(u.user_id) + " lets " +
+                    (who == "contacts" ? "only their contacts" : "nobody") + " add them to groups",
+                "privacy_restricted");
+}
+
 Status Core::OpCheckMember(const Actor& actor, uint64_t chat_id) {
   auto role = RoleOrNotMember(chat_id, actor.user_id);
   return role.ok() ? Status::Ok() : role.status();
@@ -38,6 +54,9 @@ Result<ChatResult> Core::OpCreateChat(const Actor& actor, const std::string& cha
     auto u = w.UserById(uid);
     if (!u.ok()) return u.status();
     if (!u.value() || u.value()->disabled) return NotFound("no such user: " + std::to_string(uid));
+    if (chat_type == "group") {
+      if (Status s = CheckMayAddToGroup(actor.user_id, *u.value()); !s.ok()) return s;
+    }
   }
   std::string direct_key;
   if (chat_type == "direct") {
@@ -124,6 +143,7 @@ Result<store::ChatRow> Core::OpAddMembers(const Actor& actor, uint64_t chat_id, 
     auto u = w.UserById(uid);
     if (!u.ok()) return u.status();
     if (!u.value() || u.value()->disabled) return NotFound("no such user: " + std::to_string(uid));
+    if (Status s = CheckMayAddToGroup(actor.user_id, *u.value()); !s.ok()) return s;
     add.push_back(uid);
   }
   if (chat.value()->members.size() + add.size() > static_cast<size_t>(cfg_.max_group_members)) {

@@ -155,7 +155,7 @@ Result<SendResult> Core::OpSend(const Actor& actor, const SendRequest& req) {
   if (const store::UserRow* sender = UserOf(actor.user_id)) {
     r.message.sender_username = sender->username;
     r.message.sender_relay = sender->relay;
-    r.message.sender_picture = sender->profile_picture_url;
+    if (sender->privacy.profile_photo == "everyone") r.message.sender_picture = sender->profile_picture_url;
   }
   json::JsonWriter ev;
   ev.BeginObject().Key("type").Str("new_message").Key("message");
@@ -338,22 +338,17 @@ void Core::ForwardEphemeral(uint64_t chat_id, uint64_t user_id, std::string even
   QueueDelivery(std::move(d));
 }
 
-Status Core::OpPresence(uint64_t user_id, const std::string& status, uint64_t skip_session) {
-  json::JsonWriter w;
-  w.BeginObject().Key("type").Str("presence_update").Key("user_id").Id(user_id).Key("status").Str(status)
-      .Key("last_seen").Time(clock_->NowMs()).EndObject();
-  DeliverEphemeral(PresenceAudienceOf(user_id), skip_session, w.View());
-  ForwardEphemeral(0, user_id, w.Take());
-  return Status::Ok();
-}
-
 void Core::OpRemoteEphemeral(uint64_t chat_id, uint64_t user_id, const std::string& event_json) {
-  // Only typing (by a member of the chat), presence (to that user's co-members) and call
-  // signals (relay/ops_calls.cpp) are accepted from peers; the event is rebuilt from
-  // checked fields, never passed through.
+  // Only typing (by a member of the chat), presence (relay/presence.cpp) and call signals
+  // (relay/ops_calls.cpp) are accepted from peers; the event is rebuilt from checked
+  // fields, never passed through.
   json::Doc ev;
   if (!json::Parse(event_json, &ev).ok()) return;
   std::string_view type = json::TypeOf(ev);
+  if (type == "presence_snapshot") {
+    if (chat_id == 0 && user_id == 0) RemotePresenceSnapshot(ev);
+    return;
+  }
   auto uid = json::GetId(ev, "user_id");
   if (!uid.ok()) return;
   if (IsCallType(type)) {
@@ -376,12 +371,8 @@ void Core::OpRemoteEphemeral(uint64_t chat_id, uint64_t user_id, const std::stri
     w.BeginObject().Key("type").Str("user_typing").Key("chat_id").Id(chat_id).Key("user_id").Id(*uid)
         .Key("state").Str(*state).EndObject();
   } else if (type == "presence_update") {
-    auto status = json::GetString(ev, "status", 16);
-    if (chat_id || *uid != user_id || !status.ok()) return;
-    if (*status != "online" && *status != "away" && *status != "busy" && *status != "offline") return;
-    users = PresenceAudienceOf(user_id);
-    w.BeginObject().Key("type").Str("presence_update").Key("user_id").Id(user_id).Key("status").Str(*status)
-        .Key("last_seen").Time(clock_->NowMs()).EndObject();
+    if (chat_id == 0 && *uid == user_id) RemotePresence(user_id, ev);
+    return;
   } else {
     return;
   }

@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "crypto/bytes.h"
 #include "relay/core.h"
+#include "store/views.h"
 
 namespace chatd {
 
@@ -82,6 +83,12 @@ bool Core::ValidRemote(const crypto::Envelope& env) {
   if (env.kind == crypto::Kind::kUserCreate) return env.author == env.id && env.chat_id == 0;
   if (env.kind == crypto::Kind::kChatCreate) {
     if (env.chat_id != env.id) return false;
+    auto u = w.UserById(env.author);
+    return u.ok() && u.value().has_value();
+  }
+  if (env.kind == crypto::Kind::kPrivacy) {  // a known user's own settings, all of them valid
+    json::Doc body;
+    if (env.chat_id != 0 || !json::Parse(env.body, &body).ok() || !store::ValidPrivacyBody(body)) return false;
     auto u = w.UserById(env.author);
     return u.ok() && u.value().has_value();
   }
@@ -287,7 +294,7 @@ void Core::ApplyBuffered(const std::string& first_origin) {
               env.kind == crypto::Kind::kMemberRemove) {
             InvalidateMembers(env.chat_id);
           }
-          if (env.kind == crypto::Kind::kUserProfile) users_.erase(env.author);
+          if (env.kind == crypto::Kind::kUserProfile || env.kind == crypto::Kind::kPrivacy) users_.erase(env.author);
           if (env.kind == crypto::Kind::kChatUpdate) InvalidateTimer(env.chat_id);
           ApplyAccessChange(env);  // user_disable, session_revoke: tokens, sessions
           if (env.kind == crypto::Kind::kDeviceKeys) AfterDeviceKeys(env, keys_before, *pos);

@@ -245,18 +245,27 @@ Status Core::OpLogout(const Actor& actor) {
 }
 
 Result<store::UserRow> Core::OpUpdateProfile(const Actor& actor,
-                                             const std::vector<std::pair<std::string, std::string>>& fields) {
-  json::JsonWriter body;
-  body.BeginObject();
-  for (const auto& [k, v] : fields) body.Key(k).Str(v);
-  body.EndObject();
-  crypto::Envelope env;
-  env.kind = crypto::Kind::kUserProfile;
-  env.author = actor.user_id;
-  env.device = std::to_string(actor.device_id);
-  env.body = body.Take();
-  auto pos = Emit(env);
-  if (!pos.ok()) return pos.status();
+                                             const std::vector<std::pair<std::string, std::string>>& fields,
+                                             const std::string& privacy) {
+  auto emit = [&](crypto::Kind kind, std::string body) -> Status {
+    crypto::Envelope env;
+    env.kind = kind;
+    env.author = actor.user_id;
+    env.device = std::to_string(actor.device_id);
+    env.body = std::move(body);
+    auto pos = Emit(env);
+    return pos.ok() ? Status::Ok() : pos.status();
+  };
+  if (!fields.empty()) {
+    json::JsonWriter body;
+    body.BeginObject();
+    for (const auto& [k, v] : fields) body.Key(k).Str(v);
+    body.EndObject();
+    if (Status s = emit(crypto::Kind::kUserProfile, body.Take()); !s.ok()) return s;
+  }
+  if (!privacy.empty()) {
+    if (Status s = emit(crypto::Kind::kPrivacy, privacy); !s.ok()) return s;
+  }
   users_.erase(actor.user_id);
   auto user = store_.writer().UserById(actor.user_id);
   if (!user.ok()) return user.status();

@@ -11,7 +11,8 @@ namespace chatd::store {
 namespace {
 
 constexpr const char* kUserCols =
-    "user_id, username, relay, first_name, last_name, status_message, profile_picture_url, created_at, disabled";
+    "user_id, username, relay, first_name, last_name, status_message, profile_picture_url, created_at, disabled, "
+    "(SELECT group_concat(p.setting || '=' || p.value) FROM privacy p WHERE p.user_id = users.user_id)";
 
 UserRow ReadUser(const Stmt& st) {
   UserRow u;
@@ -24,6 +25,7 @@ UserRow ReadUser(const Stmt& st) {
   u.profile_picture_url = st.Text(6);
   u.created_at = st.Int(7);
   u.disabled = st.Int(8) != 0;
+  ReadPrivacy(st.Text(9), &u.privacy);
   return u;
 }
 
@@ -32,6 +34,11 @@ constexpr const char* kMessageCols =
     "m.created_at, m.edited_at, m.deleted, m.pos, m.expires_at, m.forwarded_chat_id, m.forwarded_message_id, "
     "m.encrypted";
 constexpr int kMessageColCount = 15;  // the sender's profile columns follow these in History
+// The sender's username, relay and picture; the picture only if everyone may see it
+// (messages are rendered once for every reader; GET /users/{id} applies the rule per viewer).
+constexpr const char* kSenderCols =
+    "u.username, u.relay, CASE WHEN EXISTS(SELECT 1 FROM privacy p WHERE p.user_id = u.user_id AND "
+    "p.setting = 'profile_photo' AND p.value <> 'everyone') THEN '' ELSE u.profile_picture_url END";
 
 MessageRow ReadMessage(const Stmt& st) {
   MessageRow m;
@@ -316,8 +323,8 @@ Result<std::optional<MessageRow>> Queries::MessageFacts(uint64_t message_id) {
 }
 
 Result<std::optional<MessageRow>> Queries::Message(uint64_t message_id) {
-  auto st = db_.Prepare(std::string("SELECT ") + kMessageCols +
-                        ", u.username, u.relay, u.profile_picture_url FROM messages m "
+  auto st = db_.Prepare(std::string("SELECT ") + kMessageCols + ", " + std::string(kSenderCols) +
+                        " FROM messages m "
                         "LEFT JOIN users u ON u.user_id = m.sender_id WHERE m.message_id=? "
                         "AND (m.expires_at = 0 OR m.expires_at > ?)");
   if (!st.ok()) return st.status();
@@ -325,10 +332,7 @@ Result<std::optional<MessageRow>> Queries::Message(uint64_t message_id) {
   auto r = st->Step();
   if (!r.ok()) return r.status();
   if (!r.value()) return std::optional<MessageRow>();
-  MessageRow m = ReadMessage(*st);
-  m.sender_username = st->Text(12);
-  m.sender_relay = st->Text(13);
-  m.sender_picture = st->Text(14);
+  MessageRow m = ReadMessageWithSender(*st);
   if (Status s = FillReactions(m); !s.ok()) return s;
   return std::optional<MessageRow>(std::move(m));
 }
@@ -358,8 +362,8 @@ Result<std::optional<uint64_t>> Queries::MessageByClientKey(uint64_t sender_id, 
 
 Result<std::vector<MessageRow>> Queries::History(uint64_t chat_id, uint64_t before_id, int limit, uint64_t max_pos,
                                                  uint64_t viewer) {
-  auto st = db_.Prepare(std::string("SELECT ") + kMessageCols +
-                        ", u.username, u.relay, u.profile_picture_url FROM messages m "
+  auto st = db_.Prepare(std::string("SELECT ") + kMessageCols + ", " + std::string(kSenderCols) +
+                        " FROM messages m "
                         "LEFT JOIN users u ON u.user_id = m.sender_id "
                         "WHERE m.chat_id=? AND m.message_id<? AND m.pos<=? AND (m.expires_at = 0 OR m.expires_at > ?) "
                         "AND NOT EXISTS (SELECT 1 FROM hidden h WHERE h.user_id=?6 AND h.message_id=m.message_id) "
@@ -391,8 +395,8 @@ Result<std::vector<MessageRow>> Queries::MessagesWithSenders(Stmt& st) {
 
 Result<std::vector<MessageRow>> Queries::Thread(uint64_t chat_id, uint64_t parent_id, uint64_t after_id, int limit,
                                                 uint64_t max_pos, uint64_t viewer) {
-  auto st = db_.Prepare(std::string("SELECT ") + kMessageCols +
-                        ", u.username, u.relay, u.profile_picture_url FROM messages m "
+  auto st = db_.Prepare(std::string("SELECT ") + kMessageCols + ", " + std::string(kSenderCols) +
+                        " FROM messages m "
                         "LEFT JOIN users u ON u.user_id = m.sender_id "
                         "WHERE m.reply_to=? AND m.chat_id=? AND m.message_id>? AND m.pos<=? "
                         "AND (m.expires_at = 0 OR m.expires_at > ?) "
@@ -443,12 +447,16 @@ Result<std::vector<EnvelopeRow>> Queries::EnvelopesFrom(std::string_view origin,
   return out;
 }
 
-Result<std::vector<std::tuple<uint64_t, uint64_t, uint64_t>>> Queries::Receipts(uint64_t chat_id) {
+Result<std::vector<std::tuple<uint64_t, uint64_t, uint64_t>>> Queries::Receipts(uint64_t chat_id, uint64_t viewer) {
   auto st = db_.Prepare(
-      "SELECT m.user_id, COALESCE(r.delivered_up_to, 0), COALESCE(r.read_up_to, 0) FROM members m "
-      "LEFT JOIN receipts r ON r.chat_id = m.chat_id AND r.user_id = m.user_id WHERE m.chat_id=?");
+      "SELECT user_id, CASE WHEN hide THEN max(delivered, read) ELSE delivered END, CASE WHEN hide THEN 0 ELSE read "
+      "END "
+      "FROM (SELECT m.user_id, COALESCE(r.delivered_up_to, 0) AS delivered, COALESCE(r.read_up_to, 0) AS read, "
+      "m.user_id <> ?2 AND EXISTS(SELECT 1 FROM privacy p WHERE p.user_id = m.user_id AND "
+      "p.setting = 'read_receipts' AND p.value = 'false') AS hide FROM members m "
+      "LEFT JOIN receipts r ON r.chat_id = m.chat_id AND r.user_id = m.user_id WHERE m.chat_id = ?1)");
   if (!st.ok()) return st.status();
-  st->Bind(1, chat_id);
+  st->Bind(1, chat_id).Bind(2, viewer);
   std::vector<std::tuple<uint64_t, uint64_t, uint64_t>> out;
   for (;;) {
     auto r = st->Step();

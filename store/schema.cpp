@@ -335,6 +335,18 @@ ALTER TABLE messages ADD COLUMN encrypted INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE files ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
 UPDATE files SET seq = e.seq FROM envelopes e WHERE e.kind = 40 AND e.id = files.file_id AND e.origin = files.origin;
 )sql",
+    // 13: privacy settings, the view of the privacy envelopes (kind 35): per (user,
+    // setting) the envelope with the highest id decides, whatever order they arrive in.
+    // Settings: last_seen, profile_photo, about, groups ("everyone"|"contacts"|"nobody")
+    // and read_receipts ("true"|"false"); a missing row is the default (everyone, true).
+    R"sql(
+CREATE TABLE privacy(
+  user_id INTEGER NOT NULL,
+  setting TEXT NOT NULL,
+  value TEXT NOT NULL,
+  id INTEGER NOT NULL,
+  PRIMARY KEY(user_id, setting)) WITHOUT ROWID;
+)sql",
 };
 
 }  // namespace

@@ -31,11 +31,24 @@
 
 namespace chatd::store {
 
+// A user's privacy settings (the `privacy` view): who sees their presence and last seen,
+// profile photo and status message ("about"), who may add them to groups ("everyone",
+// "contacts" or "nobody"), and whether others see when they have read a message.
+struct Privacy {
+  std::string last_seen = "everyone", profile_photo = "everyone", about = "everyone", groups = "everyone";
+  bool read_receipts = true;
+  // Whether an audience setting lets a viewer in; `contact`: the viewer is a contact.
+  static bool Allows(std::string_view audience, bool contact) {
+    return audience == "everyone" || (audience == "contacts" && contact);
+  }
+};
+
 struct UserRow {
   uint64_t user_id = 0;
   std::string username, relay, first_name, last_name, status_message, profile_picture_url;
   int64_t created_at = 0;
   bool disabled = false;
+  Privacy privacy;
   std::string handle() const { return username + "@" + relay; }
 };
 
@@ -272,7 +285,9 @@ class Queries {
                                                   uint64_t max_pos = 0);
   Result<std::vector<EnvelopeRow>> EnvelopesFrom(std::string_view origin, uint64_t after_seq, int limit);
   // Per member: (user_id, delivered_up_to, read_up_to); members without receipts get 0s.
-  Result<std::vector<std::tuple<uint64_t, uint64_t, uint64_t>>> Receipts(uint64_t chat_id);
+  // As `viewer` may see them: a member who turned read receipts off (privacy) shows their
+  // reads to nobody else, as deliveries only.
+  Result<std::vector<std::tuple<uint64_t, uint64_t, uint64_t>>> Receipts(uint64_t chat_id, uint64_t viewer);
   Result<uint64_t> MaxPos();
   // The stored header hash of (origin, seq), to tell a duplicate from equivocation.
   Result<std::optional<std::string>> HeaderHashAt(std::string_view origin, uint64_t seq);

@@ -6,6 +6,7 @@
 
 #include "base/json.h"
 #include "crypto/device_keys.h"
+#include "store/store.h"
 
 namespace chatd::store {
 namespace {
@@ -47,6 +48,27 @@ Status ApplyUserProfile(Db& db, const crypto::Envelope& env, const Value& b) {
     Status s = st->Bind(1, std::string_view(it->value.GetString(), it->value.GetStringLength()))
                    .Bind(2, env.author).Run();
     if (!s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+// Last writer wins by envelope id per (user, setting), whatever order they arrive in.
+Status ApplyPrivacy(Db& db, const crypto::Envelope& env, const Value& b) {
+  if (!ValidPrivacyBody(b)) return Status::Ok();  // kept in the log, changes nothing
+  auto st = db.Prepare(
+      "INSERT INTO privacy(user_id, setting, value, id) VALUES(?,?,?,?) ON CONFLICT(user_id, setting) "
+      "DO UPDATE SET value=excluded.value, id=excluded.id WHERE excluded.id > privacy.id");
+  if (!st.ok()) return st.status();
+  for (const char* name : kPrivacySettings) {
+    auto it = b.FindMember(name);
+    if (it == b.MemberEnd()) continue;
+    std::string value = it->value.IsBool() ? (it->value.GetBool() ? "true" : "false")
+                                           : std::string(it->value.GetString(), it->value.GetStringLength());
+    st->Reset();
+    if (Status s = st->Bind(1, env.author).Bind(2, std::string_view(name)).Bind(3, value).Bind(4, env.id).Run();
+        !s.ok()) {
+      return s;
+    }
   }
   return Status::Ok();
 }
@@ -512,6 +534,47 @@ Status ApplyDeviceKeys(Db& db, const crypto::Envelope& env, const Value& b) {
 
 }  // namespace
 
+bool ValidPrivacyBody(const json::Value& body) {
+  if (!body.IsObject() || body.MemberCount() == 0) return false;
+  size_t known = 0;
+  for (const char* name : kPrivacySettings) {
+    auto it = body.FindMember(name);
+    if (it == body.MemberEnd()) continue;
+    ++known;
+    if (std::string_view(name) == "read_receipts") {
+      if (!it->value.IsBool()) return false;
+      continue;
+    }
+    if (!it->value.IsString()) return false;
+    std::string_view v(it->value.GetString(), it->value.GetStringLength());
+    if (v != "everyone" && v != "contacts" && v != "nobody") return false;
+  }
+  return known == body.MemberCount();
+}
+
+void ReadPrivacy(std::string_view text, Privacy* out) {
+  while (!text.empty()) {
+    size_t comma = text.find(',');
+    std::string_view item = text.substr(0, comma);
+    size_t eq = item.find('=');
+    if (eq != std::string_view::npos) {
+      std::string_view k = item.substr(0, eq), v = item.substr(eq + 1);
+      if (k == "last_seen")
+        out->last_seen = v;
+      else if (k == "profile_photo")
+        out->profile_photo = v;
+      else if (k == "about")
+        out->about = v;
+      else if (k == "groups")
+        out->groups = v;
+      else if (k == "read_receipts")
+        out->read_receipts = v != "false";
+    }
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+}
+
 int64_t ExpiresAt(const crypto::Envelope& env, const Value& b) {
   constexpr int64_t kMaxDisappearMs = 365LL * 86400 * 1000;
   if (env.kind != Kind::kMsgPost && env.kind != Kind::kMsgEdit) return 0;
@@ -563,6 +626,8 @@ Status ApplyToViews(Db& db, const crypto::Envelope& env, uint64_t pos, std::vect
     case Kind::kUserCreate: return ApplyUserCreate(db, env, b);
     case Kind::kUserProfile: return ApplyUserProfile(db, env, b);
     case Kind::kUserDisable: return ApplyUserDisable(db, env, b);
+    case Kind::kPrivacy:
+      return ApplyPrivacy(db, env, b);
     case Kind::kSessionRevoke: return ApplySessionRevoke(db, env, b);
     case Kind::kChatCreate: return ApplyChatCreate(db, env, b);
     case Kind::kChatUpdate: return ApplyChatUpdate(db, env, b);

@@ -16,10 +16,20 @@
 
 namespace chatd::store {
 
+struct Privacy;
+
 // `erased`, if given, receives the log positions whose bodies the envelope erased (a delete
 // for everyone erases its message's post and edits; an edit of a deleted message, itself),
 // including positions not in the log yet, which the caller must erase when it appends them.
 Status ApplyToViews(Db& db, const crypto::Envelope& env, uint64_t pos, std::vector<uint64_t>* erased = nullptr);
+
+// Privacy settings (kind 35, docs/ENVELOPE.md): the setting names; whether a privacy body
+// is valid (an object of known settings, at least one, each with one of its values:
+// "everyone"|"contacts"|"nobody", read_receipts a boolean); and the view's settings as
+// UserRow reads them ("setting=value,..." from the privacy table) into *out.
+inline constexpr const char* kPrivacySettings[] = {"last_seen", "profile_photo", "about", "groups", "read_receipts"};
+bool ValidPrivacyBody(const json::Value& body);
+void ReadPrivacy(std::string_view text, Privacy* out);
 
 // Disappearing messages (docs/ENVELOPE.md): the time (ms) at which a msg_post or msg_edit
 // envelope's text is due to be erased, from its body's `expires_at`; 0 if it has none, or

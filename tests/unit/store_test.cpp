@@ -571,6 +571,42 @@ TEST_CASE("store: blocks and contacts end the same in either order, and after a 
   CHECK(state_after(true, true) == "0|0|accepted|0|3");
 }
 
+TEST_CASE("store: privacy settings end the same in either order and after a rebuild, a bad body changes nothing",
+          "[store][privacy]") {
+  auto privacy_after = [](bool reversed, bool rebuild) {
+    TempDir dir;
+    auto store = store::Store::Open(dir.path, 1, true);
+    REQUIRE(store.ok());
+    auto& w = (*store)->writer();
+    LogBuilder b(w);
+    REQUIRE(w.Begin().ok());
+    b.Append(Kind::kUserCreate, 0, 1000, R"({"username":"alice"})", 1000);
+    // Two devices of alice change settings at once on two relays (3001 is newer); a body
+    // with an unknown value changes nothing, not even its valid settings.
+    std::vector<std::function<void()>> racing = {
+        [&] { b.Append(Kind::kPrivacy, 0, 1000, R"({"last_seen":"contacts","read_receipts":false})", 3000); },
+        [&] { b.Append(Kind::kPrivacy, 0, 1000, R"({"last_seen":"nobody","groups":"contacts"})", 3001); },
+        [&] { b.Append(Kind::kPrivacy, 0, 1000, R"({"about":"nobody","groups":"friends"})", 3002); },
+    };
+    if (reversed) std::reverse(racing.begin(), racing.end());
+    for (auto& f : racing) f();
+    REQUIRE(w.Commit().ok());
+    if (rebuild) {
+      REQUIRE(w.Begin().ok());
+      REQUIRE(w.RebuildViews().ok());
+      REQUIRE(w.Commit().ok());
+    }
+    auto u = w.UserById(1000);
+    REQUIRE((u.ok() && u.value()));
+    const store::Privacy& p = u.value()->privacy;
+    return p.last_seen + "|" + p.profile_photo + "|" + p.about + "|" + p.groups + "|" +
+           (p.read_receipts ? "on" : "off");
+  };
+  CHECK(privacy_after(false, false) == "nobody|everyone|everyone|contacts|off");
+  CHECK(privacy_after(true, false) == "nobody|everyone|everyone|contacts|off");
+  CHECK(privacy_after(true, true) == "nobody|everyone|everyone|contacts|off");
+}
+
 TEST_CASE("store: migrations are idempotent and reopen keeps data", "[store]") {
   TempDir dir;
   {
@@ -611,12 +647,13 @@ TEST_CASE("store: schema 10 erases the text of messages deleted before it, as a 
     // what later steps add undone, so that the store really is at schema 9).
     auto del = b.Make(Kind::kMsgDelete, 2000, 1000, R"({"message_id":"3000","for":"everyone"})", 4003);
     REQUIRE(w.Append(del, /*apply_views=*/false).ok());
-    REQUIRE(w.db()
-                .Exec("UPDATE messages SET deleted=1, content='' WHERE message_id=3000; "
-                      "DROP TABLE message_edits; DROP TABLE erased_posts; DROP TABLE device_keys; DROP TABLE prekeys; "
-                      "ALTER TABLE messages DROP COLUMN encrypted; ALTER TABLE files DROP COLUMN seq; "
-                      "PRAGMA user_version=9;")
-                .ok());
+    REQUIRE(
+        w.db()
+            .Exec("UPDATE messages SET deleted=1, content='' WHERE message_id=3000; "
+                  "DROP TABLE message_edits; DROP TABLE erased_posts; DROP TABLE device_keys; DROP TABLE prekeys; "
+                  "ALTER TABLE messages DROP COLUMN encrypted; ALTER TABLE files DROP COLUMN seq; DROP TABLE privacy; "
+                  "PRAGMA user_version=9;")
+            .ok());
     REQUIRE(w.Commit().ok());
   }
   auto store = store::Store::Open(dir.path, 1, false);
