@@ -32,10 +32,6 @@ namespace chatd::cli {
 namespace {
 
 // The view tables RebuildViews re-derives (the local-only tables and the log are not views).
-constexpr const char* kViews[] = {"users",       "chats",         "members",     "messages",      "reactions",
-                                  "receipts",    "member_events", "revocations", "block_events",  "contact_requests",
-                                  "contacts",    "hidden",        "files",       "message_edits", "erased_posts",
-                                  "device_keys", "privacy"};
 constexpr size_t kMaxProblemsShown = 20;
 
 struct Report {
@@ -135,7 +131,7 @@ Status CheckViews(store::Db& src, const std::string& copy, Report& rep) {
   auto db = store::Db::Open(copy, false, false);
   if (!db.ok()) return db.status();
   std::map<std::string, std::string> before;
-  for (const char* t : kViews) {
+  for (const char* t : store::kViewTables) {
     auto d = TableDigest(**db, t);
     if (!d.ok()) return d.status();
     before[t] = *d;
@@ -147,7 +143,7 @@ Status CheckViews(store::Db& src, const std::string& copy, Report& rep) {
     return s;
   }
   if (Status s = w.Commit(); !s.ok()) return s;
-  for (const char* t : kViews) {
+  for (const char* t : store::kViewTables) {
     auto d = TableDigest(w.db(), t);
     if (!d.ok()) return d.status();
     if (*d != before[t]) rep.Problem(std::string("view '") + t + "' differs from what the log derives");

@@ -347,6 +347,33 @@ CREATE TABLE privacy(
   id INTEGER NOT NULL,
   PRIMARY KEY(user_id, setting)) WITHOUT ROWID;
 )sql",
+    // 14: profile fields last-writer-wins by envelope id (as chat fields are): the id of
+    // the user_profile envelope that set each field. The backfill re-derives every field
+    // from its newest valid envelope, which the apply order may not have left in place.
+    R"sql(
+CREATE TABLE profile_fields(
+  user_id INTEGER NOT NULL,
+  field TEXT NOT NULL,
+  id INTEGER NOT NULL,
+  PRIMARY KEY(user_id, field)) WITHOUT ROWID;
+INSERT INTO profile_fields(user_id, field, id)
+  SELECT e.author, f.name, max(e.id) FROM envelopes e
+  JOIN (SELECT 'first_name' AS name UNION ALL SELECT 'last_name' UNION ALL SELECT 'status_message'
+        UNION ALL SELECT 'profile_picture_url') f
+  WHERE e.kind = 2 AND e.valid = 1 AND e.body IS NOT NULL AND json_valid(e.body)
+    AND json_type(e.body, '$.' || f.name) = 'text'
+  GROUP BY e.author, f.name;
+UPDATE users SET
+  first_name = COALESCE((SELECT json_extract(e.body, '$.first_name') FROM profile_fields p JOIN envelopes e
+    ON e.id = p.id AND e.kind = 2 WHERE p.user_id = users.user_id AND p.field = 'first_name'), first_name),
+  last_name = COALESCE((SELECT json_extract(e.body, '$.last_name') FROM profile_fields p JOIN envelopes e
+    ON e.id = p.id AND e.kind = 2 WHERE p.user_id = users.user_id AND p.field = 'last_name'), last_name),
+  status_message = COALESCE((SELECT json_extract(e.body, '$.status_message') FROM profile_fields p JOIN envelopes e
+    ON e.id = p.id AND e.kind = 2 WHERE p.user_id = users.user_id AND p.field = 'status_message'), status_message),
+  profile_picture_url = COALESCE((SELECT json_extract(e.body, '$.profile_picture_url') FROM profile_fields p
+    JOIN envelopes e ON e.id = p.id AND e.kind = 2 WHERE p.user_id = users.user_id AND p.field = 'profile_picture_url'),
+    profile_picture_url);
+)sql",
 };
 
 }  // namespace

@@ -38,11 +38,19 @@ Status ApplyUserCreate(Db& db, const crypto::Envelope& env, const Value& b) {
       .Bind(7, env.created_at).Run();
 }
 
+// Each field last-writer-wins by envelope id (profile_fields keeps the id that set it), so
+// two devices changing a profile on two relays at once end the same everywhere.
 Status ApplyUserProfile(Db& db, const crypto::Envelope& env, const Value& b) {
   static const char* kFields[] = {"first_name", "last_name", "status_message", "profile_picture_url"};
   for (const char* f : kFields) {
     auto it = b.FindMember(f);
     if (it == b.MemberEnd() || !it->value.IsString()) continue;
+    auto newer = db.Prepare(
+        "INSERT INTO profile_fields(user_id, field, id) VALUES(?,?,?) ON CONFLICT(user_id, field) "
+        "DO UPDATE SET id=excluded.id WHERE excluded.id > profile_fields.id");
+    if (!newer.ok()) return newer.status();
+    if (Status s = newer->Bind(1, env.author).Bind(2, std::string_view(f)).Bind(3, env.id).Run(); !s.ok()) return s;
+    if (db.Changes() == 0) continue;  // a newer envelope set this field already
     auto st = db.Prepare(std::string("UPDATE users SET ") + f + "=? WHERE user_id=?");
     if (!st.ok()) return st.status();
     Status s = st->Bind(1, std::string_view(it->value.GetString(), it->value.GetStringLength()))

@@ -116,11 +116,9 @@ Status Writer::DeleteUpload(uint64_t upload_id) {
 }
 
 Status Writer::RebuildViews() {
-  Status s = db_.Exec(
-      "DELETE FROM users; DELETE FROM chats; DELETE FROM members; DELETE FROM messages; "
-      "DELETE FROM reactions; DELETE FROM receipts; DELETE FROM member_events; DELETE FROM revocations; "
-      "DELETE FROM block_events; DELETE FROM contact_requests; DELETE FROM contacts; DELETE FROM hidden; "
-      "DELETE FROM files; DELETE FROM message_edits; DELETE FROM erased_posts; DELETE FROM device_keys;");
+  std::string clear;
+  for (const char* t : kViewTables) clear += std::string("DELETE FROM ") + t + ";";
+  Status s = db_.Exec(clear);
   if (!s.ok()) return s;
   uint64_t after = 0;
   for (;;) {

@@ -571,40 +571,54 @@ TEST_CASE("store: blocks and contacts end the same in either order, and after a 
   CHECK(state_after(true, true) == "0|0|accepted|0|3");
 }
 
-TEST_CASE("store: privacy settings end the same in either order and after a rebuild, a bad body changes nothing",
-          "[store][privacy]") {
-  auto privacy_after = [](bool reversed, bool rebuild) {
-    TempDir dir;
-    auto store = store::Store::Open(dir.path, 1, true);
-    REQUIRE(store.ok());
-    auto& w = (*store)->writer();
-    LogBuilder b(w);
+namespace {
+
+// alice's profile and privacy after her user_create and the racing envelopes (kind, body,
+// id) applied in the order given or reversed, and optionally rebuilt from the log:
+// "first_name|status_message|last_seen|profile_photo|about|groups|read_receipts".
+std::string UserAfterRace(const std::vector<std::tuple<Kind, const char*, uint64_t>>& racing, bool reversed,
+                          bool rebuild) {
+  TempDir dir;
+  auto store = store::Store::Open(dir.path, 1, true);
+  REQUIRE(store.ok());
+  auto& w = (*store)->writer();
+  LogBuilder b(w);
+  REQUIRE(w.Begin().ok());
+  b.Append(Kind::kUserCreate, 0, 1000, R"({"username":"alice","first_name":"Al"})", 1000);
+  auto order = racing;
+  if (reversed) std::reverse(order.begin(), order.end());
+  for (const auto& [kind, body, id] : order) b.Append(kind, 0, 1000, body, id);
+  REQUIRE(w.Commit().ok());
+  if (rebuild) {
     REQUIRE(w.Begin().ok());
-    b.Append(Kind::kUserCreate, 0, 1000, R"({"username":"alice"})", 1000);
-    // Two devices of alice change settings at once on two relays (3001 is newer); a body
-    // with an unknown value changes nothing, not even its valid settings.
-    std::vector<std::function<void()>> racing = {
-        [&] { b.Append(Kind::kPrivacy, 0, 1000, R"({"last_seen":"contacts","read_receipts":false})", 3000); },
-        [&] { b.Append(Kind::kPrivacy, 0, 1000, R"({"last_seen":"nobody","groups":"contacts"})", 3001); },
-        [&] { b.Append(Kind::kPrivacy, 0, 1000, R"({"about":"nobody","groups":"friends"})", 3002); },
-    };
-    if (reversed) std::reverse(racing.begin(), racing.end());
-    for (auto& f : racing) f();
+    REQUIRE(w.RebuildViews().ok());
     REQUIRE(w.Commit().ok());
-    if (rebuild) {
-      REQUIRE(w.Begin().ok());
-      REQUIRE(w.RebuildViews().ok());
-      REQUIRE(w.Commit().ok());
-    }
-    auto u = w.UserById(1000);
-    REQUIRE((u.ok() && u.value()));
-    const store::Privacy& p = u.value()->privacy;
-    return p.last_seen + "|" + p.profile_photo + "|" + p.about + "|" + p.groups + "|" +
-           (p.read_receipts ? "on" : "off");
+  }
+  auto u = w.UserById(1000);
+  REQUIRE((u.ok() && u.value()));
+  const store::Privacy& p = u.value()->privacy;
+  return u.value()->first_name + "|" + u.value()->status_message + "|" + p.last_seen + "|" + p.profile_photo + "|" +
+         p.about + "|" + p.groups + "|" + (p.read_receipts ? "on" : "off");
+}
+
+}  // namespace
+
+TEST_CASE("store: profile fields and privacy settings end the same in either order and after a rebuild",
+          "[store][privacy]") {
+  // Two devices of alice change her profile and settings at once on two relays: per field
+  // and per setting the newest envelope (by id) wins. A privacy body with an unknown value
+  // changes nothing, not even its valid settings.
+  const std::vector<std::tuple<Kind, const char*, uint64_t>> racing = {
+      {Kind::kUserProfile, R"({"first_name":"Alice","status_message":"old"})", 3000},
+      {Kind::kUserProfile, R"({"status_message":"new"})", 3001},
+      {Kind::kPrivacy, R"({"last_seen":"contacts","read_receipts":false})", 3002},
+      {Kind::kPrivacy, R"({"last_seen":"nobody","groups":"contacts"})", 3003},
+      {Kind::kPrivacy, R"({"about":"nobody","groups":"friends"})", 3004},
   };
-  CHECK(privacy_after(false, false) == "nobody|everyone|everyone|contacts|off");
-  CHECK(privacy_after(true, false) == "nobody|everyone|everyone|contacts|off");
-  CHECK(privacy_after(true, true) == "nobody|everyone|everyone|contacts|off");
+  const std::string want = "Alice|new|nobody|everyone|everyone|contacts|off";
+  CHECK(UserAfterRace(racing, false, false) == want);
+  CHECK(UserAfterRace(racing, true, false) == want);
+  CHECK(UserAfterRace(racing, true, true) == want);
 }
 
 TEST_CASE("store: migrations are idempotent and reopen keeps data", "[store]") {
@@ -622,7 +636,7 @@ TEST_CASE("store: migrations are idempotent and reopen keeps data", "[store]") {
   CHECK_FALSE(store::Store::Open(dir.path + "/missing", 1, false).ok());
 }
 
-TEST_CASE("store: schema 10 erases the text of messages deleted before it, as a delete now does", "[store]") {
+TEST_CASE("store: schema 10 erases the text of messages deleted before it, schema 14 fixes profile fields", "[store]") {
   TempDir dir;
   uint64_t file_seq = 0;
   {
@@ -632,6 +646,9 @@ TEST_CASE("store: schema 10 erases the text of messages deleted before it, as a 
     REQUIRE(w.Begin().ok());
     LogBuilder b(w);
     AliceAndHerGroup(b);
+    // Two profile changes from two relays, the older applied last as schema 13 did it.
+    b.Append(Kind::kUserProfile, 0, 1000, R"({"first_name":"Newest","status_message":"s"})", 4102);
+    b.Append(Kind::kUserProfile, 0, 1000, R"({"first_name":"Older"})", 4101);
     b.Append(Kind::kFileCreate, 2000, 1000,
              R"({"file_id":"5000","original_filename":"a.txt","mime_type":"text/plain","file_size":3,)"
              R"("sha256":"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad","file_type":"file"})",
@@ -647,13 +664,14 @@ TEST_CASE("store: schema 10 erases the text of messages deleted before it, as a 
     // what later steps add undone, so that the store really is at schema 9).
     auto del = b.Make(Kind::kMsgDelete, 2000, 1000, R"({"message_id":"3000","for":"everyone"})", 4003);
     REQUIRE(w.Append(del, /*apply_views=*/false).ok());
-    REQUIRE(
-        w.db()
-            .Exec("UPDATE messages SET deleted=1, content='' WHERE message_id=3000; "
-                  "DROP TABLE message_edits; DROP TABLE erased_posts; DROP TABLE device_keys; DROP TABLE prekeys; "
-                  "ALTER TABLE messages DROP COLUMN encrypted; ALTER TABLE files DROP COLUMN seq; DROP TABLE privacy; "
-                  "PRAGMA user_version=9;")
-            .ok());
+    REQUIRE(w.db()
+                .Exec("UPDATE users SET first_name='Older' WHERE user_id=1000; "
+                      "UPDATE messages SET deleted=1, content='' WHERE message_id=3000; "
+                      "DROP TABLE message_edits; DROP TABLE erased_posts; DROP TABLE device_keys; DROP TABLE prekeys; "
+                      "ALTER TABLE messages DROP COLUMN encrypted; ALTER TABLE files DROP COLUMN seq; DROP TABLE "
+                      "privacy; DROP TABLE profile_fields; "
+                      "PRAGMA user_version=9;")
+                .ok());
     REQUIRE(w.Commit().ok());
   }
   auto store = store::Store::Open(dir.path, 1, false);
@@ -675,6 +693,10 @@ TEST_CASE("store: schema 10 erases the text of messages deleted before it, as a 
   REQUIRE(file.ok());
   REQUIRE(file.value());
   CHECK((*file)->seq == file_seq);
+  auto alice = w.UserById(1000);  // schema 14: each profile field from its newest envelope
+  REQUIRE((alice.ok() && alice.value()));
+  CHECK(alice.value()->first_name == "Newest");
+  CHECK(alice.value()->status_message == "s");
   CHECK(Rows(w, kEraseViews) == "e|3001|" + std::to_string(*w.MaxPos() - 1) + "|\n");
   const std::string migrated = Rows(w, kMessageRows), erase_views = Rows(w, kEraseViews);
   REQUIRE(w.Begin().ok());
