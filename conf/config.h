@@ -72,6 +72,9 @@ struct Config {
   int max_connections = 19000;        // limits.max_connections
   int max_file_bytes = 104857600;     // limits.max_file_bytes (one uploaded file)
   int upload_chunk_bytes = 4194304;   // limits.upload_chunk_bytes (resumable upload chunk)
+  int ephemeral_burst = 40;           // limits.ephemeral_burst (typing/presence/call frames at once)
+  int ephemeral_per_second = 20;      // limits.ephemeral_per_second (... then per second)
+  int prekey_claims_per_min = 60;     // limits.prekey_claims_per_min (per claimer and user)
   // [gateway]
   int ping_interval_s = 30;    // gateway.ping_interval
   int idle_timeout_s = 120;    // gateway.idle_timeout

@@ -145,6 +145,19 @@ std::vector<KeySpec> BuildTable() {
        .def = "4194304", .min = 16384, .max = 67108864,
        .doc = "Chunk size of resumable uploads (POST /files/uploads): every chunk but the last\n"
               "must be exactly this long."},
+      {.key = "limits.ephemeral_burst", .type = K::kInt, .field = &Config::ephemeral_burst,
+       .def = "40", .min = 1, .max = 10000,
+       .doc = "Typing, presence and call signalling frames a WebSocket session may send at\n"
+              "once; then limits.ephemeral_per_second. A frame over the limit is dropped and\n"
+              "answered rate_limited (the session stays)."},
+      {.key = "limits.ephemeral_per_second", .type = K::kInt, .field = &Config::ephemeral_per_second,
+       .def = "20", .min = 1, .max = 10000,
+       .doc = "Typing, presence and call signalling frames a session may send per second after\n"
+              "its limits.ephemeral_burst."},
+      {.key = "limits.prekey_claims_per_min", .type = K::kInt, .field = &Config::prekey_claims_per_min,
+       .def = "60", .min = 1, .max = 100000,
+       .doc = "One-time prekeys one user may claim of another user's devices per minute, at\n"
+              "that user's home relay (429 rate_limited above it)."},
       // [gateway]
       {.key = "gateway.ping_interval", .type = K::kSeconds, .field = &Config::ping_interval_s,
        .def = "30", .min = 5, .max = 3600,

@@ -66,11 +66,7 @@ crypto::PasswordParams Params(const conf::Config& cfg) {
 // GET and PATCH /users/me: the whole profile, with the privacy settings.
 std::string OwnProfile(const store::UserRow& u) {
   json::JsonWriter w;
-  w.BeginObject();
-  events::WriteUserFields(w, u);
-  w.Key("privacy");
-  events::WritePrivacy(w, u.privacy);
-  w.EndObject();
+  events::WriteOwnProfile(w, u);
   return w.Take();
 }
 

@@ -8,9 +8,6 @@ namespace chatd::api {
 
 namespace {
 
-// One-time prekey claims one user may make on one other user's devices, per minute.
-constexpr int kClaimsPerMinute = 60;
-
 void WriteSignedPrekey(json::JsonWriter& w, const store::DeviceKeysRow& d) {
   w.Key("signed_prekey").BeginObject().Key("key_id").Int(d.spk_id).Key("public_key").Str(d.spk);
   w.Key("signature").Str(d.spk_sig).EndObject();
@@ -120,7 +117,7 @@ void RegisterKeyRoutes(httplib::Server& s, Ctx& ctx) {
         // per device when it opens sessions), so nobody drains them all in a moment.
         int retry = 0;
         if (home && !c->limiter->Allow("claim:" + std::to_string(claims->user_id) + ":" + std::to_string(*uid),
-                                       kClaimsPerMinute, &retry)) {
+                                       c->d.cfg->prekey_claims_per_min, &retry)) {
           return Fail(res, Limited(retry, "one-time prekey claims for this user's devices"));
         }
         if (home) {

@@ -42,6 +42,14 @@ void WriteUserFor(JsonWriter& w, const store::UserRow& u, uint64_t viewer, store
 
 void WriteUserFields(JsonWriter& w, const store::UserRow& u) { WriteProfile(w, u, true, true); }
 
+void WriteOwnProfile(JsonWriter& w, const store::UserRow& u) {
+  w.BeginObject();
+  WriteProfile(w, u, true, true);
+  w.Key("privacy");
+  WritePrivacy(w, u.privacy);
+  w.EndObject();
+}
+
 void WritePrivacy(JsonWriter& w, const store::Privacy& p) {
   w.BeginObject()
       .Key("last_seen")
@@ -222,6 +230,15 @@ std::string EventFor(const store::EnvelopeRow& row, store::Queries& q) {
       w.Key("chat_id").Id(e.chat_id);
       w.Key("user_id").Id(e.author);
       w.Key("up_to_message_id").Id(BodyId(body, "up_to_message_id"));
+      break;
+    }
+    case crypto::Kind::kUserProfile:
+    case crypto::Kind::kPrivacy: {  // to the user's own sessions (system stream)
+      auto u = q.UserById(e.author);
+      if (!u.ok() || !u.value()) return {};
+      w.Key("type").Str("profile_updated");
+      w.Key("user");
+      WriteOwnProfile(w, **u);
       break;
     }
     case crypto::Kind::kChatCreate: {

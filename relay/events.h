@@ -18,8 +18,11 @@ void WriteUserFor(json::JsonWriter& w, const store::UserRow& u, uint64_t viewer,
 // The profile's fields alone, unmasked, inside an object the caller opened (the admin API
 // adds the account's state to them).
 void WriteUserFields(json::JsonWriter& w, const store::UserRow& u);
-// {"last_seen", "profile_photo", "about", "groups", "read_receipts"} (GET /users/me).
+// {"last_seen", "profile_photo", "about", "groups", "read_receipts"}.
 void WritePrivacy(json::JsonWriter& w, const store::Privacy& p);
+// The user's own view of their profile: every field and the privacy settings
+// (GET/PATCH /users/me, profile_updated).
+void WriteOwnProfile(json::JsonWriter& w, const store::UserRow& u);
 void WriteMessage(json::JsonWriter& w, const store::MessageRow& m);
 void WriteChat(json::JsonWriter& w, const store::ChatRow& c);
 // The optional `forward_from: {chat_id, message_id}` of a send (REST or WebSocket): both

@@ -247,14 +247,18 @@ Status Core::OpLogout(const Actor& actor) {
 Result<store::UserRow> Core::OpUpdateProfile(const Actor& actor,
                                              const std::vector<std::pair<std::string, std::string>>& fields,
                                              const std::string& privacy) {
+  crypto::Envelope env;  // the last one emitted, published to the user's sessions
+  uint64_t pos = 0;
   auto emit = [&](crypto::Kind kind, std::string body) -> Status {
-    crypto::Envelope env;
+    env = crypto::Envelope();
     env.kind = kind;
     env.author = actor.user_id;
     env.device = std::to_string(actor.device_id);
     env.body = std::move(body);
-    auto pos = Emit(env);
-    return pos.ok() ? Status::Ok() : pos.status();
+    auto p = Emit(env);
+    if (!p.ok()) return p.status();
+    pos = *p;
+    return Status::Ok();
   };
   if (!fields.empty()) {
     json::JsonWriter body;
@@ -267,6 +271,7 @@ Result<store::UserRow> Core::OpUpdateProfile(const Actor& actor,
     if (Status s = emit(crypto::Kind::kPrivacy, privacy); !s.ok()) return s;
   }
   users_.erase(actor.user_id);
+  Publish(env, pos, 0);  // profile_updated to every session of the user, on every device
   auto user = store_.writer().UserById(actor.user_id);
   if (!user.ok()) return user.status();
   if (!user.value()) return NotFound("no such user");

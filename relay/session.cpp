@@ -17,9 +17,8 @@ namespace {
 
 constexpr int kMaxBadFrames = 20;
 // Ephemeral frames fan out to a chat's members and to every peer relay and nothing stored
-// bounds them: a session may send kEphemeralBurst at once, then kEphemeralPerSecond.
-constexpr uint64_t kEphemeralBurst = 40;
-constexpr uint64_t kEphemeralPerSecond = 20;
+// bounds them: a session may send limits.ephemeral_burst at once, then
+// limits.ephemeral_per_second.
 constexpr int kSyncPage = 500;
 constexpr int kSyncMaxEvents = 10000;
 constexpr size_t kMaxTempId = 128;
@@ -115,17 +114,19 @@ void Gateway::OnReceive(Session* s, const char* data, size_t len, bool first, bo
 
 bool Gateway::TakeEphemeral(Session* s, int* retry_after) {
   const uint64_t now = uv_now(&loop_);
+  const uint64_t burst = static_cast<uint64_t>(cfg_.ephemeral_burst),
+                 rate = static_cast<uint64_t>(cfg_.ephemeral_per_second);
   if (s->eph_ms == 0) {
     s->eph_ms = now;
-    s->eph_tokens = kEphemeralBurst;
+    s->eph_tokens = static_cast<uint16_t>(burst);
   }
-  const uint64_t add = (now - s->eph_ms) * kEphemeralPerSecond / 1000;
+  const uint64_t add = (now - s->eph_ms) * rate / 1000;
   if (add > 0) {
-    s->eph_tokens = static_cast<uint16_t>(std::min<uint64_t>(kEphemeralBurst, s->eph_tokens + add));
-    s->eph_ms = s->eph_tokens == kEphemeralBurst ? now : s->eph_ms + add * 1000 / kEphemeralPerSecond;
+    s->eph_tokens = static_cast<uint16_t>(std::min<uint64_t>(burst, s->eph_tokens + add));
+    s->eph_ms = s->eph_tokens == burst ? now : s->eph_ms + add * 1000 / rate;
   }
   if (s->eph_tokens == 0) {
-    *retry_after = 1;  // a token comes within 1000 / kEphemeralPerSecond ms
+    *retry_after = 1;  // a token comes within 1000 / rate ms (rate >= 1)
     return false;
   }
   --s->eph_tokens;
@@ -195,7 +196,7 @@ void Gateway::HandleFrame(Session* s, std::string_view text) {
   if (type == "typing" || type == "presence" || IsCallType(type)) {
     int retry_after = 1;
     if (!TakeEphemeral(s, &retry_after)) {
-      Status limited(Code::kRateLimited, "more than " + std::to_string(kEphemeralPerSecond) +
+      Status limited(Code::kRateLimited, "more than " + std::to_string(cfg_.ephemeral_per_second) +
                                              " typing, presence and call frames a second; this one was dropped");
       limited.retry_after = retry_after;
       SendJson(s, events::ErrorEvent(limited, type_ref));  // not a bad frame: the session is fine

@@ -94,7 +94,9 @@ TEST_CASE("privacy: settings are the user's own, checked, and hide the photo and
   }
   CHECK(Dump(Me(*relay, alice.access_token)["privacy"]) == Dump(me["privacy"]));
 
-  // Profile fields and privacy in one request; the answer is the whole own profile.
+  // Profile fields and privacy in one request; the answer is the whole own profile, and
+  // alice's other sessions are told.
+  WsSession phone_ws = MUST(Auth(*relay, alice.access_token));
   HttpResponse r = ApiPatch(api, "/users/me",
                             JsonBuilder()
                                 .Add("status_message", "at the lake")
@@ -109,6 +111,12 @@ TEST_CASE("privacy: settings are the user's own, checked, and hide the photo and
   CHECK(StrOf(At(r.data(), "privacy.profile_photo")) == "contacts");
   CHECK(StrOf(At(r.data(), "privacy.about")) == "nobody");
   CHECK(StrOf(At(r.data(), "privacy.last_seen")) == "everyone");
+  auto updated = phone_ws.WaitFor(
+      [](const Json& e) { return e.type() == "profile_updated" && StrOf(At(e["user"], "privacy.about")) == "nobody"; },
+      kEventMs);
+  REQUIRE(updated.ok());
+  CHECK(StrOf(At((*updated)["user"], "status_message")) == "at the lake");
+  CHECK(IsDecimalId((*updated)["cursor"]));
 
   // bob (no contact) sees neither; carol (a contact) the photo only; alice both.
   Json as_bob = UserAs(api, alice.user_id, bob.access_token);
