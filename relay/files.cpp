@@ -32,8 +32,14 @@ Status FsyncDir(const std::string& dir) {
   return rc == 0 ? Status::Ok() : Errno("cannot fsync " + dir);
 }
 
+// Creates dir if it is missing; a new directory's entry is made durable in its parent, so
+// that a blob renamed into it (and fsynced there) survives a crash with its path.
 Status MakeDir(const std::string& dir) {
-  if (::mkdir(dir.c_str(), 0700) == 0 || errno == EEXIST) return Status::Ok();
+  if (::mkdir(dir.c_str(), 0700) == 0) {
+    size_t slash = dir.rfind('/');
+    return slash == std::string::npos ? FsyncDir(".") : FsyncDir(slash == 0 ? "/" : dir.substr(0, slash));
+  }
+  if (errno == EEXIST) return Status::Ok();
   return Errno("cannot create " + dir);
 }
 
