@@ -292,6 +292,14 @@ class Core {
   // their contact (device_keys_changed), if it changed what they see. `before` is the
   // device's row before the envelope applied.
   void AfterDeviceKeys(const crypto::Envelope& env, const std::optional<store::DeviceKeysRow>& before, uint64_t pos);
+  // device_keys_changed to the user, their chat partners and contacts.
+  void QueueKeysChanged(uint64_t user_id, uint64_t device_id, const char* change, std::string_view identity_key,
+                        int64_t updated_at, uint64_t pos);
+  // An access change (logout, logout everywhere, disable) takes devices out of the key
+  // directory: the live ones before it, and device_keys_changed "removed" for each that
+  // is gone after it.
+  std::vector<uint64_t> LiveKeyDevices(uint64_t user_id);
+  void AnnounceKeysRemoved(uint64_t user_id, const std::vector<uint64_t>& before, uint64_t pos);
 
   // Access (relay/ops_users.cpp, relay/ops_admin.cpp): logout everywhere, disable/enable,
   // lifting a quarantine. A user_disable or session_revoke envelope, local or remote,
@@ -303,6 +311,8 @@ class Core {
   Status OpLiftQuarantine(const std::string& origin);
   bool ValidAccessChange(const crypto::Envelope& env);  // for ValidRemote
   void ApplyAccessChange(const crypto::Envelope& env);  // after the envelope is appended
+  // The user a user_disable or session_revoke envelope is about; 0 for other kinds.
+  uint64_t AccessChangeUser(const crypto::Envelope& env);
 
   // Federation (relay/ops_remote.cpp). An envelope from a peer whose signature has been
   // verified by the caller: applied in causal order, buffered until its predecessors and

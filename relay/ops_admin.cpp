@@ -22,9 +22,11 @@ Result<store::UserRow> Core::OpSetDisabled(uint64_t user_id, bool disabled) {
   env.kind = crypto::Kind::kUserDisable;
   env.author = 0;  // the relay's operator
   env.body = body.Take();
+  auto keys_before = LiveKeyDevices(user_id);
   auto pos = Emit(env);
   if (!pos.ok()) return pos.status();
   ApplyAccessChange(env);
+  AnnounceKeysRemoved(user_id, keys_before, *pos);
   auto after = w.UserById(user_id);
   if (!after.ok()) return after.status();
   if (!after.value()) return NotFound("no such user");

@@ -72,20 +72,46 @@ void Core::AfterDeviceKeys(const crypto::Envelope& env, const std::optional<stor
     change = "signed_prekey_rotated";
   }
   if (!change) return;
+  QueueKeysChanged(env.author, device_id, change, d.removed ? std::string_view() : std::string_view(d.identity_key),
+                   d.updated_at, pos);
+}
+
+void Core::QueueKeysChanged(uint64_t user_id, uint64_t device_id, const char* change, std::string_view identity_key,
+                            int64_t updated_at, uint64_t pos) {
   json::JsonWriter ev;
-  ev.BeginObject().Key("type").Str("device_keys_changed").Key("user_id").Id(env.author);
+  ev.BeginObject().Key("type").Str("device_keys_changed").Key("user_id").Id(user_id);
   ev.Key("device_id").Id(device_id).Key("change").Str(change);
-  ev.Key("identity_key").StrOrNull(d.removed ? std::string_view() : std::string_view(d.identity_key));
-  ev.Key("updated_at").Time(d.updated_at).Key("cursor").Id(pos).EndObject();
-  auto audience = PresenceAudienceOf(env.author);  // everyone sharing a chat, and contacts
+  ev.Key("identity_key").StrOrNull(identity_key);
+  ev.Key("updated_at").Time(updated_at).Key("cursor").Id(pos).EndObject();
+  auto audience = PresenceAudienceOf(user_id);  // everyone sharing a chat, and contacts
   auto users = std::make_shared<std::vector<uint64_t>>(*audience);
-  users->push_back(env.author);  // the user's other devices
+  users->push_back(user_id);  // the user's other devices
   Delivery del;
   del.type = Delivery::Type::kUsers;
   del.users = std::move(users);
   del.frame = MakeTextFrame(ev.View());
   del.cursor = pos;
   QueueDelivery(std::move(del));
+}
+
+std::vector<uint64_t> Core::LiveKeyDevices(uint64_t user_id) {
+  std::vector<uint64_t> out;
+  if (!user_id) return out;
+  auto devices = store_.writer().DevicesOf(user_id);
+  if (devices.ok()) {
+    for (const auto& d : *devices) out.push_back(d.device_id);
+  }
+  return out;
+}
+
+void Core::AnnounceKeysRemoved(uint64_t user_id, const std::vector<uint64_t>& before, uint64_t pos) {
+  if (before.empty()) return;
+  std::vector<uint64_t> after = LiveKeyDevices(user_id);
+  for (uint64_t device_id : before) {
+    if (std::find(after.begin(), after.end(), device_id) == after.end()) {
+      QueueKeysChanged(user_id, device_id, "removed", {}, clock_->NowMs(), pos);
+    }
+  }
 }
 
 Result<store::DeviceKeysRow> Core::OpPublishKeys(const Actor& actor, const crypto::DeviceBundle& b) {

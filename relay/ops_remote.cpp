@@ -264,6 +264,8 @@ void Core::ApplyBuffered(const std::string& first_origin) {
           auto kb = w.DeviceKeys(env.author, json::ParseId(env.device).value_or(0), false);
           if (kb.ok()) keys_before = std::move(kb.value());
         }
+        const uint64_t access_user = valid ? AccessChangeUser(env) : 0;  // logout, disable
+        const std::vector<uint64_t> live_before = LiveKeyDevices(access_user);
         SignPending();  // our own envelopes of this batch first: log positions stay in order
         (void)w.Savepoint();
         auto pos = w.Append(env, valid, 0, valid);
@@ -298,6 +300,7 @@ void Core::ApplyBuffered(const std::string& first_origin) {
           if (env.kind == crypto::Kind::kChatUpdate) InvalidateTimer(env.chat_id);
           ApplyAccessChange(env);  // user_disable, session_revoke: tokens, sessions
           if (env.kind == crypto::Kind::kDeviceKeys) AfterDeviceKeys(env, keys_before, *pos);
+          if (access_user) AnnounceKeysRemoved(access_user, live_before, *pos);
           uint64_t extra = 0;
           if (env.kind == crypto::Kind::kMemberRemove) {
             json::Doc body;

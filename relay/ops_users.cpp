@@ -76,6 +76,11 @@ bool Core::ValidAccessChange(const crypto::Envelope& env) {
   return true;
 }
 
+uint64_t Core::AccessChangeUser(const crypto::Envelope& env) {
+  auto c = ParseAccessChange(env);
+  return c ? c->user_id : 0;
+}
+
 void Core::ApplyAccessChange(const crypto::Envelope& env) {
   auto parsed = ParseAccessChange(env);
   if (!parsed) return;
@@ -140,9 +145,11 @@ Status Core::OpLogoutAll(const Actor& actor, int64_t token_issued_at_ms) {
   json::JsonWriter body;
   body.BeginObject().Key("all").Bool(true).Key("not_before").Int(not_before).EndObject();
   crypto::Envelope env = SessionRevoke(actor, body.Take());
+  auto keys_before = LiveKeyDevices(actor.user_id);
   auto pos = Emit(env);
   if (!pos.ok()) return pos.status();
   ApplyAccessChange(env);
+  AnnounceKeysRemoved(actor.user_id, keys_before, *pos);
   return Status::Ok();
 }
 
@@ -238,9 +245,11 @@ Status Core::OpLogout(const Actor& actor) {
   json::JsonWriter body;
   body.BeginObject().Key("device_id").Id(actor.device_id).EndObject();
   crypto::Envelope env = SessionRevoke(actor, body.Take());
+  auto keys_before = LiveKeyDevices(actor.user_id);
   auto pos = Emit(env);
   if (!pos.ok()) return pos.status();
   ApplyAccessChange(env);
+  AnnounceKeysRemoved(actor.user_id, keys_before, *pos);
   return Status::Ok();
 }
 

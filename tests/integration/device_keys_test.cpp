@@ -314,6 +314,53 @@ TEST_CASE("device keys: a new device and an identity change reach chat partners 
   CHECK_FALSE(none.ok());
 }
 
+TEST_CASE("device keys: logging a device out, and disabling the account, tell chat partners it is gone",
+          "[integration][keys]") {
+  auto relay = StartRelay();
+  const HostPort& api = relay->api();
+  TestUser alice = MUST(RegisterUser(*relay, "alice"));
+  TestUser bob = MUST(RegisterUser(*relay, "bob"));
+  MUST(CreateChat(api, alice.access_token, "direct", {bob.user_id}));
+  // alice's second device: a second login.
+  HttpResponse login =
+      ApiPost(api, "/auth/login", JsonBuilder().Add("username", "alice").Add("password", alice.password).str());
+  REQUIRE(login.status == 200);
+  std::string phone_token = StrOf(Get(login.data(), "access_token"));
+  DeviceKeys laptop, phone;
+  HttpResponse put = PutKeys(api, laptop.Body(), alice.access_token);
+  REQUIRE(put.status == 200);
+  std::string laptop_id = StrOf(Get(put.data(), "device_id"));
+  put = PutKeys(api, phone.Body(), phone_token);
+  REQUIRE(put.status == 200);
+  std::string phone_id = StrOf(Get(put.data(), "device_id"));
+  REQUIRE(Devices(api, alice.user_id, bob.access_token).size() == 2);
+  WsSession bob_ws = MUST(Auth(*relay, bob.access_token));
+
+  auto next_removed = [&] {
+    auto ev = bob_ws.WaitFor(
+        [&](const Json& e) { return e.type() == "device_keys_changed" && e.Str("change") == "removed"; }, kEventMs);
+    REQUIRE_MSG(ev.ok(), "no device_keys_changed removed: " << ev.status().message());
+    CHECK(ev->Str("user_id") == alice.user_id);
+    CHECK((*ev)["identity_key"].IsNull());
+    CHECK(ev->Has("cursor"));
+    return ev->Str("device_id");
+  };
+  // The laptop logs out: it leaves the directory and bob is told, once.
+  REQUIRE(ApiPost(api, "/auth/logout", "{}", alice.access_token).status == 204);
+  CHECK(next_removed() == laptop_id);
+  auto left = Devices(api, alice.user_id, bob.access_token);
+  REQUIRE(left.size() == 1);
+  CHECK(left[0].Str("device_id") == phone_id);
+  // The operator disables the account: the phone goes too.
+  CommandResult disable = Chatctl(CHATCTL_BIN, *relay, {"users", "disable", "alice"});
+  INFO(disable.out << disable.err);
+  REQUIRE(disable.exit_code == 0);
+  CHECK(next_removed() == phone_id);
+  CHECK(Devices(api, alice.user_id, bob.access_token).empty());
+  MUST(bob_ws.Barrier());
+  CHECK(bob_ws.CountPending("device_keys_changed") == 0);
+}
+
 TEST_CASE("encrypted messages: flagged in history and events, never found by search, no server-side forward",
           "[integration][keys][search]") {
   auto relay = StartRelay();
