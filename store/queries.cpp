@@ -418,7 +418,8 @@ Result<std::vector<EnvelopeRow>> Queries::EnvelopesSince(uint64_t user_id, uint6
                                                          uint64_t max_pos) {
   auto st = db_.Prepare(std::string("SELECT ") + kEnvelopeColumns +
                         " FROM envelopes WHERE pos > ?1 AND pos <= ?4 AND (chat_id IN "
-                        "(SELECT chat_id FROM members WHERE user_id=?2) OR (chat_id=0 AND author=?2)) "
+                        "(SELECT chat_id FROM members WHERE user_id=?2) OR (chat_id=0 AND author=?2) OR "
+                        "pos IN (SELECT pos FROM system_audience WHERE user_id=?2 AND pos > ?1)) "
                         "ORDER BY pos LIMIT ?3");
   if (!st.ok()) return st.status();
   st->Bind(1, cursor).Bind(2, user_id).Bind(3, limit).Bind(4, max_pos ? max_pos : static_cast<uint64_t>(INT64_MAX));

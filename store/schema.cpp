@@ -374,6 +374,23 @@ UPDATE users SET
     JOIN envelopes e ON e.id = p.id AND e.kind = 2 WHERE p.user_id = users.user_id AND p.field = 'profile_picture_url'),
     profile_picture_url);
 )sql",
+    // 15: system_audience: the other user of a system-stream envelope (a contact request,
+    // accept, decline or removal), so that sync replays it to them as well as to its author.
+    R"sql(
+CREATE TABLE system_audience(
+  user_id INTEGER NOT NULL,
+  pos INTEGER NOT NULL,
+  PRIMARY KEY(user_id, pos)) WITHOUT ROWID;
+INSERT OR IGNORE INTO system_audience(user_id, pos)
+  SELECT CAST(json_extract(body, '$.user_id') AS INTEGER), pos FROM envelopes
+  WHERE kind IN (30, 32) AND valid = 1 AND body IS NOT NULL AND json_valid(body)
+    AND json_extract(body, '$.user_id') IS NOT NULL;
+INSERT OR IGNORE INTO system_audience(user_id, pos)
+  SELECT CASE WHEN e.author = r.from_user THEN r.to_user ELSE r.from_user END, e.pos
+  FROM envelopes e JOIN contact_requests r ON r.request_id = CAST(json_extract(e.body, '$.request_id') AS INTEGER)
+  WHERE e.kind IN (31, 32) AND e.valid = 1 AND e.body IS NOT NULL AND json_valid(e.body)
+    AND json_extract(e.body, '$.request_id') IS NOT NULL;
+)sql",
 };
 
 }  // namespace

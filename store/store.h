@@ -280,7 +280,8 @@ class Queries {
   Result<std::vector<ScheduledRow>> DueScheduled(int64_t now_ms, int limit);
   Result<int64_t> NextScheduled();
   // Envelopes after `cursor` and at or below `max_pos` (0 = no bound) in chats the user
-  // belongs to (and the user's own system events), in log order, at most limit.
+  // belongs to, the user's own system events and those naming them (system_audience:
+  // contact requests and decisions), in log order, at most limit.
   Result<std::vector<EnvelopeRow>> EnvelopesSince(uint64_t user_id, uint64_t cursor, int limit,
                                                   uint64_t max_pos = 0);
   Result<std::vector<EnvelopeRow>> EnvelopesFrom(std::string_view origin, uint64_t after_seq, int limit);

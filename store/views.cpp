@@ -426,28 +426,40 @@ Status SetContact(Db& db, const crypto::Envelope& env, uint64_t a, uint64_t b, b
 }
 
 // {"user_id"}: the author asks that user to become a contact; request_id = the envelope id.
-Status ApplyContactRequest(Db& db, const crypto::Envelope& env, const Value& b) {
+// The other user of a system-stream envelope sees it too: sync replays it to them.
+Status AddAudience(Db& db, uint64_t user_id, uint64_t pos) {
+  if (!user_id || !pos) return Status::Ok();
+  auto st = db.Prepare("INSERT OR IGNORE INTO system_audience(user_id, pos) VALUES(?,?)");
+  if (!st.ok()) return st.status();
+  return st->Bind(1, user_id).Bind(2, pos).Run();
+}
+
+Status ApplyContactRequest(Db& db, const crypto::Envelope& env, const Value& b, uint64_t pos) {
   uint64_t to = Id(b, "user_id");
   if (!to || to == env.author) return Corrupt("contact_request without a valid user_id");
   auto st = db.Prepare(
       "INSERT OR IGNORE INTO contact_requests(request_id, from_user, to_user, origin, seq, created_at) "
       "VALUES(?,?,?,?,?,?)");
   if (!st.ok()) return st.status();
-  return st->Bind(1, env.id)
-      .Bind(2, env.author)
-      .Bind(3, to)
-      .Bind(4, env.origin)
-      .Bind(5, env.seq)
-      .Bind(6, env.created_at)
-      .Run();
+  Status s = st->Bind(1, env.id)
+                 .Bind(2, env.author)
+                 .Bind(3, to)
+                 .Bind(4, env.origin)
+                 .Bind(5, env.seq)
+                 .Bind(6, env.created_at)
+                 .Run();
+  return s.ok() ? AddAudience(db, to, pos) : s;
 }
 
 // contact_accept {"request_id"}: by the request's recipient. contact_remove
 // {"request_id"}: declined (by the recipient) or cancelled (by the sender);
 // contact_remove {"user_id"}: the author ends the contact with that user.
-Status ApplyContactDecision(Db& db, const crypto::Envelope& env, const Value& b) {
+Status ApplyContactDecision(Db& db, const crypto::Envelope& env, const Value& b, uint64_t pos) {
   uint64_t request_id = Id(b, "request_id");
-  if (!request_id) return SetContact(db, env, env.author, Id(b, "user_id"), false);
+  if (!request_id) {
+    Status s = SetContact(db, env, env.author, Id(b, "user_id"), false);
+    return s.ok() ? AddAudience(db, Id(b, "user_id"), pos) : s;
+  }
   auto rq = db.Prepare("SELECT from_user, to_user FROM contact_requests WHERE request_id=?");
   if (!rq.ok()) return rq.status();
   rq->Bind(1, request_id);
@@ -461,7 +473,8 @@ Status ApplyContactDecision(Db& db, const crypto::Envelope& env, const Value& b)
   if (!st.ok()) return st.status();
   Status s = st->Bind(1, status).Bind(2, env.id).Bind(3, request_id).Bind(4, env.id).Run();
   if (!s.ok()) return s;
-  return SetContact(db, env, from, to, accept);
+  s = SetContact(db, env, from, to, accept);
+  return s.ok() ? AddAudience(db, env.author == from ? to : from, pos) : s;
 }
 
 // hide_for_me {"chat_id","message_id"}: the author no longer sees that message.
@@ -656,10 +669,10 @@ Status ApplyToViews(Db& db, const crypto::Envelope& env, uint64_t pos, std::vect
     case Kind::kUnblock:
       return ApplyBlock(db, env, b, false);
     case Kind::kContactRequest:
-      return ApplyContactRequest(db, env, b);
+      return ApplyContactRequest(db, env, b, pos);
     case Kind::kContactAccept:
     case Kind::kContactRemove:
-      return ApplyContactDecision(db, env, b);
+      return ApplyContactDecision(db, env, b, pos);
     case Kind::kFileCreate:
       return ApplyFileCreate(db, env, b);
     case Kind::kDeviceKeys:

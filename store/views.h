@@ -21,9 +21,9 @@ struct Privacy;
 // Every table derived from the log: what RebuildViews empties and re-derives, and what
 // `chatctl store verify` compares with a rebuild.
 inline constexpr const char* kViewTables[] = {
-    "users",         "chats",         "members",      "messages",         "reactions", "receipts",
-    "member_events", "revocations",   "block_events", "contact_requests", "contacts",  "hidden",
-    "files",         "message_edits", "erased_posts", "device_keys",      "privacy",   "profile_fields"};
+    "users",        "chats",        "members",          "messages",       "reactions",      "receipts", "member_events",
+    "revocations",  "block_events", "contact_requests", "contacts",       "hidden",         "files",    "message_edits",
+    "erased_posts", "device_keys",  "privacy",          "profile_fields", "system_audience"};
 
 // `erased`, if given, receives the log positions whose bodies the envelope erased (a delete
 // for everyone erases its message's post and edits; an edit of a deleted message, itself),

@@ -137,4 +137,46 @@ TEST_CASE("sync from the auth_ok cursor after the device vanished", "[integratio
   CHECK_FALSE(sync.done["cursor"].IsNull());
 }
 
+TEST_CASE("sync replays contact requests and decisions to the other user too, and a profile change to its owner",
+          "[integration][sync][ws][social]") {
+  auto relay = StartRelay();
+  const HostPort& api = relay->api();
+  TestUser alice = MUST(RegisterUser(*relay, "alice"));
+  TestUser bob = MUST(RegisterUser(*relay, "bob"));
+  WsSession bob_dev = MUST(Auth(*relay, bob.access_token));
+  MUST(bob_dev.Barrier());
+  std::string cursor = bob_dev.last_cursor();
+  REQUIRE_FALSE(cursor.empty());
+  (void)bob_dev.ws().Close();
+
+  // While bob is away: alice asks, bob accepts from another device, alice removes him;
+  // bob changes his profile.
+  HttpResponse rq =
+      ApiPost(api, "/contacts/requests", JsonBuilder().Add("user_id", bob.user_id).str(), alice.access_token);
+  REQUIRE(rq.status == 201);
+  std::string request_id = StrOf(Get(rq.data(), "request_id"));
+  REQUIRE(ApiPost(api, "/contacts/requests/" + request_id + "/accept", "{}", bob.access_token).status == 200);
+  REQUIRE(ApiDelete(api, "/contacts/" + bob.user_id, alice.access_token).status == 204);
+  REQUIRE(ApiPatch(api, "/users/me", JsonBuilder().Add("status_message", "back soon").str(), bob.access_token).status ==
+          200);
+
+  WsSession back = MUST(Auth(*relay, bob.access_token));
+  SyncResult sync = DoSync(back, cursor);
+  INFO("sync gave: " << Types(sync.events));
+  std::vector<std::string> types;
+  for (const auto& e : sync.events) types.push_back(e.type());
+  CHECK(types ==
+        std::vector<std::string>{"contact_request", "contact_request_updated", "contact_removed", "profile_updated"});
+  REQUIRE(sync.events.size() == 4);
+  CHECK(sync.events[0].Str("request_id") == request_id);
+  CHECK(sync.events[1].Str("status") == "accepted");
+  CHECK(sync.events[2].Str("by") == alice.user_id);
+  CHECK(StrOf(At(sync.events[3]["user"], "status_message")) == "back soon");
+  // alice, who made the request and the removal, gets her own events and bob's accept.
+  WsSession alice_dev = MUST(Auth(*relay, alice.access_token));
+  SyncResult hers = DoSync(alice_dev, "0");
+  INFO("alice's sync gave: " << Types(hers.events));
+  CHECK(Types(hers.events) == "contact_request contact_request_updated contact_removed ");
+}
+
 }  // namespace chatd::test

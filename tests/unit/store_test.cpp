@@ -649,6 +649,10 @@ TEST_CASE("store: schema 10 erases the text of messages deleted before it, schem
     // Two profile changes from two relays, the older applied last as schema 13 did it.
     b.Append(Kind::kUserProfile, 0, 1000, R"({"first_name":"Newest","status_message":"s"})", 4102);
     b.Append(Kind::kUserProfile, 0, 1000, R"({"first_name":"Older"})", 4101);
+    // bob asks alice to be a contact and she accepts: schema 15 lets sync replay each to the other.
+    b.Append(Kind::kUserCreate, 0, 1001, R"({"username":"bob"})", 1001);
+    b.Append(Kind::kContactRequest, 0, 1001, R"({"user_id":"1000"})", 4200);
+    b.Append(Kind::kContactAccept, 0, 1000, R"({"request_id":"4200"})", 4201);
     b.Append(Kind::kFileCreate, 2000, 1000,
              R"({"file_id":"5000","original_filename":"a.txt","mime_type":"text/plain","file_size":3,)"
              R"("sha256":"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad","file_type":"file"})",
@@ -669,7 +673,7 @@ TEST_CASE("store: schema 10 erases the text of messages deleted before it, schem
                       "UPDATE messages SET deleted=1, content='' WHERE message_id=3000; "
                       "DROP TABLE message_edits; DROP TABLE erased_posts; DROP TABLE device_keys; DROP TABLE prekeys; "
                       "ALTER TABLE messages DROP COLUMN encrypted; ALTER TABLE files DROP COLUMN seq; DROP TABLE "
-                      "privacy; DROP TABLE profile_fields; "
+                      "privacy; DROP TABLE profile_fields; DROP TABLE system_audience; "
                       "PRAGMA user_version=9;")
                 .ok());
     REQUIRE(w.Commit().ok());
@@ -697,6 +701,17 @@ TEST_CASE("store: schema 10 erases the text of messages deleted before it, schem
   REQUIRE((alice.ok() && alice.value()));
   CHECK(alice.value()->first_name == "Newest");
   CHECK(alice.value()->status_message == "s");
+  auto ids_since = [&](uint64_t user) {
+    std::vector<uint64_t> ids;
+    auto rows = w.EnvelopesSince(user, 0, 1000);
+    REQUIRE(rows.ok());
+    for (const auto& r : *rows) {
+      if (r.env.kind == Kind::kContactRequest || r.env.kind == Kind::kContactAccept) ids.push_back(r.env.id);
+    }
+    return ids;
+  };
+  CHECK(ids_since(1000) == std::vector<uint64_t>{4200, 4201});
+  CHECK(ids_since(1001) == std::vector<uint64_t>{4200, 4201});
   CHECK(Rows(w, kEraseViews) == "e|3001|" + std::to_string(*w.MaxPos() - 1) + "|\n");
   const std::string migrated = Rows(w, kMessageRows), erase_views = Rows(w, kEraseViews);
   REQUIRE(w.Begin().ok());
