@@ -1,8 +1,14 @@
 // OwnLog (relay/recovery.h): when a relay restored from a backup, or otherwise rolled back,
-// may originate envelopes again. The integration test (tests/integration/
-// federation_restore_test.cpp) runs the whole recovery with real relays.
+// may originate envelopes again; and the core acting on it (relay/ops_recovery.cpp,
+// Core::OpApplyRemote). tests/integration/federation_restore_test.cpp runs the whole
+// recovery with real relays.
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <thread>
 
+#include "relay/core.h"
 #include "relay/recovery.h"
 
 namespace chatd {
@@ -160,6 +166,131 @@ TEST_CASE("recovery: a peer pinned by key only is waited for during the grace pe
   CHECK(k.WaitEnds(kT0 + OwnLog::kKeyOnlyGraceMs + 1) == "");
   CHECK_FALSE(k.NotePeer("ap1", 3));
   CHECK(k.WaitEnds(kT0 + OwnLog::kKeyOnlyGraceMs + 2) == "caught up with every peer");
+}
+
+}  // namespace chatd
+
+// ---- The core: own envelopes taken back from a peer, Emit refused until then --------------
+
+namespace chatd {
+namespace {
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char tmpl[] = "/tmp/chatd-recovery-test-XXXXXX";
+    path = mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+};
+
+// One relay's store and core; two of them with one key and name are one relay before and
+// after its store was rolled back.
+struct Relay1 {
+  TempDir dir;
+  conf::Config cfg;
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<Core> core;
+  Relay1(const crypto::KeyPair& key) {
+    cfg.relay_name = "t1";
+    cfg.node_id = 1;
+    cfg.data_dir = dir.path;
+    auto s = store::Store::Open(dir.path, 1, /*create=*/true);
+    REQUIRE(s.ok());
+    store = std::move(s.value());
+    core = std::make_unique<Core>(cfg, *store, key);
+    REQUIRE(core->Start().ok());
+  }
+  ~Relay1() { core->Stop(); }
+  Result<TokenGrant> Register(const std::string& name) {
+    Core* c = core.get();
+    return c->Call<TokenGrant>([c, name] { return c->OpRegister(name, name + "@example.com", "hash", "", ""); });
+  }
+  uint64_t OwnSeq() {
+    for (const auto& [o, s] : core->VectorSnapshot()) {
+      if (o == "t1") return s;
+    }
+    return 0;
+  }
+  std::vector<crypto::Envelope> OwnLog() {
+    auto lease = store->readers().Acquire();
+    REQUIRE(lease.ok());
+    auto rows = (*lease)->q().EnvelopesFrom("t1", 0, 1000);
+    REQUIRE(rows.ok());
+    std::vector<crypto::Envelope> out;
+    for (auto& r : *rows) out.push_back(std::move(r.env));
+    return out;
+  }
+};
+
+bool WaitUntil(const std::function<bool()>& pred, int timeout_ms = 10000) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("recovery: a rolled-back core refuses to emit, takes its own envelopes back, then emits the next seq",
+          "[recovery][relay]") {
+  crypto::KeyPair key = crypto::KeyPair::Generate();
+  std::vector<crypto::Envelope> before;
+  {
+    Relay1 original(key);
+    for (const char* u : {"ann", "ben", "cat"}) REQUIRE(original.Register(u).ok());
+    before = original.OwnLog();
+  }
+  REQUIRE(before.size() == 3);
+
+  Relay1 r(key);  // the same relay, its store rolled back to nothing
+  CHECK_FALSE(r.core->Recovering());
+  CHECK(r.core->NotePeerOwnSeq("p1", 3));  // a peer's vector: it holds t1 up to 3
+  CHECK(r.core->Recovering());
+  auto refused = r.Register("dan");
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.status().code() == Code::kUnavailable);
+  CHECK(refused.status().retry_after == 5);
+  CHECK(refused.status().message().find("recovering this relay's own envelopes 1..3 from peer p1") !=
+        std::string::npos);
+
+  // The peer sends them back, out of order: applied in seq order, through the apply rule.
+  Core* c = r.core.get();
+  for (size_t i : {2, 0, 1}) {
+    crypto::Envelope e = before[i];
+    REQUIRE(c->Post([c, e]() mutable { c->OpApplyRemote(std::move(e), "p1"); }));
+  }
+  REQUIRE(WaitUntil([&] { return r.OwnSeq() == 3; }));
+  CHECK_FALSE(r.core->Recovering());
+  auto after = r.OwnLog();
+  REQUIRE(after.size() == 3);
+  for (size_t i = 0; i < 3; ++i) CHECK(crypto::HeaderHash(after[i]) == crypto::HeaderHash(before[i]));
+  {
+    auto lease = r.store->readers().Acquire();
+    REQUIRE(lease.ok());
+    auto cat = (*lease)->q().UserByHandle("cat@t1");
+    REQUIRE(cat.ok());
+    CHECK(cat.value().has_value());  // the views follow
+  }
+
+  // A duplicate is a no-op; a different envelope with one of our seqs is an alert, never a
+  // quarantine of ourselves.
+  crypto::Envelope forged = before[1];  // what a rolled-back relay signs when it does not hold
+  forged.created_at += 1;
+  REQUIRE(crypto::Seal(forged, key).ok());
+  REQUIRE(crypto::Verify(forged, key.public_key()).ok());
+  for (crypto::Envelope e : {before[1], forged}) {
+    REQUIRE(c->Post([c, e]() mutable { c->OpApplyRemote(std::move(e), "p1"); }));
+  }
+  REQUIRE(WaitUntil([&] { return r.core->stats().equivocations == 1; }));
+  CHECK(r.core->stats().remote_duplicates >= 1);
+  CHECK(r.core->Quarantined().empty());
+
+  // Whole again: the next envelope is seq 4.
+  REQUIRE(r.Register("dan").ok());
+  CHECK(r.OwnSeq() == 4);
 }
 
 }  // namespace chatd
