@@ -3,7 +3,9 @@
 // while the relay runs, every blob (its sha256 checked against its name), chatd.toml and
 // the secrets, optionally encrypted, with a manifest of sizes and sha256s (format:
 // cli/backup_format.h). verify and restore work offline, on the backup alone. search.db is
-// not backed up: the relay rebuilds the index from the store when it is missing.
+// not backed up: the relay rebuilds the index from the store when it is missing. restore
+// marks the store it writes as restored (meta row "restored"), so that a federated relay
+// takes back from its peers what it signed after the backup before it signs anything new.
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -437,6 +439,31 @@ Result<std::string> FixDataDir(const std::string& path, const std::string& data_
   return note;
 }
 
+// Marks the staged store as restored (meta row Store::kRestoredMeta): a relay started on it
+// with peers pinned takes back from them the envelopes it signed after the backup before it
+// originates any (relay/recovery.h). The store is still in rollback-journal mode (Snapshot).
+Status MarkRestored(const std::string& db_path, const Manifest& m) {
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(db_path.c_str(), &raw, SQLITE_OPEN_READWRITE, nullptr);
+  std::unique_ptr<sqlite3, store::SqliteCloser> db(raw);
+  if (rc != SQLITE_OK) return IoError("cannot open " + db_path + ": " + sqlite3_errstr(rc));
+  json::JsonWriter note;
+  note.BeginObject().Key("restored_at").Time(NowMs()).Key("backup_created_at").Time(m.created_at_ms);
+  note.Key("envelopes").Int(m.envelopes).EndObject();
+  const std::string value = note.Take();
+  sqlite3_stmt* st = nullptr;
+  rc = sqlite3_prepare_v2(
+      db.get(), "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value", -1,
+      &st, nullptr);
+  if (rc != SQLITE_OK) return IoError("cannot mark " + db_path + " as restored: " + sqlite3_errmsg(db.get()));
+  sqlite3_bind_text(st, 1, store::Store::kRestoredMeta, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT);
+  rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) return IoError("cannot mark " + db_path + " as restored: " + sqlite3_errmsg(db.get()));
+  return Status::Ok();
+}
+
 struct RestoreOpts {
   std::string dir, data_dir, key_file;
   bool yes = false, dry_run = false;
@@ -483,6 +510,9 @@ void Restore(Globals& g, const RestoreOpts& o) {
     printf("would %s %s/%s (%lld envelopes, schema %lld)\n", has_store ? "replace" : "write", d.c_str(), kDbFile,
            static_cast<long long>(m.envelopes), static_cast<long long>(m.schema_version));
     printf("would write %zu files into %s\n", m.files.size(), d.c_str());
+    printf(
+        "would mark the store as restored (a federated relay takes its own envelopes back from its peers "
+        "before it originates any)\n");
     for (const auto& s : stale) printf("would remove %s\n", s.c_str());
     std::string toml, fixed;
     for (const auto& e : m.files) {
@@ -508,6 +538,7 @@ void Restore(Globals& g, const RestoreOpts& o) {
   }
   auto note = FixDataDir(staging.path() + "/" + kTomlFile, d);
   if (!note.ok()) return Fail(g, note.status());
+  if (Status s = MarkRestored(staging.path() + "/" + kDbFile, m); !s.ok()) return Fail(g, s);
   // Blobs and the small files first, then the stale files go, the store last.
   std::vector<std::string> order;
   for (const auto& e : m.files) {

@@ -1,7 +1,7 @@
 // chatctl peers add|list|remove — pin federation peers' keys (the [[peers]] tables of
 // chatd.toml). The file is edited either way; a running relay is then told to reload
-// through the admin API, so no restart is needed. chatctl federation status and
-// lift-quarantine talk to the running relay's admin API.
+// through the admin API, so no restart is needed. chatctl federation status,
+// lift-quarantine and release-recovery talk to the running relay's admin API.
 #include <cstdio>
 
 #include "base/json.h"
@@ -196,6 +196,32 @@ void RegisterFederation(CLI::App& app, Globals& g) {
       return;
     }
     printf("lifted the quarantine of %s\n", origin->c_str());
+  });
+  CLI::App* release = fed->add_subcommand(
+      "release-recovery", "end a restored relay's wait for its peers' vectors (it originates again if caught up)");
+  release->callback([&g] {
+    auto cfg = LoadRelayConfig(g);
+    if (!cfg.ok()) return;
+    auto data = AdminPost(*cfg, "/admin/v1/federation/recovery/release");
+    if (!data.ok()) return FailAdmin(g, data.status());
+    if (g.output == "json") {
+      printf("%s\n", data->c_str());
+      return;
+    }
+    json::Doc doc;
+    if (!json::Parse(*data, &doc).ok() || !doc.IsObject()) {
+      printf("%s\n", data->c_str());
+      return;
+    }
+    const bool released = doc.HasMember("released") && doc["released"].IsTrue();
+    auto rec = doc.FindMember("recovery");
+    if (rec == doc.MemberEnd() || rec->value.IsNull()) {
+      printf("%s; the relay originates envelopes\n", released ? "released" : "nothing to release");
+      return;
+    }
+    const auto& r = rec->value;
+    printf("%s; still recovering: %s\n", released ? "released the restored wait" : "nothing to release",
+           r.HasMember("reason") && r["reason"].IsString() ? r["reason"].GetString() : "?");
   });
   CLI::App* status = fed->add_subcommand("status", "per peer: connected, since, vectors, lag, last error");
   status->callback([&g] {

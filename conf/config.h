@@ -92,6 +92,8 @@ struct Config {
   int api_threads = 32;  // api.threads
   int file_url_ttl_s = 3600;  // api.file_url_ttl (signed download URLs)
   int upload_ttl_s = 86400;   // api.upload_ttl (abandoned resumable uploads)
+  // [federation]
+  int restore_wait_s = 300;  // federation.restore_wait (a restored store waits for its peers)
   // [log]
   std::string log_level = "info";  // log.level: debug|info|warn|error (reloadable)
   // [[peers]] (array of tables; see Peer). Reloadable: SIGHUP or chatctl peers add/remove.

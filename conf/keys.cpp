@@ -47,6 +47,7 @@ const TableDoc kTables[] = {
     {"gateway", "Client WebSocket sessions."},
     {"store", "The SQLite store."},
     {"api", "The REST API server."},
+    {"federation", "Replication with the relays pinned in [[peers]] (see the end of this file)."},
     {"log", "Logging: JSON lines on stderr."},
 };
 
@@ -217,6 +218,12 @@ std::vector<KeySpec> BuildTable() {
        .min = 60, .max = 2592000,
        .doc = "A resumable upload not completed within this time after it was started is\n"
               "dropped, with its chunks."},
+      // [federation]
+      {.key = "federation.restore_wait", .type = K::kSeconds, .field = &Config::restore_wait_s,
+       .def = "300", .min = 0, .max = 604800,
+       .doc = "Started on a store restored by chatctl backup restore, with peers pinned, the\n"
+              "relay takes back its own envelopes from them and originates nothing until every\n"
+              "peer's vector is in and caught up, or this long. 0: no wait (see chatd(8))."},
       // [log]
       {.key = "log.level", .type = K::kEnum, .field = &Config::log_level, .def = "info",
        .choices = {"debug", "info", "warn", "error"}, .reloadable = true,

@@ -29,15 +29,17 @@ void Ok(httplib::Response& res, int status, std::string_view data_json) {
 void NoContent(httplib::Response& res) { res.status = 204; }
 
 void Fail(httplib::Response& res, const Status& st) {
+  // rate_limited always says when to retry; unavailable when the relay knows (recovering).
+  const bool retry = st.code() == Code::kRateLimited || (st.code() == Code::kUnavailable && st.retry_after > 0);
   json::JsonWriter w;
   w.BeginObject().Key("success").Bool(false).Key("error").BeginObject();
   w.Key("code").Str(st.wire_code()).Key("message").Str(st.message());
-  if (st.code() == Code::kRateLimited) w.Key("retry_after").Int(st.retry_after);
+  if (retry) w.Key("retry_after").Int(st.retry_after);
   w.EndObject();
-  if (st.code() == Code::kRateLimited) w.Key("retry_after").Int(st.retry_after);
+  if (retry) w.Key("retry_after").Int(st.retry_after);
   w.EndObject();
   res.status = st.http_status();
-  if (st.code() == Code::kRateLimited) res.set_header("Retry-After", std::to_string(st.retry_after));
+  if (retry) res.set_header("Retry-After", std::to_string(st.retry_after));
   if (st.code() == Code::kUnauthorized) res.set_header("WWW-Authenticate", "Bearer");
   res.set_content(w.Take(), "application/json; charset=utf-8");
 }
@@ -219,9 +221,19 @@ void Api::RegisterRoutes() {
     res.set_content("{\"status\":\"ok\"}", "application/json");
   });
   s.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
-    bool ready = d_.ready->load();
-    res.status = ready ? 200 : 503;
-    res.set_content(ready ? "{\"status\":\"ready\"}" : "{\"status\":\"not ready\"}", "application/json");
+    if (!d_.ready->load()) {
+      res.status = 503;
+      res.set_content("{\"status\":\"starting\"}", "application/json");
+      return;
+    }
+    if (d_.core->Recovering()) {  // taking its own envelopes back from its peers: no writes
+      json::JsonWriter w;
+      w.BeginObject().Key("status").Str("recovering").Key("reason").Str(d_.core->RecoveryStatus().reason).EndObject();
+      res.status = 503;
+      res.set_content(w.Take(), "application/json");
+      return;
+    }
+    res.set_content("{\"status\":\"ready\"}", "application/json");
   });
   s.Get("/api/v1/gateway", [this, ctx](const httplib::Request& req, httplib::Response& res) {
     auto claims = api::Authenticate(*ctx, req);
@@ -285,6 +297,10 @@ void Api::RegisterRoutes() {
     metric("chatd_federation_buffered", "gauge", "Envelopes from peers waiting for predecessors.", c.remote_buffered);
     metric("chatd_federation_invalid_total", "counter", "Envelopes logged but invalid for the views.", c.remote_invalid);
     metric("chatd_federation_equivocations_total", "counter", "Equivocating envelopes refused.", c.equivocations);
+    metric("chatd_recovering", "gauge",
+           "1 while the relay takes its own envelopes back from its peers (restored or rolled back) and "
+           "originates nothing.",
+           d_.core->Recovering() ? 1 : 0);
     // Per peer, from the gateway's federation state.
     json::Doc fed;
     if (json::Parse(d_.gateway->FederationStatus(), &fed).ok() && fed.HasMember("peers") && fed["peers"].IsArray()) {

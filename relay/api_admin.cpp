@@ -1,8 +1,8 @@
 // The admin API (/admin/v1/*) on its own listener, for chatctl: status, federation
-// status and reload, users (list, show, disable, enable), lifting a quarantine, reports
-// (list, resolve). Every
-// route wants `Authorization: Bearer <admin token>` (compared in constant time). Reads go
-// through the reader pool, changes through Core::Call (answered after the commit).
+// status and reload, ending a restored store's wait for its peers, users (list, show,
+// disable, enable), lifting a quarantine, reports (list, resolve). Every route wants
+// `Authorization: Bearer <admin token>` (compared in constant time). Reads go through the
+// reader pool, changes through Core::Call (answered after the commit).
 #include <httplib.h>
 
 #include "crypto/bytes.h"
@@ -54,6 +54,32 @@ void WriteReport(json::JsonWriter& w, const store::ReportRow& r) {
   w.EndObject();
 }
 
+// The own-log recovery (relay/recovery.h) for the operator: null when the relay originates.
+void WriteRecovery(json::JsonWriter& w, const OwnLog::Snapshot& r) {
+  if (!r.holding) {
+    w.Null();
+    return;
+  }
+  w.BeginObject();
+  w.Key("reason").Str(r.reason);
+  w.Key("own_seq").Int(static_cast<int64_t>(r.own));
+  if (r.target) {
+    w.Key("target_seq").Int(static_cast<int64_t>(r.target)).Key("from_peer").Str(r.target_peer);
+  } else {
+    w.Key("target_seq").Null().Key("from_peer").Null();
+  }
+  w.Key("restored_wait").Bool(r.waiting);
+  w.Key("waiting_for").BeginArray();
+  for (const auto& p : r.waiting_for) w.Str(p);
+  w.EndArray();
+  if (r.waiting) {
+    w.Key("wait_until").Time(r.wait_until_ms);
+  } else {
+    w.Key("wait_until").Null();
+  }
+  w.EndObject();
+}
+
 }  // namespace
 
 void Api::RegisterAdminRoutes() {
@@ -85,6 +111,18 @@ void Api::RegisterAdminRoutes() {
              w.BeginObject().Key("origin").Str(origin).Key("quarantined").Bool(false).EndObject();
              api::Ok(res, 200, w.View());
            });
+  s.Post("/admin/v1/federation/recovery/release",
+         [this, authorized](const httplib::Request& req, httplib::Response& res) {
+           if (!authorized(req, res)) return;
+           Core* core = d_.core;
+           auto r = core->Call<bool>([core] { return core->OpReleaseRecovery(); });
+           if (!r.ok()) return api::Fail(res, r.status());
+           json::JsonWriter w;
+           w.BeginObject().Key("released").Bool(*r).Key("recovery");
+           WriteRecovery(w, core->RecoveryStatus());
+           w.EndObject();
+           api::Ok(res, 200, w.View());
+         });
   s.Post("/admin/v1/reload", [this, authorized](const httplib::Request& req, httplib::Response& res) {
     if (!authorized(req, res)) return;
     Status st = d_.reload ? d_.reload() : Internal("reload is not available");
@@ -102,7 +140,7 @@ void Api::RegisterAdminRoutes() {
     w.BeginObject();
     w.Key("relay").Str(d_.cfg->relay_name);
     w.Key("node_id").Int(d_.cfg->node_id);
-    w.Key("ready").Bool(d_.ready->load());
+    w.Key("ready").Bool(d_.ready->load() && !d_.core->Recovering());  // as /readyz
     w.Key("envelopes").Int(static_cast<int64_t>(*count));
     w.Key("sessions").Int(static_cast<int64_t>(d_.gateway->stats().sessions.load()));
     w.Key("wal_frames").Int(static_cast<int64_t>(d_.store->wal_frames()));  // see store.wal_max_mb
@@ -117,6 +155,8 @@ void Api::RegisterAdminRoutes() {
       for (const auto& [o, seq] : *vec) w.Key(o).Int(static_cast<int64_t>(seq));
     }
     w.EndObject();
+    w.Key("recovery");  // null, or why it originates nothing yet (restored or rolled back)
+    WriteRecovery(w, d_.core->RecoveryStatus());
     w.EndObject();
     api::Ok(res, 200, w.View());
   });

@@ -27,6 +27,7 @@ Status Core::LoadState() {
   for (const auto& [origin, seq] : vector_) {
     if (origin == cfg_.relay_name) seq_ = seq;
   }
+  own_log_.SetOwn(seq_);
   // Never reuse an id: move the clock past the newest id in the log.
   auto st = w.db().Prepare("SELECT COALESCE(max(id), 0) FROM envelopes");
   if (!st.ok()) return st.status();
@@ -60,6 +61,7 @@ Status Core::Start() {
   std::call_once(once, [] { evthread_use_pthreads(); });
   Status s = LoadState();
   if (!s.ok()) return s;
+  StartRecovery();
   committed_pos_ = batch_max_pos_;
   {
     std::lock_guard<std::mutex> lock(snapshot_mu_);
@@ -86,6 +88,7 @@ Status Core::Start() {
     pthread_setname_np(pthread_self(), "chatd-core");
     event_base_loop(base_.get(), EVLOOP_NO_EXIT_ON_EMPTY);
   });
+  if (own_log_.Waiting()) Post([this] { CheckRecovery(); });  // no peers, or no wait: over at once
   return Status::Ok();
 }
 
@@ -133,6 +136,8 @@ void Core::OnWake(evutil_socket_t, short, void* arg) { static_cast<Core*>(arg)->
 
 void Core::OnExpiryTick(evutil_socket_t, short, void* arg) {
   auto* core = static_cast<Core*>(arg);
+  // A restored store's wait for its peers ends at the latest after federation.restore_wait.
+  if (core->own_log_.Waiting()) core->Post([core] { core->CheckRecovery(); });
   core->CheckScheduled();
   if (!core->presence_posted_ && core->PresenceDue(core->clock_->NowMs())) {
     core->presence_posted_ = core->Post([core] {
@@ -153,7 +158,9 @@ void Core::OnExpiryTick(evutil_socket_t, short, void* arg) {
 }
 
 void Core::CheckScheduled() {
-  if (scheduled_posted_) return;
+  // Not while recovering our own log: a row sent in the lost tail comes back with it (its
+  // client key "sched:<id>" then answers the send again instead of a second message).
+  if (scheduled_posted_ || own_log_.Holding()) return;
   auto next = store_.writer().NextScheduled();  // a read between batches, as for expiry
   if (!next.ok()) {
     log::Warn("store: cannot read the next scheduled message", {{"error", next.status().message()}});
@@ -310,6 +317,9 @@ void Core::DrainSyncer() {
 }
 
 Result<uint64_t> Core::Emit(crypto::Envelope& env) {
+  // A peer holds (or may hold) envelopes of ours beyond our log: the next seq may be taken.
+  // Refused before anything is written, so the rest of the batch goes on (relay/recovery.h).
+  if (own_log_.Holding()) return RecoveringStatus();
   int64_t now = clock_->NowMs();
   env.origin = cfg_.relay_name;
   env.seq = seq_ + 1;
@@ -328,6 +338,7 @@ Result<uint64_t> Core::Emit(crypto::Envelope& env) {
     return s;
   }
   seq_ = env.seq;
+  own_log_.SetOwn(seq_);
   batch_max_pos_ = pos;
   auto it = std::lower_bound(vector_.begin(), vector_.end(), env.origin,
                              [](const auto& p, const std::string& o) { return p.first < o; });

@@ -37,6 +37,7 @@
 #include "crypto/device_keys.h"
 #include "crypto/keys.h"
 #include "relay/hlc.h"
+#include "relay/recovery.h"
 #include "relay/signer.h"
 #include "relay/wsframe.h"
 #include "store/store.h"
@@ -317,11 +318,25 @@ class Core {
   // Federation (relay/ops_remote.cpp). An envelope from a peer whose signature has been
   // verified by the caller: applied in causal order, buffered until its predecessors and
   // deps are here, a no-op if known, refused (and its origin quarantined) on equivocation.
-  void OpApplyRemote(crypto::Envelope env);
+  // One of our own origin (`from` sent it back) extends our own log after a restore or a
+  // rollback (relay/recovery.h); a known one is a no-op, a different one an ALERT.
+  void OpApplyRemote(crypto::Envelope env, const std::string& from = "");
   // When on, every applied envelope is also handed to the gateway for the peer links.
   void SetReplicate(bool on) { replicate_ = on; }
   std::vector<std::pair<std::string, uint64_t>> VectorSnapshot();  // thread-safe copy
   std::vector<std::string> Quarantined();                           // thread-safe copy
+
+  // Recovery of our own log after a restore or a rollback (relay/recovery.h). While it
+  // lasts, Emit refuses with 503 `unavailable` (and a retry_after) and /readyz says why.
+  // Thread-safe: `peer` reported (vector or ack) holding our own origin up to `seq`; true
+  // when that is beyond our own log (the recovery starts or extends).
+  bool NotePeerOwnSeq(const std::string& peer, uint64_t seq);
+  bool Recovering() const { return own_log_.Holding(); }              // thread-safe
+  OwnLog::Snapshot RecoveryStatus() const { return own_log_.Get(); }  // thread-safe
+  void SetRecoveryPeers(const std::vector<conf::Peer>& peers);        // thread-safe (reload)
+  // Operator (admin API, core thread): ends a restored store's wait for its peers. False if
+  // it was not waiting. A peer known to hold more of our own log still holds us back.
+  Result<bool> OpReleaseRecovery();
 
   CoreStats stats() const;
   const conf::Config& config() const { return cfg_; }
@@ -434,6 +449,16 @@ class Core {
   std::string RoleAsOf(const crypto::Envelope& env, uint64_t chat_id = 0);
   void Quarantine(const std::string& origin);
   void ApplyBuffered(const std::string& origin);
+  // Own-log recovery (relay/ops_remote.cpp). CheckRecovery runs in a batch: it ends the
+  // restored wait when it is over (clearing the store's mark) and logs the recovery's end.
+  void StartRecovery();  // Start(): reads the store's mark, logs a restored start
+  Status RecoveringStatus() const;
+  void CheckRecovery();
+  OwnLog own_log_;
+  bool recovery_active_ = false;  // core thread: logged as started, not yet as done
+  int64_t recovery_since_ms_ = 0;
+  uint64_t recovery_from_seq_ = 0, recovered_ = 0;
+  std::map<std::string, uint64_t> recovered_from_;  // peer -> own envelopes it sent back
   void Replicate(crypto::Envelope env);  // moved into the delivery
   // forbidden `privacy_restricted` unless `u`'s privacy lets `actor` add them to a group.
   Status CheckMayAddToGroup(uint64_t actor, const store::UserRow& u);

@@ -150,7 +150,9 @@ std::string ErrorEvent(const Status& s, std::string_view ref) {
   w.Key("code").Str(s.wire_code());
   w.Key("message").Str(s.message());
   w.Key("ref").StrOrNull(ref);
-  if (s.code() == Code::kRateLimited && s.retry_after > 0) w.Key("retry_after").Int(s.retry_after);
+  if ((s.code() == Code::kRateLimited || s.code() == Code::kUnavailable) && s.retry_after > 0) {
+    w.Key("retry_after").Int(s.retry_after);
+  }
   w.EndObject();
   return w.Take();
 }

@@ -47,6 +47,10 @@ struct Link {
   std::deque<std::string> control;
   std::deque<std::string> out;  // binary messages of length-prefixed envelopes
   std::map<std::string, uint64_t> next, their, max_offered;
+  // The peer says (in its vector or acks) that it is recovering its own log after a restore
+  // or a rollback: its own origin is streamed back to it too (normally it never is).
+  bool peer_recovering = false;
+  bool sent_recovering = false;  // what our last vector or ack said about us
   std::map<std::string, bool> streaming;
   std::map<std::string, int64_t> stalled_since;
   // received: envelopes that arrived; processed: those the core has taken (applied, buffered
@@ -189,7 +193,11 @@ void Federation::SendVector(Link* l, const char* type) {
   auto v = core_.VectorSnapshot();
   json::JsonWriter w;
   w.BeginObject().Key("type").Str(type).Key("n").Int(static_cast<int64_t>(l->processed));
-  w.Key("v").Raw(VectorJson(v)).EndObject();
+  w.Key("v").Raw(VectorJson(v));
+  // Ask for our own envelopes back (relay/recovery.h). Peers that predate the field ignore it.
+  l->sent_recovering = core_.Recovering();
+  if (l->sent_recovering) w.Key("recovering").Bool(true);
+  w.EndObject();
   l->last_ack_n = l->processed;
   l->last_ack_v = std::move(v);
   SendControl(l, w.Take());
@@ -329,15 +337,31 @@ void Federation::OnText(Link* l, std::string_view text) {
     if (it == doc.MemberEnd() || !it->value.IsObject()) return CloseLink(l, "bad vector");
     PeerState* p = PeerOf(l->peer);
     int64_t now = MonoMs();
+    uint64_t ours = 0;  // what the peer holds of our own origin
     for (auto m = it->value.MemberBegin(); m != it->value.MemberEnd(); ++m) {
       if (!m->value.IsUint64()) continue;
       std::string o(m->name.GetString(), m->name.GetStringLength());
+      if (o == cfg_.relay_name) ours = m->value.GetUint64();
       l->their[o] = std::max(l->their[o], m->value.GetUint64());
       if (p) p->acked[o] = l->their[o];
     }
     auto n = doc.FindMember("n");
     if (n != doc.MemberEnd() && n->value.IsUint64()) l->acked_n = std::max(l->acked_n, n->value.GetUint64());
-    if (type == "vector" && !l->ready) return LinkReady(l);
+    // Ours: a peer holding more of our own log than we do means we were rolled back; we
+    // take it back before originating, and tell every peer at once.
+    if (core_.NotePeerOwnSeq(l->peer, ours)) {
+      for (auto& [id, other] : by_id_) {
+        if (other->verified && !other->closing && other != l) SendVector(other, "ack");
+      }
+    }
+    auto rec = doc.FindMember("recovering");
+    SetPeerRecovering(l, rec != doc.MemberEnd() && rec->value.IsTrue());
+    if (type == "vector" && !l->ready) {
+      LinkReady(l);
+      if (core_.Recovering() != l->sent_recovering) SendVector(l, "ack");
+      return;
+    }
+    if (core_.Recovering() != l->sent_recovering) SendVector(l, "ack");
     // Rewind an origin whose gap stays although the peer received all we sent.
     for (auto& [o, nx] : l->next) {
       uint64_t have = l->their[o];
@@ -395,6 +419,30 @@ void Federation::SendEphemeral(uint64_t chat_id, uint64_t user_id, const std::st
   RelayEphemeral(nullptr, w.Take());
 }
 
+void Federation::SetPeerRecovering(Link* l, bool recovering) {
+  if (recovering == l->peer_recovering) return;
+  l->peer_recovering = recovering;
+  const std::string& o = l->peer;
+  if (!recovering) {
+    // Done: its own origin is its own again; nothing more of it goes back on this link.
+    l->next.erase(o);
+    l->stalled_since.erase(o);
+    l->max_offered.erase(o);
+    log::Info("federation: peer recovered its own log", {{"peer", o}, {"seq", l->their[o]}});
+    return;
+  }
+  uint64_t have = 0;
+  for (const auto& [origin, seq] : core_.VectorSnapshot()) {
+    if (origin == o) have = seq;
+  }
+  log::Info("federation: peer is recovering its own log; sending back what we hold of it",
+            {{"peer", o}, {"from_seq", l->their[o] + 1}, {"to_seq", have}});
+  if (l->ready) {
+    if (!l->next.count(o)) l->next[o] = l->their[o] + 1;
+    Pump(l, o);
+  }
+}
+
 void Federation::LinkReady(Link* l) {
   l->ready = true;
   PeerState* p = PeerOf(l->peer);
@@ -408,7 +456,7 @@ void Federation::LinkReady(Link* l) {
   log::Info("federation: link up", {{"peer", l->peer}, {"outbound", l->outbound}});
   core_.Post([this] { core_.AnnouncePresence(); });  // so a peer that just (re)started knows who is online here
   for (const auto& [o, seq] : core_.VectorSnapshot()) {
-    if (o == l->peer) continue;
+    if (o == l->peer && !l->peer_recovering) continue;  // its own origin: it has it
     l->next[o] = l->their[o] + 1;
     if (seq > l->their[o]) StreamFrom(l, o);
   }
@@ -460,8 +508,8 @@ void Federation::OnBinary(Link* l, std::string_view data) {
       good->push_back(std::move(e));
     }
     if (good->empty()) return done();
-    core_.Post([this, good, done] {
-      for (auto& e : *good) core_.OpApplyRemote(std::move(e));
+    core_.Post([this, good, done, peer] {
+      for (auto& e : *good) core_.OpApplyRemote(std::move(e), peer);
       done();
     });
   });
@@ -489,6 +537,8 @@ void Federation::Append(Link* l, const crypto::Envelope& env) {
 
 void Federation::Offer(const std::shared_ptr<const crypto::Envelope>& env) {
   for (auto& [id, l] : by_id_) {
+    // Never the origin's own envelopes back to it: a recovering origin gets them from its
+    // stream (Pump), which reads what is durable here.
     if (!l->ready || l->closing || l->peer == env->origin) continue;
     const std::string& o = env->origin;
     auto nit = l->next.find(o);
@@ -507,6 +557,7 @@ void Federation::Offer(const std::shared_ptr<const crypto::Envelope>& env) {
 
 void Federation::Pump(Link* l, const std::string& origin) {
   if (!l->ready || l->closing || l->streaming[origin]) return;
+  if (origin == l->peer && !l->peer_recovering) return;
   uint64_t nx = l->next[origin];
   if (l->max_offered[origin] >= nx || l->their[origin] + 1 < nx || nx == 0) StreamFrom(l, origin);
   else {
@@ -518,6 +569,7 @@ void Federation::Pump(Link* l, const std::string& origin) {
 
 void Federation::StreamFrom(Link* l, const std::string& origin) {
   if (l->streaming[origin] || l->sent - l->acked_n >= kWindow) return;
+  if (origin == l->peer && !l->peer_recovering) return;
   l->streaming[origin] = true;
   uint64_t from = l->next[origin];
   uint64_t link_id = l->id;
@@ -542,6 +594,7 @@ void Federation::StreamFrom(Link* l, const std::string& origin) {
       if (it == by_id_.end()) return;
       Link* l2 = it->second;
       l2->streaming[origin] = false;
+      if (origin == l2->peer && !l2->peer_recovering) return;  // it recovered meanwhile
       uint64_t& nx = l2->next[origin];
       for (const auto& e : *envs) {
         if (e.seq != nx) continue;
@@ -590,7 +643,10 @@ void Federation::Tick() {
     if (!l->verified || l->closing) continue;
     // Also when only our vector moved (the last batch committed after its ack), so the
     // sender sees it caught up instead of rewinding to a gap that is no longer there.
-    if (l->processed != l->last_ack_n || (l->ready && l->last_ack_v != mine)) SendVector(l, "ack");
+    if (l->processed != l->last_ack_n || (l->ready && l->last_ack_v != mine) ||
+        l->sent_recovering != core_.Recovering()) {
+      SendVector(l, "ack");
+    }
     PeerState* p = PeerOf(l->peer);
     if (!p || !l->ready) continue;
     bool behind = false;

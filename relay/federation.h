@@ -13,6 +13,9 @@
 //      the receiver's core has taken or that were refused, so the window also bounds what
 //      waits in the receiver); a gap that stays (an envelope the receiver dropped) makes the
 //      sender rewind to it.
+// A relay whose store was rolled back (restored from a backup) adds "recovering":true to its
+// vector and acks while a peer holds more of its own log than it does (relay/recovery.h);
+// its own origin, never sent back to it otherwise, is then streamed to it like any other.
 // New envelopes (ours and, by gossip, everyone's) are pushed at once. Signatures are
 // verified on the worker pool, never on the loops; the core applies (relay/ops_remote.cpp).
 // Outbound links reconnect with capped exponential backoff and jitter; after
@@ -93,6 +96,8 @@ class Federation {
   void StreamFrom(Link* l, const std::string& origin);
   void Append(Link* l, const crypto::Envelope& env);
   void LinkReady(Link* l);
+  // The peer's vector or ack says whether it is recovering its own log (relay/recovery.h).
+  void SetPeerRecovering(Link* l, bool recovering);
   PeerState* PeerOf(const std::string& name);
 
   const conf::Config& cfg_;

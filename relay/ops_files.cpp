@@ -7,6 +7,7 @@
 namespace chatd {
 
 Result<store::FileRow> Core::OpCreateFile(const Actor& actor, const FileMeta& meta) {
+  if (own_log_.Holding()) return RecoveringStatus();  // before the upload's row goes
   auto role = RoleOrNotMember(meta.chat_id, actor.user_id);
   if (!role.ok()) return role.status();
   auto& w = store_.writer();

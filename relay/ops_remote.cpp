@@ -6,7 +6,8 @@
 // matches and equivocation when it does not: the origin is quarantined and an alert logged.
 // Every signed envelope of an origin goes into the log so all logs stay identical; one
 // that is not valid against its causal past (a post by a non-member, say) is kept in the
-// log but changes no view, on every relay alike.
+// log but changes no view, on every relay alike. Envelopes of our own origin come back
+// this way after a restore or a rollback (relay/recovery.h, relay/ops_recovery.cpp).
 #include <algorithm>
 
 #include "base/json.h"
@@ -187,14 +188,28 @@ void Core::Quarantine(const std::string& origin) {
   quarantined_snapshot_.assign(quarantined_.begin(), quarantined_.end());
 }
 
-void Core::OpApplyRemote(crypto::Envelope env) {
-  if (env.origin == cfg_.relay_name) return;  // our own, echoed back by gossip
-  if (quarantined_.count(env.origin)) return;
+void Core::OpApplyRemote(crypto::Envelope env, const std::string& from) {
+  // Our own origin: a peer holds it, so we signed it. A known one is a duplicate (gossip); a
+  // new one extends our own log after a restore or a rollback (relay/recovery.h) and is
+  // applied like any other, so views, indexes and cursors come out as if never lost.
+  const bool own = env.origin == cfg_.relay_name;
+  if (!own && quarantined_.count(env.origin)) return;
   uint64_t applied = AppliedOf(env.origin);
   if (env.seq <= applied) {
     auto hh = crypto::HeaderHash(env);
     std::string hash(reinterpret_cast<const char*>(hh.data()), hh.size());
     auto stored = store_.writer().HeaderHashAt(env.origin, env.seq);
+    if (stored.ok() && stored.value() && *stored.value() != hash && own) {
+      // We signed a different envelope with this seq after a rollback, before any peer
+      // told us it had the original: our log and the federation's have diverged.
+      log::Error(
+          "ALERT: this relay's own log diverged from a peer's: it signed a different envelope with this seq "
+          "(a rollback, and originating before the peers were heard); its peers quarantine it",
+          {{"peer", from}, {"seq", env.seq}});
+      std::lock_guard<std::mutex> lock(stats_mu_);
+      stats_.equivocations++;
+      return;
+    }
     if (stored.ok() && stored.value() && *stored.value() != hash) {
       Quarantine(env.origin);
       log::Error("ALERT: equivocation: origin signed two different envelopes with one seq; origin quarantined",
@@ -207,9 +222,21 @@ void Core::OpApplyRemote(crypto::Envelope env) {
     stats_.remote_duplicates++;
     return;
   }
+  if (own) {
+    // Not originating until our log reaches it (Emit refuses meanwhile).
+    if (own_log_.NoteOwnEnvelope(from, env.seq)) {
+      log::Warn("recovery: a peer sent back an envelope of this relay's own origin beyond its log",
+                {{"peer", from}, {"from_seq", seq_ + 1}, {"to_seq", env.seq}});
+    }
+  }
   auto& buf = remote_buffer_[env.origin];
   auto existing = buf.find(env.seq);
   if (existing != buf.end()) {
+    if (own && crypto::HeaderHash(existing->second) != crypto::HeaderHash(env)) {
+      log::Error("ALERT: two peers sent back different envelopes of this relay's own origin with one seq",
+                 {{"peer", from}, {"seq", env.seq}});
+      return;
+    }
     if (crypto::HeaderHash(existing->second) != crypto::HeaderHash(env)) {
       Quarantine(env.origin);
       remote_buffered_ -= std::min(remote_buffered_, buf.size());
@@ -233,7 +260,9 @@ void Core::OpApplyRemote(crypto::Envelope env) {
   std::string origin = env.origin;
   buf.emplace(env.seq, std::move(env));
   ++remote_buffered_;
+  if (own) recovered_from_[from]++;
   ApplyBuffered(origin);
+  if (recovery_active_ || own_log_.Holding()) CheckRecovery();
 }
 
 void Core::ApplyBuffered(const std::string& first_origin) {
@@ -291,6 +320,11 @@ void Core::ApplyBuffered(const std::string& first_origin) {
                                     [](const auto& p, const std::string& o) { return p.first < o; });
         if (vit != vector_.end() && vit->first == origin) vit->second = env.seq;
         else vector_.insert(vit, {origin, env.seq});
+        if (origin == cfg_.relay_name) {  // our own, taken back from a peer
+          seq_ = env.seq;
+          own_log_.SetOwn(seq_);
+          ++recovered_;
+        }
         if (valid) {
           if (env.kind == crypto::Kind::kChatCreate || env.kind == crypto::Kind::kMemberAdd ||
               env.kind == crypto::Kind::kMemberRemove) {

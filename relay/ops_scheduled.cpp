@@ -122,6 +122,8 @@ void Core::SendScheduled() {
       }
     }
     if (batch_failed_) return;  // the store failed: nothing of this batch stays; next tick retries
+    // Recovering our own log began after this batch was posted: the row waits (next tick).
+    if (!sent.ok() && own_log_.Holding() && sent.status().code() == Code::kUnavailable) continue;
     auto done =
         w.FinishScheduled(row.scheduled_id, sent.ok() ? "sent" : "failed", sent.ok() ? sent->message.message_id : 0,
                           sent.ok() ? "" : sent.status().wire_code() + ": " + sent.status().message(), now);
@@ -132,7 +134,9 @@ void Core::SendScheduled() {
     }
   }
   (void)w.PruneScheduled(now - kKeepFinishedMs);
-  if (static_cast<int>(due->size()) == kPerBatch) scheduled_posted_ = Post([this] { SendScheduled(); });
+  if (static_cast<int>(due->size()) == kPerBatch && !own_log_.Holding()) {
+    scheduled_posted_ = Post([this] { SendScheduled(); });
+  }
 }
 
 }  // namespace chatd

@@ -150,8 +150,12 @@ Status Relay::Start() {
   s = WritePortsFile();
   if (!s.ok()) return s;
   ready_ = true;
-  log::Info("chatd ready", {{"relay", cfg_.relay_name}, {"node_id", cfg_.node_id}, {"api", api_url()},
-                            {"gateway", gateway_url()}, {"admin_port", admin_port()}});
+  log::Info("chatd ready", {{"relay", cfg_.relay_name},
+                            {"node_id", cfg_.node_id},
+                            {"api", api_url()},
+                            {"gateway", gateway_url()},
+                            {"admin_port", admin_port()},
+                            {"recovering", core_->Recovering()}});
   return Status::Ok();
 }
 
@@ -196,6 +200,7 @@ Status Relay::Reload(const conf::Config& next) {
     Status s = ApplyPeerKeys(next.peers);
     if (!s.ok()) return s;
     if (!next.peers.empty()) core_->SetReplicate(true);
+    core_->SetRecoveryPeers(next.peers);
     gateway_->SetPeers(next.peers);
     if (api_) api_->SetPeers(next.peers);
   }

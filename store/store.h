@@ -435,6 +435,10 @@ class ReaderPool {
 class Store {
  public:
   static constexpr const char* kFileName = "chatd.db";
+  // The meta row `chatctl backup restore` writes into the store it restores (a JSON note,
+  // never empty); chatd clears it (to "") once it has its own log back from its peers
+  // (relay/recovery.h).
+  static constexpr const char* kRestoredMeta = "restored";
   // Opens DIR/chatd.db, creating it if `create`, and migrates the schema; creates or
   // migrates the search index DIR/search.db (store/search.h) too, which readers attach.
   static Result<std::unique_ptr<Store>> Open(const std::string& data_dir, int read_connections,

@@ -1,7 +1,8 @@
 // Backups (chatctl backup create|verify|restore|keygen, chatctl(1) BACKUP): a backup taken
 // while the relay runs holds exactly what was committed before it, verify finds a flipped
 // byte and names the file, restore refuses what it must and gives back a relay whose
-// history and logins are those of the backup, encrypted or not.
+// history and logins are those of the backup, encrypted or not. (A federated relay's
+// restore: federation_restore_test.cpp.)
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -223,6 +224,11 @@ TEST_CASE("backup: create while running, verify, tampering named, restore gives 
     std::string token = StrOf(Get(login.data(), "access_token"));
     CHECK(HistoryIds(*restored, token, f.chat) == f.before);
     CHECK(HistoryIds(*f.relay, f.alice.access_token, f.chat).size() == f.before.size() + 1);
+    // Marked restored, but with no peers pinned there is nothing to take back: it just
+    // starts (ready, and it writes).
+    CHECK(CountLogLines(*restored, "recovery: started on a restored store; nothing to wait for") == 1);
+    CHECK(CountLogLines(*restored, "no peers are pinned") == 1);
+    MUST(PostText(restored->api(), token, f.chat, "after the restore"));
   }
 }
 

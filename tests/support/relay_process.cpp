@@ -326,6 +326,11 @@ Status RelayProcess::Start() {
   return WaitReady();
 }
 
+Status RelayProcess::StartListening() {
+  if (Status s = Spawn(); !s.ok()) return s;
+  return WaitReady(/*need_ready=*/false);
+}
+
 Status RelayProcess::ReadPorts() {
   std::string text = ReadFile(ports_path());
   if (text.empty()) return NotFound("no ports file yet");
@@ -347,7 +352,7 @@ Status RelayProcess::ReadPorts() {
   return Status::Ok();
 }
 
-Status RelayProcess::WaitReady() {
+Status RelayProcess::WaitReady(bool need_ready) {
   int64_t deadline = MonoMs() + opts_.start_timeout_ms;
   std::string last;
   bool have_ports = false;
@@ -364,6 +369,7 @@ Status RelayProcess::WaitReady() {
       have_ports = s.ok();
       if (!s.ok()) last = s.message();
     }
+    if (have_ports && !need_ready) return Status::Ok();
     if (have_ports) {
       HttpRequest r;
       r.path = "/readyz";

@@ -76,6 +76,9 @@ class RelayProcess {
   Status Start();
   // Starts chatd without waiting for readiness (for processes expected to fail).
   Status Spawn();
+  // Spawn(), then waits until the ports file names every listener, but not for /readyz
+  // (a relay that is up but not ready, e.g. recovering its own log after a restore).
+  Status StartListening();
   // SIGTERM, then waits up to timeout_ms; the exit status (128+N if killed by signal N).
   // On timeout chatd is SIGKILLed and an error returned.
   Result<int> Stop(int timeout_ms = 15000);
@@ -110,7 +113,7 @@ class RelayProcess {
 
  private:
   Status ReadPorts();
-  Status WaitReady();
+  Status WaitReady(bool need_ready = true);
 
   RelayOptions opts_;
   std::string dir_;
