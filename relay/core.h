@@ -312,6 +312,9 @@ class Core {
   Status OpLiftQuarantine(const std::string& origin);
   bool ValidAccessChange(const crypto::Envelope& env);  // for ValidRemote
   void ApplyAccessChange(const crypto::Envelope& env);  // after the envelope is appended
+  // user_updated {user_id} to a user's chat partners and contacts after a profile or
+  // privacy change (they fetch GET /users/{id}, which applies the privacy rules).
+  void AnnounceUserUpdated(uint64_t user_id, uint64_t pos);
   // The user a user_disable or session_revoke envelope is about; 0 for other kinds.
   uint64_t AccessChangeUser(const crypto::Envelope& env);
 

@@ -330,7 +330,10 @@ void Core::ApplyBuffered(const std::string& first_origin) {
               env.kind == crypto::Kind::kMemberRemove) {
             InvalidateMembers(env.chat_id);
           }
-          if (env.kind == crypto::Kind::kUserProfile || env.kind == crypto::Kind::kPrivacy) users_.erase(env.author);
+          if (env.kind == crypto::Kind::kUserProfile || env.kind == crypto::Kind::kPrivacy) {
+            users_.erase(env.author);
+            AnnounceUserUpdated(env.author, *pos);
+          }
           if (env.kind == crypto::Kind::kChatUpdate) InvalidateTimer(env.chat_id);
           ApplyAccessChange(env);  // user_disable, session_revoke: tokens, sessions
           if (env.kind == crypto::Kind::kDeviceKeys) AfterDeviceKeys(env, keys_before, *pos);

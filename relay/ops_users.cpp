@@ -76,6 +76,17 @@ bool Core::ValidAccessChange(const crypto::Envelope& env) {
   return true;
 }
 
+void Core::AnnounceUserUpdated(uint64_t user_id, uint64_t pos) {
+  json::JsonWriter ev;
+  ev.BeginObject().Key("type").Str("user_updated").Key("user_id").Id(user_id).Key("cursor").Id(pos).EndObject();
+  Delivery d;
+  d.type = Delivery::Type::kUsers;
+  d.users = PresenceAudienceOf(user_id);  // chat partners and contacts, who show the profile
+  d.frame = MakeTextFrame(ev.View());
+  d.cursor = pos;
+  QueueDelivery(std::move(d));
+}
+
 uint64_t Core::AccessChangeUser(const crypto::Envelope& env) {
   auto c = ParseAccessChange(env);
   return c ? c->user_id : 0;
@@ -281,6 +292,7 @@ Result<store::UserRow> Core::OpUpdateProfile(const Actor& actor,
   }
   users_.erase(actor.user_id);
   Publish(env, pos, 0);  // profile_updated to every session of the user, on every device
+  AnnounceUserUpdated(actor.user_id, pos);
   auto user = store_.writer().UserById(actor.user_id);
   if (!user.ok()) return user.status();
   if (!user.value()) return NotFound("no such user");

@@ -97,6 +97,7 @@ TEST_CASE("privacy: settings are the user's own, checked, and hide the photo and
   // Profile fields and privacy in one request; the answer is the whole own profile, and
   // alice's other sessions are told.
   WsSession phone_ws = MUST(Auth(*relay, alice.access_token));
+  WsSession carol_ws = MUST(Auth(*relay, carol.access_token));  // a contact: told to refetch
   HttpResponse r = ApiPatch(api, "/users/me",
                             JsonBuilder()
                                 .Add("status_message", "at the lake")
@@ -117,6 +118,10 @@ TEST_CASE("privacy: settings are the user's own, checked, and hide the photo and
   REQUIRE(updated.ok());
   CHECK(StrOf(At((*updated)["user"], "status_message")) == "at the lake");
   CHECK(IsDecimalId((*updated)["cursor"]));
+  auto told = carol_ws.WaitFor("user_updated", kEventMs);
+  REQUIRE(told.ok());
+  CHECK(told->Str("user_id") == alice.user_id);
+  CHECK_FALSE(told->Has("user"));  // what carol may see comes from GET /users/{id}
 
   // bob (no contact) sees neither; carol (a contact) the photo only; alice both.
   Json as_bob = UserAs(api, alice.user_id, bob.access_token);
