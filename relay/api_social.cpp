@@ -1,5 +1,7 @@
 // REST: blocks, contacts and reports (PROTOCOL.md). Changes go through the core
 // (relay/ops_social.cpp); lists are read from a read connection.
+#include <algorithm>
+
 #include "relay/api_util.h"
 #include "relay/events.h"
 
@@ -169,10 +171,60 @@ void RegisterSocialRoutes(httplib::Server& s, Ctx& ctx) {
       if (ids.size() > 200) return Fail(res, BadRequest("parameter 'user_ids' names more than 200 users"));
       at = comma + 1;
     }
-    uint64_t viewer = claims->user_id;
-    auto r = core->Call<std::string>([=] { return core->OpPresenceList(viewer, ids); });
-    if (!r.ok()) return Fail(res, r.status());
-    Ok(res, 200, *r);
+    // Whom I may see: who shares a chat with me or is my contact, as each one's privacy
+    // setting last_seen allows. Decided here, on a read connection; the core only tells
+    // the presence of those.
+    const uint64_t viewer = claims->user_id;
+    auto lease = c->d.store->readers().Acquire();
+    if (!lease.ok()) return Fail(res, lease.status());
+    store::Queries& q = (*lease)->q();
+    auto audience = q.PresenceAudience(viewer);
+    auto contacts = q.ContactsOf(viewer);
+    if (!audience.ok()) return Fail(res, audience.status());
+    if (!contacts.ok()) return Fail(res, contacts.status());
+    std::sort(audience->begin(), audience->end());  // UNION's order is SQLite's to choose
+    auto in = [](const std::vector<uint64_t>& sorted, uint64_t id) {
+      return std::binary_search(sorted.begin(), sorted.end(), id);
+    };
+    std::vector<uint64_t> contact_ids;
+    for (const auto& r : *contacts) contact_ids.push_back(r.user_id);
+    std::sort(contact_ids.begin(), contact_ids.end());
+    const bool listed = !ids.empty();
+    if (!listed) ids = *audience;
+    std::vector<uint64_t> visible;
+    for (uint64_t uid : ids) {
+      bool may = uid == viewer;
+      if (!may && in(*audience, uid)) {
+        auto u = q.UserById(uid);
+        if (!u.ok()) return Fail(res, u.status());
+        may = u.value() && store::Privacy::Allows(u.value()->privacy.last_seen, in(contact_ids, uid));
+      }
+      if (may) visible.push_back(uid);
+    }
+    auto now = core->Call<std::vector<Core::PresenceNow>>(
+        [=]() -> Result<std::vector<Core::PresenceNow>> { return core->PresenceOfUsers(visible); });
+    if (!now.ok()) return Fail(res, now.status());
+    json::JsonWriter w;
+    w.BeginObject().Key("presence").BeginArray();
+    size_t next = 0;  // visible is in the order of ids
+    for (uint64_t uid : ids) {
+      bool shown = next < visible.size() && visible[next] == uid;
+      if (!shown && !listed) continue;  // the whole list: only those I may see
+      w.BeginObject().Key("user_id").Id(uid);
+      if (shown) {
+        const Core::PresenceNow& p = (*now)[next++];
+        w.Key("status").Str(p.status).Key("last_seen");
+        if (p.last_seen)
+          w.Time(p.last_seen);
+        else
+          w.Null();
+      } else {
+        w.Key("status").Str("unknown").Key("last_seen").Null();
+      }
+      w.EndObject();
+    }
+    w.EndArray().EndObject();
+    Ok(res, 200, w.View());
   });
 
   s.Delete(R"(/api/v1/contacts/([^/]+))", [c, core](const httplib::Request& req, httplib::Response& res) {

@@ -245,10 +245,13 @@ class Core {
   // presence_update to everyone who shares a chat with the user and to their contacts;
   // forwarded to peers.
   Status OpPresence(uint64_t user_id, const std::string& status, uint64_t skip_session);
-  // GET /presence: {"presence": [{user_id, status, last_seen}]} of `ids`, or (none given)
-  // of every contact and chat partner whose privacy lets the viewer see it; a user whose
-  // presence the viewer may not see is "unknown".
-  Result<std::string> OpPresenceList(uint64_t viewer, const std::vector<uint64_t>& ids);
+  // What this relay knows of each user's presence now (GET /presence, which decides on a
+  // read connection whom the caller may see, and asks the core only for these).
+  struct PresenceNow {
+    std::string status;
+    int64_t last_seen = 0;  // now if not offline; 0 if never seen
+  };
+  std::vector<PresenceNow> PresenceOfUsers(const std::vector<uint64_t>& ids) const;
   // The 1-second tick asks whether presence has work (a snapshot to send, a peer's word
   // to lapse); PresenceTick does it in a batch.
   bool PresenceDue(int64_t now) const;
@@ -474,15 +477,10 @@ class Core {
     int64_t since = 0;   // when it became so (ms since the epoch)
     int64_t heard = 0;   // when the relay last said so
   };
-  struct PresenceNow {
-    std::string status;
-    int64_t last_seen = 0;  // now if not offline; 0 if never seen
-  };
   PresenceNow PresenceOf(uint64_t user_id) const;
   int64_t PresenceTtlMs() const;
   // The audience as the user's privacy setting last_seen narrows it.
   std::shared_ptr<const std::vector<uint64_t>> PresenceWatchers(uint64_t user_id);
-  bool MaySeePresence(uint64_t viewer, uint64_t user_id);
   // What `relay` says of the user now (`since`: when, if not now, which also leaves the
   // time it was last heard); a change of the user's presence goes to their watchers.
   void SetPresence(uint64_t user_id, const std::string& relay, const std::string& status, uint64_t skip_session,

@@ -311,21 +311,8 @@ Status Core::OpTyping(const Actor& actor, uint64_t chat_id, bool start, uint64_t
 }
 
 std::shared_ptr<const std::vector<uint64_t>> Core::PresenceAudienceOf(uint64_t user_id) {
-  auto list = std::make_shared<std::vector<uint64_t>>();
-  auto st = store_.writer().db().Prepare(
-      "SELECT m2.user_id FROM members m1 JOIN members m2 ON m2.chat_id = m1.chat_id "
-      "WHERE m1.user_id = ?1 AND m2.user_id <> ?1 "
-      "UNION SELECT user_b FROM contacts WHERE user_a = ?1 AND active = 1 "
-      "UNION SELECT user_a FROM contacts WHERE user_b = ?1 AND active = 1");
-  if (st.ok()) {
-    st->Bind(1, user_id);
-    for (;;) {
-      auto r = st->Step();
-      if (!r.ok() || !r.value()) break;
-      list->push_back(st->U64(0));
-    }
-  }
-  return list;
+  auto list = store_.writer().PresenceAudience(user_id);
+  return std::make_shared<const std::vector<uint64_t>>(list.ok() ? std::move(*list) : std::vector<uint64_t>());
 }
 
 void Core::ForwardEphemeral(uint64_t chat_id, uint64_t user_id, std::string event_json) {

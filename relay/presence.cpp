@@ -23,6 +23,16 @@ constexpr size_t kMaxPresenceUsers = 200000;  // beyond it, offline users are fo
 
 bool ValidStatus(std::string_view s) { return s == "online" || s == "away" || s == "busy" || s == "offline"; }
 
+// presence_update: to clients (relay ""), or to the peers naming the relay that says so.
+std::string PresenceEvent(uint64_t user_id, std::string_view status, int64_t last_seen, std::string_view relay) {
+  json::JsonWriter w;
+  w.BeginObject().Key("type").Str("presence_update").Key("user_id").Id(user_id).Key("status").Str(status);
+  w.Key("last_seen").Time(last_seen);
+  if (!relay.empty()) w.Key("relay").Str(relay);
+  w.EndObject();
+  return w.Take();
+}
+
 bool ValidRelayName(std::string_view s) {
   if (s.empty() || s.size() > crypto::kMaxOriginLen) return false;
   return std::all_of(s.begin(), s.end(),
@@ -66,17 +76,6 @@ std::shared_ptr<const std::vector<uint64_t>> Core::PresenceWatchers(uint64_t use
   return list;
 }
 
-bool Core::MaySeePresence(uint64_t viewer, uint64_t user_id) {
-  if (viewer == user_id) return true;
-  const store::UserRow* u = UserOf(user_id);
-  if (!u || u->privacy.last_seen == "nobody") return false;
-  auto c = store_.writer().IsContact(viewer, user_id);
-  if (c.ok() && *c) return true;
-  if (u->privacy.last_seen == "contacts") return false;
-  auto audience = PresenceAudienceOf(user_id);  // shares a chat with them
-  return std::find(audience->begin(), audience->end(), viewer) != audience->end();
-}
-
 void Core::SetPresence(uint64_t user_id, const std::string& relay, const std::string& status, uint64_t skip_session,
                        int64_t since) {
   int64_t now = clock_->NowMs();
@@ -99,36 +98,12 @@ void Core::SetPresence(uint64_t user_id, const std::string& relay, const std::st
   }
   PresenceNow after = PresenceOf(user_id);
   if (after.status == before.status) return;
-  json::JsonWriter w;
-  w.BeginObject()
-      .Key("type")
-      .Str("presence_update")
-      .Key("user_id")
-      .Id(user_id)
-      .Key("status")
-      .Str(after.status)
-      .Key("last_seen")
-      .Time(after.last_seen)
-      .EndObject();
-  DeliverEphemeral(PresenceWatchers(user_id), skip_session, w.View());
+  DeliverEphemeral(PresenceWatchers(user_id), skip_session, PresenceEvent(user_id, after.status, after.last_seen, ""));
 }
 
 Status Core::OpPresence(uint64_t user_id, const std::string& status, uint64_t skip_session) {
   SetPresence(user_id, cfg_.relay_name, status, skip_session);
-  json::JsonWriter w;
-  w.BeginObject()
-      .Key("type")
-      .Str("presence_update")
-      .Key("user_id")
-      .Id(user_id)
-      .Key("status")
-      .Str(status)
-      .Key("last_seen")
-      .Time(clock_->NowMs())
-      .Key("relay")
-      .Str(cfg_.relay_name)
-      .EndObject();
-  ForwardEphemeral(0, user_id, w.Take());
+  ForwardEphemeral(0, user_id, PresenceEvent(user_id, status, clock_->NowMs(), cfg_.relay_name));
   return Status::Ok();
 }
 
@@ -201,33 +176,11 @@ void Core::AnnouncePresence() {
   }
 }
 
-Result<std::string> Core::OpPresenceList(uint64_t viewer, const std::vector<uint64_t>& ids) {
-  std::vector<uint64_t> users = ids;
-  if (users.empty()) {  // everyone whose presence I may see: contacts and chat partners
-    auto audience = PresenceAudienceOf(viewer);
-    users.assign(audience->begin(), audience->end());
-    std::sort(users.begin(), users.end());
-  }
-  json::JsonWriter w;
-  w.BeginObject().Key("presence").BeginArray();
-  for (uint64_t uid : users) {
-    bool visible = MaySeePresence(viewer, uid);
-    if (ids.empty() && !visible) continue;
-    w.BeginObject().Key("user_id").Id(uid);
-    if (visible) {
-      PresenceNow p = PresenceOf(uid);
-      w.Key("status").Str(p.status).Key("last_seen");
-      if (p.last_seen)
-        w.Time(p.last_seen);
-      else
-        w.Null();
-    } else {
-      w.Key("status").Str("unknown").Key("last_seen").Null();
-    }
-    w.EndObject();
-  }
-  w.EndArray().EndObject();
-  return w.Take();
+std::vector<Core::PresenceNow> Core::PresenceOfUsers(const std::vector<uint64_t>& ids) const {
+  std::vector<PresenceNow> out;
+  out.reserve(ids.size());
+  for (uint64_t uid : ids) out.push_back(PresenceOf(uid));
+  return out;
 }
 
 }  // namespace chatd

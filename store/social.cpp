@@ -124,6 +124,16 @@ Result<std::vector<ContactRow>> Queries::ContactsOf(uint64_t user_id) {
       });
 }
 
+Result<std::vector<uint64_t>> Queries::PresenceAudience(uint64_t user_id) {
+  return All<uint64_t>(
+      db_,
+      "SELECT m2.user_id FROM members m1 JOIN members m2 ON m2.chat_id = m1.chat_id "
+      "WHERE m1.user_id = ?1 AND m2.user_id <> ?1 "
+      "UNION SELECT user_b FROM contacts WHERE user_a = ?1 AND active = 1 "
+      "UNION SELECT user_a FROM contacts WHERE user_b = ?1 AND active = 1",
+      [&](Stmt& s) { s.Bind(1, user_id); }, +[](const Stmt& s) { return s.U64(0); });
+}
+
 Result<bool> Queries::IsContact(uint64_t a, uint64_t b) {
   auto r = One<int64_t>(
       db_, "SELECT active FROM contacts WHERE user_a=? AND user_b=?",

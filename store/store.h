@@ -258,6 +258,9 @@ class Queries {
   Result<std::vector<ContactRequestRow>> PendingRequestsOf(uint64_t user_id);
   Result<std::vector<ContactRow>> ContactsOf(uint64_t user_id);
   Result<bool> IsContact(uint64_t a, uint64_t b);
+  // Who shares a chat with the user or is their contact (the presence audience, privacy
+  // aside).
+  Result<std::vector<uint64_t>> PresenceAudience(uint64_t user_id);
   // Device keys (store/device_keys.cpp). Live devices are neither removed nor revoked
   // (logged out: a session_revoke of the device, or of every device issued before their
   // last update; a disabled account): those are what clients see and claim.
