@@ -10,18 +10,13 @@
 #include <mutex>
 #include <thread>
 
+#include "tests/support/temp_dir.h"
+
 using namespace chatd;
 
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/chatd-core-test-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
+using chatd::test::TempDir;
 
 // Holds the core thread inside a posted functor until Release().
 class Gate {

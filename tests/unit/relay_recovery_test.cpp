@@ -10,6 +10,7 @@
 
 #include "relay/core.h"
 #include "relay/recovery.h"
+#include "tests/support/temp_dir.h"
 
 namespace chatd {
 namespace {
@@ -175,14 +176,7 @@ TEST_CASE("recovery: a peer pinned by key only is waited for during the grace pe
 namespace chatd {
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/chatd-recovery-test-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
+using chatd::test::TempDir;
 
 // One relay's store and core; two of them with one key and name are one relay before and
 // after its store was rolled back.

@@ -12,20 +12,14 @@
 #include "base/time.h"
 #include "crypto/envelope.h"
 #include "relay/events.h"
+#include "tests/support/temp_dir.h"
 
 using namespace chatd;
 using crypto::Kind;
 
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/chatd-store-test-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
+using chatd::test::TempDir;
 
 class LogBuilder {
  public:

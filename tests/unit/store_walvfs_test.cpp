@@ -9,19 +9,13 @@
 
 #include "store/db.h"
 #include "store/walvfs.h"
+#include "tests/support/temp_dir.h"
 
 using namespace chatd;
 
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/chatd-walvfs-test-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
+using chatd::test::TempDir;
 
 int64_t Count(store::Db& db, int64_t* bytes) {
   auto st = db.Prepare("SELECT count(*), COALESCE(sum(length(v)), 0) FROM t");
