@@ -92,6 +92,8 @@ struct Config {
   int api_threads = 32;  // api.threads
   int file_url_ttl_s = 3600;  // api.file_url_ttl (signed download URLs)
   int upload_ttl_s = 86400;   // api.upload_ttl (abandoned resumable uploads)
+  int unsent_file_ttl_s = 86400;  // api.unsent_file_ttl (a file no message ever showed)
+  int file_gc_delay_s = 600;      // api.file_gc_delay (unused content stays on disk this long)
   // [federation]
   int restore_wait_s = 300;  // federation.restore_wait (a restored store waits for its peers)
   // [log]

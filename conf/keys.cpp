@@ -218,6 +218,16 @@ std::vector<KeySpec> BuildTable() {
        .min = 60, .max = 2592000,
        .doc = "A resumable upload not completed within this time after it was started is\n"
               "dropped, with its chunks."},
+      {.key = "api.unsent_file_ttl", .type = K::kSeconds, .field = &Config::unsent_file_ttl_s,
+       .def = "86400", .min = 1, .max = 2592000,
+       .doc = "A file no message has shown yet can be sent and read this long after its upload.\n"
+              "A sent file is readable while a message shows it; when none does (deleted for\n"
+              "everyone, or disappeared), GET /files/{id} answers 404 and its content goes."},
+      {.key = "api.file_gc_delay", .type = K::kSeconds, .field = &Config::file_gc_delay_s,
+       .def = "600", .min = 0, .max = 86400,
+       .doc = "Content (blobs/) no readable file uses is deleted once unused and unwritten this\n"
+              "long, by the files janitor (a pass every 60 s, or this if shorter). It covers\n"
+              "an upload between its content and its metadata."},
       // [federation]
       {.key = "federation.restore_wait", .type = K::kSeconds, .field = &Config::restore_wait_s,
        .def = "300", .min = 0, .max = 604800,

@@ -175,7 +175,7 @@ Status Api::Start() {
   urls_ = std::make_unique<files::UrlSigner>(d_.key->DeriveKey("chatd file url v1"));
   RegisterRoutes();
   RegisterAdminRoutes();
-  janitor_ = std::make_unique<api::UploadJanitor>(ctx_.get());
+  janitor_ = std::make_unique<api::FilesJanitor>(ctx_.get());
   Status s = Listen(*server_, d_.cfg->api, &api_port_, &server_thread_, "chatd-api");
   if (!s.ok()) return s;
   return Listen(*admin_, d_.cfg->admin, &admin_port_, &admin_thread_, "chatd-admin");
@@ -282,6 +282,14 @@ void Api::RegisterRoutes() {
     metric("chatd_store_wal_resets_total", "counter", "Times the store's WAL started over from its beginning.",
            d_.store->wal_resets());
     metric("chatd_http_requests_total", "counter", "REST requests.", requests_.load());
+    if (janitor_) {
+      metric("chatd_files_janitor_passes_total", "counter",
+             "Passes of the files janitor (expired uploads, content no file in use needs).", janitor_->passes());
+      metric("chatd_blobs_deleted_total", "counter", "File contents (blobs/) deleted: no file in use needed them.",
+             janitor_->blobs_deleted());
+      metric("chatd_blob_bytes_deleted_total", "counter", "Bytes of the file contents deleted.",
+             janitor_->blob_bytes_deleted());
+    }
     histogram("chatd_sync_seconds",
               "Duration of each fdatasync round of the log (every acknowledgement waits for one).", c);
     if (d_.search) {

@@ -30,7 +30,7 @@ namespace chatd {
 
 namespace api {
 struct Ctx;
-class UploadJanitor;
+class FilesJanitor;
 class PeerApis;
 }  // namespace api
 namespace files {
@@ -74,7 +74,7 @@ class Api {
   std::unique_ptr<api::Ctx> ctx_;  // shared by the route handlers
   std::unique_ptr<files::BlobStore> blobs_;
   std::unique_ptr<files::UrlSigner> urls_;
-  std::unique_ptr<api::UploadJanitor> janitor_;
+  std::unique_ptr<api::FilesJanitor> janitor_;
   std::unique_ptr<api::PeerApis> peers_;
   std::unique_ptr<httplib::Server> server_, admin_;
   std::thread server_thread_, admin_thread_;

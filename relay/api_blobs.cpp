@@ -123,9 +123,10 @@ void RegisterBlobRoutes(httplib::Server& s, Ctx& ctx) {
     {
       auto lease = c->d.store->readers().Acquire();
       if (!lease.ok()) return Fail(res, lease.status());
-      auto named = (*lease)->q().FileWithSha256(sha);
+      const int64_t now = NowMs();
+      auto named = (*lease)->q().ContentInUse(sha, now, files::UnsentSince(now, c->d.cfg->unsent_file_ttl_s));
       if (!named.ok()) return Fail(res, named.status());
-      if (!named.value()) return Fail(res, NotFound("no file has this content"));
+      if (!named.value()) return Fail(res, NotFound("no file in use has this content"));
     }
     if (!c->blobs->Has(sha)) return Fail(res, NotFound("this relay does not have this content either"));
     if (Status st = StreamBlob(c->blobs->BlobPath(sha), "application/octet-stream", res); !st.ok()) Fail(res, st);

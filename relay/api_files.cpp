@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <memory>
 
+#include "base/log.h"
 #include "base/time.h"
 #include "relay/api_util.h"
 #include "relay/files.h"
@@ -80,6 +81,13 @@ std::vector<int> MissingChunks(const files::BlobStore& blobs, const store::Uploa
   return missing;
 }
 
+Status RequireInUse(const Ctx& c, store::Queries& q, uint64_t file_id) {
+  const int64_t now = NowMs();
+  auto in_use = q.FileInUse(file_id, now, files::UnsentSince(now, c.d.cfg->unsent_file_ttl_s));
+  if (!in_use.ok()) return in_use.status();
+  return *in_use ? Status::Ok() : NotFound(files::kFileGone);
+}
+
 }  // namespace
 
 Status StreamBlob(const std::string& path, const std::string& mime, httplib::Response& res) {
@@ -110,14 +118,14 @@ bool StreamsBody(const httplib::Request& req) {
   return req.method == "PUT" && req.path.rfind("/api/v1/files/uploads/", 0) == 0;
 }
 
-UploadJanitor::UploadJanitor(const Ctx* ctx) : c_(ctx) {
+FilesJanitor::FilesJanitor(const Ctx* ctx) : c_(ctx) {
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "chatd-files");
     Run();
   });
 }
 
-void UploadJanitor::Stop() {
+void FilesJanitor::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
@@ -126,17 +134,56 @@ void UploadJanitor::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void UploadJanitor::Run() {
+void FilesJanitor::Run() {
+  const auto period = std::chrono::seconds(std::clamp(c_->d.cfg->file_gc_delay_s, 1, 60));
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_) {
     lock.unlock();
     Sweep();
+    CollectBlobs();
+    passes_.fetch_add(1, std::memory_order_relaxed);
     lock.lock();
-    cv_.wait_for(lock, std::chrono::seconds(60), [this] { return stop_; });
+    cv_.wait_for(lock, period, [this] { return stop_; });
   }
 }
 
-void UploadJanitor::Sweep() {
+// Deletes content no file in use needs (store::Queries::ContentInUse), once it has been
+// unused and unwritten for api.file_gc_delay: at most kGcChecksPerPass blobs a pass,
+// continuing where the last pass stopped, so a large blobs/ is covered over several passes.
+void FilesJanitor::CollectBlobs() {
+  constexpr int kGcChecksPerPass = 5000;
+  const int64_t now = NowMs();
+  const int64_t unused_before = now - int64_t{c_->d.cfg->file_gc_delay_s} * 1000;
+  const int64_t unsent_since = files::UnsentSince(now, c_->d.cfg->unsent_file_ttl_s);
+  int checked = 0, removed = 0;
+  uint64_t bytes = 0;
+  for (int dirs = 0; dirs < 256 && checked < kGcChecksPerPass; ++dirs, gc_prefix_ = (gc_prefix_ + 1) % 256) {
+    for (const auto& blob : c_->blobs->BlobsIn(gc_prefix_)) {
+      if (blob.mtime_ms > unused_before) continue;
+      ++checked;
+      bool in_use = true;
+      {
+        auto lease = c_->d.store->readers().Acquire();
+        if (!lease.ok()) return;
+        auto r = (*lease)->q().ContentInUse(blob.sha256, now, unsent_since);
+        if (!r.ok()) return;
+        in_use = *r;
+      }
+      if (!in_use && c_->blobs->RemoveUnused(blob)) {
+        ++removed;
+        bytes += blob.size;
+      }
+    }
+  }
+  blobs_deleted_.fetch_add(removed, std::memory_order_relaxed);
+  blob_bytes_deleted_.fetch_add(bytes, std::memory_order_relaxed);
+  if (removed) {
+    log::Info("files: deleted content no file in use needs",
+              {{"blobs", std::to_string(removed)}, {"bytes", std::to_string(bytes)}});
+  }
+}
+
+void FilesJanitor::Sweep() {
   std::vector<uint64_t> expired, orphans;
   {
     auto lease = c_->d.store->readers().Acquire();
@@ -242,6 +289,7 @@ void RegisterFileRoutes(httplib::Server& s, Ctx& ctx) {
     auto f = (*lease)->q().File(*id);
     if (!f.ok()) return Fail(res, f.status());
     if (!f.value()) return Fail(res, NotFound("no such file"));
+    if (Status st = RequireInUse(*c, (*lease)->q(), *id); !st.ok()) return Fail(res, st);
     auto readable = (*lease)->q().CanReadFile(**f, claims->user_id);
     if (!readable.ok()) return Fail(res, readable.status());
     if (!*readable) {  // the usual answer: 404 without the chat, 403 not_member with it
@@ -270,6 +318,9 @@ void RegisterFileRoutes(httplib::Server& s, Ctx& ctx) {
       if (!lease.ok()) return Fail(res, lease.status());
       auto row = (*lease)->q().File(*id);
       if (!row.ok()) return Fail(res, row.status());
+      if (row.value()) {
+        if (Status st = RequireInUse(*c, (*lease)->q(), *id); !st.ok()) return Fail(res, st);
+      }
       f = std::move(row.value());
     }
     if (!f) return Fail(res, NotFound("no such file"));

@@ -4,6 +4,7 @@
 
 #include <httplib.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
@@ -73,19 +74,27 @@ Status StreamBlob(const std::string& path, const std::string& mime, httplib::Res
 // whole by httplib; only those may be larger than limits.max_body_bytes.
 bool StreamsBody(const httplib::Request& req);
 
-// Drops resumable uploads past their expires_at (the rows through the core, then their
-// chunk directories) and chunk directories whose upload row is gone: at start and once a
-// minute, on its own thread ("chatd-files"). Stop() is idempotent.
-class UploadJanitor {
+// On its own thread ("chatd-files"), at start and then every 60 s (or api.file_gc_delay if
+// shorter): drops resumable uploads past their expires_at (the rows through the core, then
+// their chunk directories) and chunk directories whose upload row is gone, and deletes
+// content (blobs/) that no file in use needs. Stop() is idempotent.
+class FilesJanitor {
  public:
-  explicit UploadJanitor(const Ctx* ctx);
-  ~UploadJanitor() { Stop(); }
+  explicit FilesJanitor(const Ctx* ctx);
+  ~FilesJanitor() { Stop(); }
   void Stop();
+  // Completed passes, and the content it deleted (for /metrics).
+  uint64_t passes() const { return passes_.load(std::memory_order_relaxed); }
+  uint64_t blobs_deleted() const { return blobs_deleted_.load(std::memory_order_relaxed); }
+  uint64_t blob_bytes_deleted() const { return blob_bytes_deleted_.load(std::memory_order_relaxed); }
 
  private:
   void Run();
   void Sweep();
+  void CollectBlobs();
   const Ctx* c_;
+  std::atomic<uint64_t> passes_{0}, blobs_deleted_{0}, blob_bytes_deleted_{0};
+  int gc_prefix_ = 0;  // the blobs/ subdirectory the next pass starts at (0..255); janitor thread only
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;  // guarded by mu_

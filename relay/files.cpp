@@ -201,7 +201,12 @@ Result<std::string> BlobWriter::Commit(std::string_view expect) {
     return Corrupt("the content's sha256 is " + sha + ", not " + std::string(expect));
   std::string path = store_->BlobPath(sha);
   if (Status s = MakeDir(path.substr(0, path.rfind('/'))); !s.ok()) return s;
-  if (store_->Has(sha)) return sha;  // the same content is already a blob; the temp goes
+  {
+    // The same content is a blob already: the temp goes, and the blob's mtime says it was
+    // just used, so that the files janitor leaves it alone while its metadata is written.
+    std::lock_guard<std::mutex> lock(store_->reuse_mu_);
+    if (store_->Has(sha) && ::utimensat(AT_FDCWD, path.c_str(), nullptr, 0) == 0) return sha;
+  }
   Status s = CommitTo(path);
   if (!s.ok()) return s;
   return sha;
@@ -259,6 +264,36 @@ std::vector<uint64_t> BlobStore::UploadDirs() const {
     ids.push_back(std::stoull(name));
   }
   return ids;
+}
+
+std::vector<BlobInfo> BlobStore::BlobsIn(int prefix) const {
+  static const char kHex[] = "0123456789abcdef";
+  const char name[3] = {kHex[(prefix >> 4) & 15], kHex[prefix & 15], 0};
+  const std::string dir = blobs_dir_ + "/" + name;
+  std::vector<BlobInfo> out;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return out;
+  while (const dirent* e = ::readdir(d)) {
+    std::string_view file = e->d_name;
+    if (!IsSha256Hex(file) || file.substr(0, 2) != name) continue;
+    struct stat st;
+    if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+    out.push_back({std::string(file), int64_t{st.st_mtim.tv_sec} * 1000 + st.st_mtim.tv_nsec / 1000000,
+                   static_cast<uint64_t>(st.st_size)});
+  }
+  ::closedir(d);
+  return out;
+}
+
+bool BlobStore::RemoveUnused(const BlobInfo& blob) const {
+  if (!IsSha256Hex(blob.sha256)) return false;
+  const std::string path = BlobPath(blob.sha256);
+  std::lock_guard<std::mutex> lock(reuse_mu_);
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return false;
+  const int64_t mtime_ms = int64_t{st.st_mtim.tv_sec} * 1000 + st.st_mtim.tv_nsec / 1000000;
+  if (mtime_ms != blob.mtime_ms) return false;  // re-used or written again since it was listed
+  return ::unlink(path.c_str()) == 0;
 }
 
 Result<std::string> BlobStore::Assemble(uint64_t upload_id, int count, uint64_t expect_size) const {

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +30,15 @@ namespace chatd::files {
 inline constexpr size_t kMaxFilenameBytes = 255;  // after sanitising, bytes of UTF-8
 inline constexpr size_t kMaxMimeBytes = 127;
 inline constexpr int kMaxChunks = 16384;  // chunks of one resumable upload
+
+// A file's life (store::Queries::FileInUse): readable and sendable while a message shows it,
+// or, never sent, for api.unsent_file_ttl after its upload; then 404 with this message, and
+// the files janitor deletes its content (unless a file in use has the same).
+inline constexpr const char* kFileGone =
+    "no such file: the messages that showed it were deleted or have disappeared, or it was never sent and "
+    "was uploaded longer than api.unsent_file_ttl ago";
+// The upload time before which a file never sent is no longer in use.
+inline int64_t UnsentSince(int64_t now_ms, int unsent_ttl_s) { return now_ms - int64_t{unsent_ttl_s} * 1000; }
 
 // A client's file name made safe to store and show: the part after the last '/' or '\',
 // control characters and invalid UTF-8 dropped, leading dots and spaces trimmed, cut to
@@ -92,6 +102,13 @@ class BlobWriter {
   crypto_hash_sha256_state sha_;
 };
 
+// A blob on disk, as the files janitor sees it.
+struct BlobInfo {
+  std::string sha256;    // hex, the file name
+  int64_t mtime_ms = 0;  // written, or last re-used by a commit of the same content
+  uint64_t size = 0;
+};
+
 class BlobStore {
  public:
   explicit BlobStore(std::string data_dir);
@@ -112,8 +129,17 @@ class BlobStore {
   // Concatenates chunks 0..count-1 into a new blob (hashing as it goes); the hash.
   Result<std::string> Assemble(uint64_t upload_id, int count, uint64_t expect_size) const;
   const std::string& tmp_dir() const { return tmp_dir_; }
+  // The blobs in blobs/<prefix as 2 hex digits>/ (prefix 0..255); other names are skipped.
+  std::vector<BlobInfo> BlobsIn(int prefix) const;
+  // Deletes the blob unless a commit re-used or wrote it since `blob` was listed (checked
+  // and deleted under the lock a commit of existing content takes). True if deleted.
+  bool RemoveUnused(const BlobInfo& blob) const;
 
  private:
+  friend class BlobWriter;
+  // Serialises "this content is a blob already, re-use it" (BlobWriter::Commit, which then
+  // refreshes the blob's mtime) against RemoveUnused.
+  mutable std::mutex reuse_mu_;
   std::string blobs_dir_, tmp_dir_, uploads_dir_;
 };
 

@@ -6,6 +6,7 @@
 #include "relay/calls.h"
 #include "relay/core.h"
 #include "relay/events.h"
+#include "relay/files.h"
 
 namespace chatd {
 
@@ -61,6 +62,9 @@ Result<Core::ResolvedSend> Core::ResolveSend(const Actor& actor, const SendReque
     if (!file.value() || file.value()->chat_id != req.chat_id) {
       return NotFound("file_id is not a file uploaded to this chat");
     }
+    auto in_use = w.FileInUse(req.file_id, now, files::UnsentSince(now, cfg_.unsent_file_ttl_s));
+    if (!in_use.ok()) return in_use.status();
+    if (!*in_use) return NotFound(files::kFileGone);
   }
   if (req.reply_to) {
     auto parent = w.Message(req.reply_to);

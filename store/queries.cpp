@@ -170,13 +170,34 @@ Result<std::optional<FileRow>> Queries::File(uint64_t file_id) {
       });
 }
 
-Result<bool> Queries::FileWithSha256(std::string_view sha256) {
-  auto st = db_.Prepare("SELECT 1 FROM files WHERE sha256=? LIMIT 1");
-  if (!st.ok()) return st.status();
-  st->Bind(1, sha256);
-  auto r = st->Step();
+namespace {
+// FileInUse's condition on files f: ?1 now, ?2 the upload time before which an unsent file
+// is dropped. The partial index messages_file serves the first part (it needs file_id <> 0);
+// a pending scheduled message (its request as JSON, ids as strings) keeps its file too.
+constexpr const char* kFileInUse =
+    "(EXISTS (SELECT 1 FROM messages m WHERE m.file_id = f.file_id AND m.file_id <> 0 AND m.deleted = 0 "
+    "AND (m.expires_at = 0 OR m.expires_at > ?1)) "
+    "OR (f.created_at > ?2 AND NOT EXISTS (SELECT 1 FROM file_sent s WHERE s.file_id = f.file_id)) "
+    "OR EXISTS (SELECT 1 FROM scheduled q WHERE q.status = 'pending' AND q.chat_id = f.chat_id "
+    "AND json_extract(q.request, '$.file_id') = CAST(f.file_id AS TEXT)))";
+}  // namespace
+
+Result<bool> Queries::FileInUse(uint64_t file_id, int64_t now_ms, int64_t unsent_since_ms) {
+  auto r = One<int64_t>(
+      db_, std::string("SELECT 1 FROM files f WHERE f.file_id = ?3 AND ") + kFileInUse,
+      [&](Stmt& s) { s.Bind(1, now_ms).Bind(2, unsent_since_ms).Bind(3, file_id); },
+      +[](const Stmt& s) { return s.Int(0); });
   if (!r.ok()) return r.status();
-  return r.value();
+  return r.value().has_value();
+}
+
+Result<bool> Queries::ContentInUse(std::string_view sha256, int64_t now_ms, int64_t unsent_since_ms) {
+  auto r = One<int64_t>(
+      db_, std::string("SELECT 1 FROM files f WHERE f.sha256 = ?3 AND ") + kFileInUse + " LIMIT 1",
+      [&](Stmt& s) { s.Bind(1, now_ms).Bind(2, unsent_since_ms).Bind(3, sha256); },
+      +[](const Stmt& s) { return s.Int(0); });
+  if (!r.ok()) return r.status();
+  return r.value().has_value();
 }
 
 Result<std::optional<UploadRow>> Queries::Upload(uint64_t upload_id) {

@@ -391,6 +391,14 @@ INSERT OR IGNORE INTO system_audience(user_id, pos)
   WHERE e.kind IN (31, 32) AND e.valid = 1 AND e.body IS NOT NULL AND json_valid(e.body)
     AND json_extract(e.body, '$.request_id') IS NOT NULL;
 )sql",
+    // 16: file_sent: files that some post has shown (local, not a view: a post erased
+    // before this relay saw it never says which file it showed). A file that was sent
+    // stops being readable once no message shows it any more (deleted for everyone, or
+    // disappeared); one never sent, api.unsent_file_ttl after its upload.
+    R"sql(
+CREATE TABLE file_sent(file_id INTEGER PRIMARY KEY);
+INSERT OR IGNORE INTO file_sent(file_id) SELECT file_id FROM messages WHERE file_id <> 0;
+)sql",
 };
 
 }  // namespace

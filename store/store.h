@@ -302,8 +302,11 @@ class Queries {
   // Whether user_id may read the file: a member of its chat, or of a chat where a message
   // that is not deleted (a forwarded copy) shows it.
   Result<bool> CanReadFile(const FileRow& f, uint64_t user_id);
-  // Whether some file's content has this sha256 (hex).
-  Result<bool> FileWithSha256(std::string_view sha256);
+  // Whether the file may still be read and sent: a message that is not deleted and has not
+  // disappeared shows it, or it was never sent and was uploaded after unsent_since_ms.
+  Result<bool> FileInUse(uint64_t file_id, int64_t now_ms, int64_t unsent_since_ms);
+  // Whether some file in use (as FileInUse) has this content (sha256 hex).
+  Result<bool> ContentInUse(std::string_view sha256, int64_t now_ms, int64_t unsent_since_ms);
   Result<std::optional<UploadRow>> Upload(uint64_t upload_id);
   // Ids of uploads whose expires_at is <= now_ms, at most limit.
   Result<std::vector<uint64_t>> ExpiredUploads(int64_t now_ms, int limit);

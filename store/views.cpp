@@ -257,6 +257,7 @@ Status ApplyPost(Db& db, const crypto::Envelope& env, const Value& b, uint64_t p
   uint64_t fwd_chat = fwd ? Id(*fwd, "chat_id") : 0;
   auto enc_it = b.FindMember("encrypted");  // end-to-end encrypted: opaque, never indexed
   const bool encrypted = enc_it != b.MemberEnd() && enc_it->value.IsTrue();
+  const uint64_t file_id = Id(b, "file_id");
   auto st = db.Prepare(
       "INSERT INTO messages(message_id, chat_id, sender_id, message_type, content, reply_to, file_id, "
       "client_key, created_at, pos, expires_at, forwarded_chat_id, forwarded_message_id, encrypted) "
@@ -268,7 +269,7 @@ Status ApplyPost(Db& db, const crypto::Envelope& env, const Value& b, uint64_t p
                  .Bind(4, Str(b, "message_type"))
                  .Bind(5, Str(b, "content"))
                  .Bind(6, Id(b, "reply_to_message_id"))
-                 .Bind(7, Id(b, "file_id"))
+                 .Bind(7, file_id)
                  .BindOpt(8, client_key)
                  .Bind(9, env.created_at)
                  .Bind(10, pos)
@@ -277,7 +278,13 @@ Status ApplyPost(Db& db, const crypto::Envelope& env, const Value& b, uint64_t p
                  .Bind(13, fwd_chat ? Id(*fwd, "message_id") : 0)
                  .Bind(14, encrypted ? 1 : 0)
                  .Run();
-  return s;
+  if (!s.ok()) return s;
+  if (file_id) {  // local bookkeeping, not a view (schema step 16)
+    auto sent = db.Prepare("INSERT OR IGNORE INTO file_sent(file_id) VALUES(?)");
+    if (!sent.ok()) return sent.status();
+    return sent->Bind(1, file_id).Run();
+  }
+  return Status::Ok();
 }
 
 // An edit changes a message still in the view (last-writer-wins by envelope id) and is

@@ -7,6 +7,7 @@
 #include "crypto/bytes.h"
 #include "crypto/keys.h"
 #include "tests/integration/harness.h"
+#include "tests/support/fed_checks.h"
 #include "tests/support/fed_cluster.h"
 
 namespace chatd::test {
@@ -480,6 +481,134 @@ TEST_CASE("files: a relay without the blob fetches it from the origin, sha256 ch
   CHECK(refused.status == 503);
   CHECK(refused.body.find("max_file_bytes") != std::string::npos);
   CHECK(BlobCount(b) == blobs_before);
+}
+
+}  // namespace chatd::test
+
+namespace chatd::test {
+namespace {
+
+bool HasBlob(const RelayProcess& relay, const std::string& data) {
+  const std::string sha = Sha256Hex(data);
+  return fs::exists(relay.dir() + "/blobs/" + sha.substr(0, 2) + "/" + sha);
+}
+
+// Posts a message showing file_id; its message_id.
+std::string PostFile(const RelayProcess& relay, const std::string& token, const std::string& chat,
+                     const std::string& file_id) {
+  HttpResponse r =
+      ApiPost(relay.api(), "/chats/" + chat + "/messages",
+              JsonBuilder().Add("message_type", "file").Add("content", "").Add("file_id", file_id).str(), token);
+  INFO(r.Describe());
+  REQUIRE(r.status == 201);
+  return StrOf(Get(r.data(), "message_id"));
+}
+
+std::string UploadId(const RelayProcess& relay, const std::string& token, const std::string& chat,
+                     const std::string& data) {
+  HttpResponse up = Upload(relay, token, chat, "f.bin", "application/octet-stream", data);
+  INFO(up.Describe());
+  REQUIRE(up.status == 201);
+  return StrOf(Get(up.data(), "file_id"));
+}
+
+// A janitor pass that began after this call has ended (two passes counted from now).
+void WaitForJanitorPass(const RelayProcess& relay) {
+  const int64_t start = MUST(MetricValue(relay, "chatd_files_janitor_passes_total"));
+  REQUIRE_MSG(WaitFor(
+                  [&] {
+                    auto n = MetricValue(relay, "chatd_files_janitor_passes_total");
+                    return n.ok() && *n >= start + 2;
+                  },
+                  15000),
+              "the files janitor made no pass");
+}
+
+}  // namespace
+
+TEST_CASE("files: a file goes with the last message that shows it, and its content leaves the disk",
+          "[integration][files]") {
+  Fixture f = Setup({{"api", "file_gc_delay", "0"}});
+  auto& [relay, alice, bob, carol, chat] = f;
+  const std::string kept = RandomData(3000), dropped = RandomData(2000);
+  const std::string file = UploadId(*relay, alice.access_token, chat, kept);
+  const std::string m1 = PostFile(*relay, alice.access_token, chat, file);
+  const std::string m2 = PostFile(*relay, bob.access_token, chat, file);
+  // The same content, uploaded again in carol's chat with alice, and sent there: one blob.
+  const std::string other_chat = MUST(CreateChat(relay->api(), carol.access_token, "direct", {alice.user_id}));
+  const std::string twin = UploadId(*relay, carol.access_token, other_chat, kept);
+  PostFile(*relay, carol.access_token, other_chat, twin);
+  const std::string file2 = UploadId(*relay, alice.access_token, chat, dropped);
+  const std::string m3 = PostFile(*relay, alice.access_token, chat, file2);
+  HttpResponse meta = ApiGet(relay->api(), "/files/" + file, bob.access_token);
+  REQUIRE(meta.status == 200);
+  const std::string url = StrOf(Get(meta.data(), "file_url"));
+  CheckDownload(*relay, url, kept, "application/octet-stream");
+
+  // One of the two messages deleted for everyone: the other still shows the file.
+  REQUIRE(ApiDelete(relay->api(), "/chats/" + chat + "/messages/" + m1, alice.access_token).status == 204);
+  REQUIRE(ApiGet(relay->api(), "/files/" + file, bob.access_token).status == 200);
+  CheckDownload(*relay, url, kept, "application/octet-stream");
+
+  // The last one deleted: the file is gone for everyone, by id and by its signed URL, and
+  // cannot be sent again.
+  REQUIRE(ApiDelete(relay->api(), "/chats/" + chat + "/messages/" + m2, bob.access_token).status == 204);
+  CheckRestError(ApiGet(relay->api(), "/files/" + file, bob.access_token), 404, "not_found");
+  CheckRestError(ApiGet(relay->api(), "/files/" + file, alice.access_token), 404, "not_found");
+  CHECK(Download(*relay, url).status == 404);
+  CheckRestError(ApiPost(relay->api(), "/chats/" + chat + "/messages",
+                         JsonBuilder().Add("message_type", "file").Add("content", "").Add("file_id", file).str(),
+                         alice.access_token),
+                 404, "not_found");
+
+  // Content no file in use needs leaves the disk; content another file uses stays.
+  REQUIRE(HasBlob(*relay, dropped));
+  REQUIRE(ApiDelete(relay->api(), "/chats/" + chat + "/messages/" + m3, alice.access_token).status == 204);
+  REQUIRE_MSG(WaitFor([&] { return !HasBlob(*relay, dropped); }, 15000), "the unused content stayed on disk");
+  WaitForJanitorPass(*relay);
+  CHECK(HasBlob(*relay, kept));
+  CHECK(MUST(MetricValue(*relay, "chatd_blobs_deleted_total")) == 1);
+  HttpResponse twin_meta = ApiGet(relay->api(), "/files/" + twin, carol.access_token);
+  REQUIRE(twin_meta.status == 200);
+  CheckDownload(*relay, StrOf(Get(twin_meta.data(), "file_url")), kept, "application/octet-stream");
+
+  // After a restart (schema, janitor and all) the same holds.
+  REQUIRE(MUST(relay->Stop()) == 0);
+  MUST(relay->Start());
+  CheckRestError(ApiGet(relay->api(), "/files/" + file, bob.access_token), 404, "not_found");
+  REQUIRE(ApiGet(relay->api(), "/files/" + twin, carol.access_token).status == 200);
+}
+
+TEST_CASE("files: a file never sent lives api.unsent_file_ttl, a disappearing message takes its file",
+          "[integration][files]") {
+  Fixture f = Setup({{"api", "file_gc_delay", "0"}, {"api", "unsent_file_ttl", "3"}}, "group");
+  auto& [relay, alice, bob, carol, chat] = f;
+  // Sent at once: it outlives the unsent limit while its message shows it.
+  const std::string sent_data = RandomData(1500), unsent_data = RandomData(1600), brief_data = RandomData(1700);
+  const std::string sent = UploadId(*relay, alice.access_token, chat, sent_data);
+  PostFile(*relay, alice.access_token, chat, sent);
+  const std::string unsent = UploadId(*relay, alice.access_token, chat, unsent_data);
+  REQUIRE_MSG(WaitFor([&] { return ApiGet(relay->api(), "/files/" + unsent, bob.access_token).status == 404; }, 15000),
+              "a file never sent stayed readable past api.unsent_file_ttl");
+  CheckRestError(ApiPost(relay->api(), "/chats/" + chat + "/messages",
+                         JsonBuilder().Add("message_type", "file").Add("content", "").Add("file_id", unsent).str(),
+                         alice.access_token),
+                 404, "not_found");
+  REQUIRE_MSG(WaitFor([&] { return !HasBlob(*relay, unsent_data); }, 15000), "its content stayed on disk");
+  CHECK(ApiGet(relay->api(), "/files/" + sent, bob.access_token).status == 200);
+  CHECK(HasBlob(*relay, sent_data));
+
+  // In a chat with a 2 s timer, the file goes when its message disappears.
+  REQUIRE(
+      ApiPatch(relay->api(), "/chats/" + chat, JsonBuilder().Add("disappearing_seconds", 2).str(), alice.access_token)
+          .status == 200);
+  const std::string brief = UploadId(*relay, alice.access_token, chat, brief_data);
+  const std::string m = PostFile(*relay, alice.access_token, chat, brief);
+  REQUIRE_MSG(WaitFor([&] { return ApiGet(relay->api(), "/files/" + brief, bob.access_token).status == 404; }, 15000),
+              "the disappeared message's file stayed readable");
+  for (const Json& shown : MUST(History(relay->api(), bob.access_token, chat))) CHECK(shown.Str("message_id") != m);
+  REQUIRE_MSG(WaitFor([&] { return !HasBlob(*relay, brief_data); }, 15000), "its content stayed on disk");
+  CHECK(ApiGet(relay->api(), "/files/" + sent, bob.access_token).status == 200);
 }
 
 }  // namespace chatd::test

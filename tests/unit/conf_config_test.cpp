@@ -63,7 +63,7 @@ TEST_CASE("conf: the key table is complete and agrees with Config's defaults", "
     CHECK(FormatValue(k, defaults) ==
           (quoted ? "\"" + std::string(k.def) + "\"" : std::string(k.def)));
   }
-  CHECK(keys.size() == 44);
+  CHECK(keys.size() == 46);
   CHECK(FindKey("relay.nope") == nullptr);
   CHECK(FindKey("log.level")->reloadable);
   CHECK_FALSE(FindKey("listen.api")->reloadable);

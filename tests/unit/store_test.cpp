@@ -667,7 +667,7 @@ TEST_CASE("store: schema 10 erases the text of messages deleted before it, schem
                       "UPDATE messages SET deleted=1, content='' WHERE message_id=3000; "
                       "DROP TABLE message_edits; DROP TABLE erased_posts; DROP TABLE device_keys; DROP TABLE prekeys; "
                       "ALTER TABLE messages DROP COLUMN encrypted; ALTER TABLE files DROP COLUMN seq; DROP TABLE "
-                      "privacy; DROP TABLE profile_fields; DROP TABLE system_audience; "
+                      "privacy; DROP TABLE profile_fields; DROP TABLE system_audience; DROP TABLE file_sent; "
                       "PRAGMA user_version=9;")
                 .ok());
     REQUIRE(w.Commit().ok());
