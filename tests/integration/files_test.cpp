@@ -481,6 +481,14 @@ TEST_CASE("files: a relay without the blob fetches it from the origin, sha256 ch
   CHECK(refused.status == 503);
   CHECK(refused.body.find("max_file_bytes") != std::string::npos);
   CHECK(BlobCount(b) == blobs_before);
+
+  // bob deletes his message, the only one showing the song: the file is gone on his relay
+  // at once, and on alice's relay as soon as the delete arrives there.
+  REQUIRE(sent.status == 201);
+  REQUIRE(ApiDelete(b.api(), "/chats/" + chat + "/messages/" + StrOf(Get(sent.data(), "message_id")), bob.access_token)
+              .status == 204);
+  CheckRestError(ApiGet(b.api(), "/files/" + file_id, bob.access_token), 404, "not_found");
+  CHECK(WaitFor([&] { return ApiGet(a.api(), "/files/" + file_id, alice.access_token).status == 404; }, 15000));
 }
 
 }  // namespace chatd::test
