@@ -209,7 +209,8 @@ std::vector<KeySpec> BuildTable() {
       {.key = "api.threads", .type = K::kInt, .field = &Config::api_threads, .def = "32",
        .min = 1, .max = 1024,
        .doc = "Threads of the REST API server: the most REST connections served at once (an\n"
-              "idle kept-alive connection holds one for up to 2 s; more wait their turn)."},
+              "idle kept-alive one holds a thread up to 2 s; while all are busy, one moving\n"
+              "under 1 KiB in 10 s is closed; more wait their turn)."},
       {.key = "api.file_url_ttl", .type = K::kSeconds, .field = &Config::file_url_ttl_s, .def = "3600",
        .min = 60, .max = 604800,
        .doc = "Lifetime of the signed file_url that GET /files/{id} and uploads return; after\n"

@@ -4,13 +4,18 @@
 #include <httplib.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
+#include <mutex>
+#include <vector>
 
 #include "base/log.h"
 #include "crypto/bytes.h"
 #include "crypto/password.h"
 #include "relay/api_util.h"
+#include "relay/slow_clients.h"
 
 namespace chatd {
 
@@ -106,8 +111,55 @@ constexpr size_t kMultipartSlack = 64 * 1024;
 
 // `max_payload`: the largest body httplib reads (a bigger Content-Length gets 413 and is
 // skipped); JSON bodies are held to limits.max_body_bytes by the API's pre-routing handler.
-void ConfigureServer(httplib::Server& s, int threads, size_t max_payload) {
-  s.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+// httplib's ThreadPool, counting its busy threads for SlowClientGuard (relay/slow_clients.h).
+class ApiPool : public httplib::TaskQueue {
+ public:
+  ApiPool(int threads, std::atomic<int>* busy) : busy_(busy) {
+    for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { Work(); });
+  }
+  void enqueue(std::function<void()> fn) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      jobs_.push_back(std::move(fn));
+    }
+    cv_.notify_one();
+  }
+  void shutdown() override {  // runs what is queued, then joins
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+    workers_.clear();
+  }
+
+ private:
+  void Work() {
+    for (;;) {
+      std::function<void()> fn;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [this] { return stop_ || !jobs_.empty(); });
+        if (jobs_.empty()) return;  // stopping, and nothing left
+        fn = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      busy_->fetch_add(1, std::memory_order_relaxed);
+      fn();
+      busy_->fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
+  std::atomic<int>* busy_;
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;  // guarded by mu_
+  bool stop_ = false;                       // guarded by mu_
+};
+
+void ConfigureServer(httplib::Server& s, int threads, size_t max_payload, std::atomic<int>* busy) {
+  s.new_task_queue = [threads, busy] { return new ApiPool(threads, busy); };
   s.set_payload_max_length(max_payload);
   s.set_read_timeout(10, 0);
   s.set_write_timeout(10, 0);
@@ -167,8 +219,8 @@ Status Api::Start() {
   // File uploads stream bodies up to limits.max_file_bytes (relay/api_files.cpp).
   size_t max_upload =
       std::max(static_cast<size_t>(cfg.max_file_bytes) + kMultipartSlack, static_cast<size_t>(cfg.upload_chunk_bytes));
-  ConfigureServer(*server_, cfg.api_threads, std::max(static_cast<size_t>(cfg.max_body_bytes), max_upload));
-  ConfigureServer(*admin_, 2, static_cast<size_t>(cfg.max_body_bytes));
+  ConfigureServer(*server_, cfg.api_threads, std::max(static_cast<size_t>(cfg.max_body_bytes), max_upload), &api_busy_);
+  ConfigureServer(*admin_, 2, static_cast<size_t>(cfg.max_body_bytes), &admin_busy_);
   blobs_ = std::make_unique<files::BlobStore>(cfg.data_dir);
   if (Status s = blobs_->Init(); !s.ok()) return s;
   if (!d_.key) return Internal("the API needs the relay key");
@@ -178,6 +230,7 @@ Status Api::Start() {
   janitor_ = std::make_unique<api::FilesJanitor>(ctx_.get());
   Status s = Listen(*server_, d_.cfg->api, &api_port_, &server_thread_, "chatd-api");
   if (!s.ok()) return s;
+  guard_ = std::make_unique<SlowClientGuard>(api_port_, cfg.api_threads, &api_busy_);
   return Listen(*admin_, d_.cfg->admin, &admin_port_, &admin_thread_, "chatd-admin");
 }
 
@@ -187,6 +240,7 @@ void Api::Stop() {
   if (server_thread_.joinable()) server_thread_.join();
   if (admin_thread_.joinable()) admin_thread_.join();
   if (janitor_) janitor_->Stop();
+  if (guard_) guard_->Stop();
 }
 
 void Api::SetPeers(const std::vector<conf::Peer>& peers) {
@@ -282,6 +336,11 @@ void Api::RegisterRoutes() {
     metric("chatd_store_wal_resets_total", "counter", "Times the store's WAL started over from its beginning.",
            d_.store->wal_resets());
     metric("chatd_http_requests_total", "counter", "REST requests.", requests_.load());
+    if (guard_) {
+      metric("chatd_api_slow_clients_closed_total", "counter",
+             "REST connections closed while every API thread was busy, for moving under 1 KiB in 10 s.",
+             guard_->closed());
+    }
     if (janitor_) {
       metric("chatd_files_janitor_passes_total", "counter",
              "Passes of the files janitor (expired uploads, content no file in use needs).", janitor_->passes());

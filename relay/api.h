@@ -38,6 +38,8 @@ class BlobStore;
 class UrlSigner;
 }  // namespace files
 
+class SlowClientGuard;
+
 struct ApiDeps {
   const conf::Config* cfg;
   Core* core;
@@ -75,6 +77,8 @@ class Api {
   std::unique_ptr<files::BlobStore> blobs_;
   std::unique_ptr<files::UrlSigner> urls_;
   std::unique_ptr<api::FilesJanitor> janitor_;
+  std::unique_ptr<SlowClientGuard> guard_;
+  std::atomic<int> api_busy_{0}, admin_busy_{0};  // busy threads of each server's pool
   std::unique_ptr<api::PeerApis> peers_;
   std::unique_ptr<httplib::Server> server_, admin_;
   std::thread server_thread_, admin_thread_;

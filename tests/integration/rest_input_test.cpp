@@ -6,7 +6,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <thread>
+
 #include "tests/integration/harness.h"
+#include "tests/support/fed_cluster.h"
 
 namespace chatd::test {
 namespace {
@@ -19,6 +23,18 @@ size_t ChatCount(const HostPort& api, const std::string& token) {
   if (list->IsObject()) list = &Get(*list, "chats");
   REQUIRE(list->IsArray());
   return list->Size();
+}
+
+// A plain TCP connection to the relay's API port on loopback.
+int ConnectRaw(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  return fd;
 }
 
 void CheckNames(const HttpResponse& r, const char* field) {
@@ -165,13 +181,7 @@ TEST_CASE("REST: idle and silent connections do not hold up other clients for lo
   auto relay = StartRelay(opts);
   std::vector<int> silent;
   for (int i = 0; i < 2; ++i) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(relay->api().port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    int fd = ConnectRaw(relay->api().port);
     silent.push_back(fd);
   }
   HttpRequest req;
@@ -181,6 +191,48 @@ TEST_CASE("REST: idle and silent connections do not hold up other clients for lo
   INFO(r.Describe());
   CHECK(r.status == 200);
   for (int fd : silent) close(fd);
+}
+
+TEST_CASE("REST: clients that trickle bytes are cut once every API thread is busy", "[integration][rest]") {
+  // A slowloris: each connection sends a header byte every 500 ms, so no read ever times
+  // out. With 2 API threads and 3 such clients, a real client waits behind them until the
+  // guard (relay/slow_clients.h) closes those that moved under 1 KiB in 10 s.
+  RelayOptions opts = Options();
+  opts.config.push_back({"api", "threads", "2"});
+  auto relay = StartRelay(opts);
+  std::vector<int> slow;
+  for (int i = 0; i < 3; ++i) {
+    int fd = ConnectRaw(relay->api().port);
+    const std::string start = "GET /livez HTTP/1.1\r\nHost: x\r\n";
+    REQUIRE(send(fd, start.data(), start.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(start.size()));
+    slow.push_back(fd);
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<int> cut{0};
+  std::thread trickle([&] {
+    std::vector<bool> open(slow.size(), true);
+    for (int round = 0; round < 120 && !stop.load(); ++round) {  // at most 60 s
+      for (size_t i = 0; i < slow.size(); ++i) {
+        if (open[i] && send(slow[i], "X", 1, MSG_NOSIGNAL) != 1) {
+          open[i] = false;
+          cut.fetch_add(1);
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+  });
+  HttpRequest req;
+  req.path = "/livez";
+  req.timeout_ms = 40000;
+  HttpResponse r = HttpCall(relay->api(), req);
+  const bool all_cut = WaitFor([&] { return cut.load() >= 2; }, 20000);
+  stop = true;
+  trickle.join();
+  for (int fd : slow) close(fd);
+  INFO(r.Describe());
+  CHECK(r.status == 200);
+  CHECK(all_cut);
+  CHECK(MUST(MetricValue(*relay, "chatd_api_slow_clients_closed_total")) >= 2);
 }
 
 }  // namespace chatd::test
