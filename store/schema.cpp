@@ -391,6 +391,13 @@ INSERT OR IGNORE INTO system_audience(user_id, pos)
   WHERE e.kind IN (31, 32) AND e.valid = 1 AND e.body IS NOT NULL AND json_valid(e.body)
     AND json_extract(e.body, '$.request_id') IS NOT NULL;
 )sql",
+    // 16: last_seen (local only, not a view): when each of this relay's users was last
+    // seen here (ms), so that presence shows it after a restart. Never replicated.
+    R"sql(
+CREATE TABLE last_seen(
+  user_id INTEGER PRIMARY KEY,
+  at INTEGER NOT NULL);
+)sql",
 };
 
 }  // namespace
