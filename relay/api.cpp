@@ -331,6 +331,8 @@ void Api::RegisterRoutes() {
     metric("chatd_envelopes_total", "counter", "Envelopes appended to the log.", c.envelopes);
     metric("chatd_commit_failures_total", "counter", "Batches that failed to commit.", c.commit_failures);
     metric("chatd_expired_total", "counter", "Envelopes of disappearing messages erased.", c.expired);
+    metric("chatd_last_seen_saved_total", "counter", "Last-seen times of this relay's users stored.",
+           c.last_seen_saved);
     metric("chatd_store_wal_frames", "gauge", "Frames (pages) in the store's WAL after the last commit.",
            d_.store->wal_frames());
     metric("chatd_store_wal_resets_total", "counter", "Times the store's WAL started over from its beginning.",

@@ -61,6 +61,7 @@ Status Core::Start() {
   std::call_once(once, [] { evthread_use_pthreads(); });
   Status s = LoadState();
   if (!s.ok()) return s;
+  LoadLastSeen();
   StartRecovery();
   committed_pos_ = batch_max_pos_;
   {
@@ -98,6 +99,13 @@ void Core::Stop() {
     if (stopped_) return;
     stopped_ = true;
     stopping_ = true;
+    // Our users still online were seen until now: the drain's batches store that too.
+    if (!closed_ && wake_) {
+      inbox_.push_back([this] {
+        NoteOnlineSeen(clock_->NowMs());
+        SaveLastSeen();
+      });
+    }
   }
   if (thread_.joinable()) {
     event_active(wake_.get(), EV_READ, 0);

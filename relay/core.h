@@ -136,6 +136,7 @@ inline constexpr size_t kSyncBuckets = sizeof kSyncBucketsS / sizeof kSyncBucket
 struct CoreStats {
   uint64_t batches = 0, commands = 0, envelopes = 0, commit_failures = 0;
   uint64_t expired = 0;  // envelopes of disappearing messages erased
+  uint64_t last_seen_saved = 0;  // last-seen times of this relay's users stored (durable)
   uint64_t remote_applied = 0, remote_duplicates = 0, remote_buffered = 0, remote_invalid = 0,
            equivocations = 0, remote_dropped = 0;
   uint64_t sync_le[kSyncBuckets] = {};  // cumulative: rounds that took <= kSyncBucketsS[i]
@@ -154,9 +155,11 @@ class Core {
   // Called (on chatd-sync or the core thread) each time the durable position advances, after
   // CommittedPos() shows it. Must be cheap and thread-safe. Set before Start().
   void SetOnDurable(std::function<void()> fn) { on_durable_ = std::move(fn); }
-  // Loads the sequence, clock and vector from the store and starts the thread.
+  // Loads the sequence, clock and vector (and the stored last-seen times of this relay's
+  // users) from the store and starts the thread.
   Status Start();
-  // Runs everything already posted, commits it, and stops the thread. Thread-safe; idempotent.
+  // Runs everything already posted, stores this relay's users still online as last seen
+  // now, commits it, and stops the thread. Thread-safe; idempotent.
   void Stop();
 
   // Thread-safe. False once the core has stopped (the functor is dropped).
@@ -253,7 +256,7 @@ class Core {
   };
   std::vector<PresenceNow> PresenceOfUsers(const std::vector<uint64_t>& ids) const;
   // The 1-second tick asks whether presence has work (a snapshot to send, a peer's word
-  // to lapse); PresenceTick does it in a batch.
+  // to lapse, last-seen times to store); PresenceTick does it in a batch.
   bool PresenceDue(int64_t now) const;
   void PresenceTick();
   void AnnouncePresence();  // presence_snapshot events of our online users to the peers
@@ -491,6 +494,17 @@ class Core {
   int64_t presence_beat_at_ = 0;   // the next presence_snapshot
   int64_t presence_lapse_at_ = 0;  // the earliest a peer's word may lapse
   bool presence_posted_ = false;   // a PresenceTick is queued
+  // This relay's users that are not offline here, with their status.
+  std::vector<std::pair<uint64_t, std::string>> LocalOnline() const;
+  // Last-seen times of this relay's users (the store's local table last_seen; a peer's
+  // users are not stored). Start loads the newest as offline entries of this relay. A
+  // user's last session closing, every presence interval for those online, and Stop for
+  // those still online mark times due (user -> ms); SaveLastSeen writes them in the
+  // current batch, a bounded chunk per batch.
+  void LoadLastSeen();
+  void NoteOnlineSeen(int64_t now);
+  void SaveLastSeen();
+  std::unordered_map<uint64_t, int64_t> last_seen_due_;
   void ForwardEphemeral(uint64_t chat_id, uint64_t user_id, std::string event_json);
   // Queues an ephemeral event (no cursor) for every session of `users` but skip_session.
   void DeliverEphemeral(std::shared_ptr<const std::vector<uint64_t>> users, uint64_t skip_session,

@@ -7,7 +7,10 @@
 // relay, and every gateway.presence_interval each relay re-announces its online users in
 // presence_snapshot events. A user shows online if some relay says so; a peer's word
 // lapses 2.5 intervals after it was last heard (the relay stopped, or the link is down).
-// Nothing of it is stored.
+// Presence is not replicated; only when this relay's own users were last seen here is
+// stored, in the local table last_seen, so that last_seen survives a restart: written
+// when a user's last session closes, for the users still online every interval (a crash
+// loses at most one interval) and at a clean stop, a batch at a time.
 #include <algorithm>
 
 #include "base/json.h"
@@ -20,6 +23,10 @@ namespace {
 
 constexpr size_t kSnapshotChunk = 500;        // users per presence_snapshot event
 constexpr size_t kMaxPresenceUsers = 200000;  // beyond it, offline users are forgotten
+// Stored last-seen times loaded at start, newest first: half the bound, so that users
+// coming online do not soon make SetPresence forget them all.
+constexpr int kMaxLoadedLastSeen = static_cast<int>(kMaxPresenceUsers / 2);
+constexpr size_t kLastSeenChunk = 10000;  // last-seen times written per batch
 
 bool ValidStatus(std::string_view s) { return s == "online" || s == "away" || s == "busy" || s == "offline"; }
 
@@ -103,6 +110,7 @@ void Core::SetPresence(uint64_t user_id, const std::string& relay, const std::st
 
 Status Core::OpPresence(uint64_t user_id, const std::string& status, uint64_t skip_session) {
   SetPresence(user_id, cfg_.relay_name, status, skip_session);
+  if (status == "offline") last_seen_due_[user_id] = presence_[user_id][cfg_.relay_name].since;
   ForwardEphemeral(0, user_id, PresenceEvent(user_id, status, clock_->NowMs(), cfg_.relay_name));
   return Status::Ok();
 }
@@ -134,13 +142,16 @@ void Core::RemotePresenceSnapshot(const json::Value& ev) {
   }
 }
 
-bool Core::PresenceDue(int64_t now) const { return now >= presence_beat_at_ || now >= presence_lapse_at_; }
+bool Core::PresenceDue(int64_t now) const {
+  return now >= presence_beat_at_ || now >= presence_lapse_at_ || !last_seen_due_.empty();
+}
 
 void Core::PresenceTick() {
   int64_t now = clock_->NowMs();
   if (now >= presence_beat_at_) {
     presence_beat_at_ = now + static_cast<int64_t>(cfg_.presence_interval_s) * 1000;
     AnnouncePresence();
+    NoteOnlineSeen(now);
   }
   // A peer's word lapses: its users go offline here as of when it was last heard.
   int64_t ttl = PresenceTtlMs(), next = INT64_MAX;
@@ -156,15 +167,21 @@ void Core::PresenceTick() {
   }
   presence_lapse_at_ = next;
   for (const auto& [uid, relay] : lapsed) SetPresence(uid, relay, "offline", 0, presence_[uid][relay].heard);
+  SaveLastSeen();
 }
 
-void Core::AnnouncePresence() {
-  if (!replicate_) return;
+std::vector<std::pair<uint64_t, std::string>> Core::LocalOnline() const {
   std::vector<std::pair<uint64_t, std::string>> online;
   for (const auto& [uid, by_relay] : presence_) {
     auto it = by_relay.find(cfg_.relay_name);
     if (it != by_relay.end() && it->second.status != "offline") online.emplace_back(uid, it->second.status);
   }
+  return online;
+}
+
+void Core::AnnouncePresence() {
+  if (!replicate_) return;
+  std::vector<std::pair<uint64_t, std::string>> online = LocalOnline();
   for (size_t i = 0; i < online.size(); i += kSnapshotChunk) {
     json::JsonWriter w;
     w.BeginObject().Key("type").Str("presence_snapshot").Key("relay").Str(cfg_.relay_name).Key("users").BeginArray();
@@ -174,6 +191,53 @@ void Core::AnnouncePresence() {
     w.EndArray().EndObject();
     ForwardEphemeral(0, 0, w.Take());
   }
+}
+
+void Core::LoadLastSeen() {
+  auto rows = store_.writer().LastSeen(kMaxLoadedLastSeen);
+  if (!rows.ok()) {
+    log::Warn("store: cannot read last-seen times", {{"error", rows.status().message()}});
+    return;
+  }
+  for (const store::LastSeenRow& r : *rows) {
+    PresenceSeen& seen = presence_[r.user_id][cfg_.relay_name];
+    seen.status = "offline";
+    seen.since = seen.heard = r.at;
+  }
+}
+
+void Core::NoteOnlineSeen(int64_t now) {
+  for (const auto& [uid, status] : LocalOnline()) last_seen_due_[uid] = now;
+}
+
+void Core::SaveLastSeen() {
+  if (last_seen_due_.empty()) return;
+  std::vector<store::LastSeenRow> rows;
+  rows.reserve(std::min(kLastSeenChunk, last_seen_due_.size()));
+  for (auto it = last_seen_due_.begin(); it != last_seen_due_.end() && rows.size() < kLastSeenChunk;) {
+    rows.push_back({it->first, it->second});
+    it = last_seen_due_.erase(it);
+  }
+  // In a savepoint: a failure costs these times only, not the batch's other commands.
+  auto& w = store_.writer();
+  Status s = w.Savepoint();
+  if (s.ok()) {
+    s = w.PutLastSeen(rows);
+    if (s.ok())
+      s = w.Release();
+    else
+      (void)w.RollbackToSavepoint();
+  }
+  if (!s.ok()) {
+    log::Warn("store: cannot store last-seen times", {{"error", s.message()}});
+    return;
+  }
+  AfterCommit([this, n = rows.size()](bool ok) {
+    if (!ok) return;
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    stats_.last_seen_saved += n;
+  });
+  if (!last_seen_due_.empty()) Post([this] { SaveLastSeen(); });  // the rest in the next batch
 }
 
 std::vector<Core::PresenceNow> Core::PresenceOfUsers(const std::vector<uint64_t>& ids) const {

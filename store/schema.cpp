@@ -399,6 +399,13 @@ INSERT OR IGNORE INTO system_audience(user_id, pos)
 CREATE TABLE file_sent(file_id INTEGER PRIMARY KEY);
 INSERT OR IGNORE INTO file_sent(file_id) SELECT file_id FROM messages WHERE file_id <> 0;
 )sql",
+    // 17: last_seen (local only, not a view): when each of this relay's users was last
+    // seen here (ms), so that presence shows it after a restart. Never replicated.
+    R"sql(
+CREATE TABLE last_seen(
+  user_id INTEGER PRIMARY KEY,
+  at INTEGER NOT NULL);
+)sql",
 };
 
 }  // namespace

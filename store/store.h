@@ -9,7 +9,7 @@
 //    of a read connection until it is destroyed.
 // The envelope log (table `envelopes`) is the source of truth; users, chats, members,
 // messages and reactions are views that RebuildViews() can re-derive from it. Local-only
-// tables (credentials, refresh tokens) hold what never leaves this relay.
+// tables (credentials, refresh tokens, last-seen times) hold what never leaves this relay.
 #pragma once
 
 #include <atomic>
@@ -148,6 +148,12 @@ struct ReportRow {
   std::string resolution;
 };
 
+// When one of this relay's users was last seen here (the local last_seen table, ms).
+struct LastSeenRow {
+  uint64_t user_id = 0;
+  int64_t at = 0;
+};
+
 // A file's metadata (the files view, from file_create envelopes): the blob is named by sha256.
 struct FileRow {
   uint64_t file_id = 0, chat_id = 0, uploader_id = 0;
@@ -274,6 +280,8 @@ class Queries {
   Result<std::vector<ReportRow>> Reports(std::string_view status, uint64_t after_id, int limit);
   Result<std::optional<ReportRow>> Report(uint64_t report_id);
   Result<int64_t> ReportsFiledSince(uint64_t reporter, int64_t since_ms);
+  // Last-seen times (local, store/last_seen.cpp): the newest `limit`, newest first.
+  Result<std::vector<LastSeenRow>> LastSeen(int limit);
   // Scheduled messages (store/social.cpp): a user's, by send_at (cancelled ones left out);
   // how many are pending; the pending ones due at now_ms, oldest first; the earliest
   // pending send_at (0 if none).
@@ -366,6 +374,9 @@ class Writer : public Queries {
   // Marks a token revoked; returns false if it did not exist or was already revoked.
   Result<bool> RevokeRefreshToken(std::string_view token_hash, int64_t now_ms);
   Status SetMeta(std::string_view key, std::string_view value);
+  // Sets the last-seen time of each row's user (local; one statement per row, in the
+  // caller's transaction).
+  Status PutLastSeen(const std::vector<LastSeenRow>& rows);
   // Files a report (report_id and status are assigned); returns its id.
   Result<uint64_t> PutReport(const ReportRow& r);
   // Marks an open report resolved; false if there is no open report with that id.

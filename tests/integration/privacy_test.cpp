@@ -46,6 +46,22 @@ std::map<std::string, std::string> PresenceAs(const HostPort& api, const std::st
   return out;
 }
 
+// One user's entry in GET /presence?user_ids=<user_id> as `token`: its status and
+// last_seen in ms (0 if null).
+std::pair<std::string, int64_t> PresenceOfOne(const HostPort& api, const std::string& token,
+                                              const std::string& user_id) {
+  HttpResponse r = ApiGet(api, "/presence?user_ids=" + user_id, token);
+  INFO(r.Describe());
+  REQUIRE(r.status == 200);
+  const auto& list = Get(r.data(), "presence");
+  REQUIRE(list.Size() == 1);
+  const auto& seen = Get(list[0], "last_seen");
+  if (seen.IsNull()) return {StrOf(Get(list[0], "status")), 0};
+  auto ms = ParseRfc3339Ms(StrOf(seen));
+  REQUIRE(ms);
+  return {StrOf(Get(list[0], "status")), *ms};
+}
+
 void MakeContacts(const HostPort& api_a, const TestUser& a, const HostPort& api_b, const TestUser& b) {
   HttpResponse rq = ApiPost(api_a, "/contacts/requests", JsonBuilder().Add("user_id", b.user_id).str(), a.access_token);
   INFO(rq.Describe());
@@ -56,6 +72,23 @@ void MakeContacts(const HostPort& api_a, const TestUser& a, const HostPort& api_
       [&] { return ApiPost(api_b, "/contacts/requests/" + id + "/accept", "{}", b.access_token).status == 200; },
       kFedEventMs));
 }
+
+// alice and bob on one relay, contacts: alice may see bob's presence.
+struct AliceSeesBob {
+  RelayProcess& relay;
+  TestUser alice = MUST(RegisterUser(relay, "alice"));
+  TestUser bob = MUST(RegisterUser(relay, "bob"));
+  explicit AliceSeesBob(RelayProcess& r) : relay(r) { MakeContacts(relay.api(), alice, relay.api(), bob); }
+  std::pair<std::string, int64_t> BobAsAlice() const {
+    return PresenceOfOne(relay.api(), alice.access_token, bob.user_id);
+  }
+  // bob connects; returns once alice sees him online.
+  WsSession BobOnline() const {
+    WsSession ws = MUST(Auth(relay, bob.access_token));
+    REQUIRE(WaitFor([&] { return BobAsAlice().first == "online"; }, kEventMs));
+    return ws;
+  }
+};
 
 // The presence_update events for `user_id` queued in `s` up to a barrier.
 std::vector<std::string> PresenceSeen(WsSession& s, const std::string& user_id) {
@@ -239,6 +272,49 @@ TEST_CASE("privacy: last_seen decides who gets presence_update, GET /presence li
   REQUIRE(WaitFor([&] { return PresenceAs(api, bob.access_token)[alice.user_id] == "offline"; }, kEventMs));
   HttpResponse r = ApiGet(api, "/presence?user_ids=" + alice.user_id, bob.access_token);
   CHECK(IsRfc3339Ms(At(Get(r.data(), "presence")[0], "last_seen")));
+}
+
+TEST_CASE("presence: last_seen survives a restart of the relay", "[integration][privacy][presence]") {
+  auto relay = StartRelay();
+  AliceSeesBob t(*relay);
+
+  // bob comes and goes: alice sees him offline since he left.
+  WsSession bob_ws = t.BobOnline();
+  const int64_t leaving_at = NowMs();
+  (void)bob_ws.ws().Close();
+  REQUIRE(WaitFor([&] { return t.BobAsAlice().first == "offline"; }, kEventMs));
+  const int64_t seen_offline = NowMs();
+  const int64_t left = t.BobAsAlice().second;
+  CHECK(left >= leaving_at);
+  CHECK(left <= seen_offline);
+
+  // After a restart alice still sees when he left, not "never".
+  MUST(relay->Stop());
+  MUST(relay->Start());
+  auto after = t.BobAsAlice();
+  CHECK(after.first == "offline");
+  CHECK(after.second == left);
+  CHECK(PresenceAs(relay->api(), t.alice.access_token)[t.bob.user_id] == "offline");
+}
+
+TEST_CASE("presence: after a kill -9 a connected user's last_seen is at most one presence interval old",
+          "[integration][privacy][presence]") {
+  RelayOptions opts = Options();
+  opts.config.push_back({"gateway", "presence_interval", "1"});
+  auto relay = StartRelay(opts);
+  AliceSeesBob t(*relay);
+
+  WsSession bob_ws = t.BobOnline();
+  // bob is the only user ever connected: each stored time is his, refreshed every interval.
+  REQUIRE(WaitFor([&] { return MUST(MetricValue(*relay, "chatd_last_seen_saved_total")) >= 2; }, 10000, 50));
+  const int64_t killed_at = NowMs();
+  relay->Kill9();
+  MUST(relay->Start());
+  auto after = t.BobAsAlice();
+  CHECK(after.first == "offline");
+  constexpr int64_t kIntervalMs = 1000, kToleranceMs = 1500;
+  CHECK(after.second >= killed_at - kIntervalMs - kToleranceMs);
+  CHECK(after.second <= killed_at);
 }
 
 TEST_CASE("privacy: with read receipts off others see deliveries only, groups: who may add me",

@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -129,4 +130,47 @@ TEST_CASE("core: a call the core has started is answered with its outcome, even 
     CHECK(runs == 0);
     WARN("the core did not start the call within 200 ms; the started-call path was not exercised");
   }
+}
+
+TEST_CASE("core: this relay's users' last-seen times are stored, at a stop too, and loaded at start",
+          "[relay][presence]") {
+  CoreFixture f;
+  auto presence = [&](const std::vector<uint64_t>& ids) {
+    auto r = f.core->Call<std::vector<Core::PresenceNow>>(
+        [&]() -> Result<std::vector<Core::PresenceNow>> { return f.core->PresenceOfUsers(ids); });
+    REQUIRE(r.ok());
+    return std::move(r).value();
+  };
+  // 7 stays online; 8 leaves before the stop.
+  for (auto [uid, status] : {std::pair<uint64_t, const char*>{7, "online"}, {8, "online"}, {8, "offline"}}) {
+    REQUIRE(f.core->CallStatus([&, uid = uid, status = status] { return f.core->OpPresence(uid, status, 0); }).ok());
+  }
+  auto before = presence({7, 8});
+  CHECK(before[0].status == "online");
+  REQUIRE(before[1].status == "offline");
+  const int64_t left = before[1].last_seen;
+  CHECK(left > 0);
+  const int64_t stop_from = NowMs();
+  f.core->Stop();  // 7, still online, was seen until now
+  const int64_t stop_to = NowMs();
+
+  auto rows = f.store->writer().LastSeen(10);
+  REQUIRE(rows.ok());
+  REQUIRE(rows->size() == 2);
+  std::map<uint64_t, int64_t> stored;
+  for (const auto& r : *rows) stored[r.user_id] = r.at;
+  CHECK(stored[8] == left);
+  CHECK(stored[7] >= stop_from);
+  CHECK(stored[7] <= stop_to);
+
+  // A new core on the same store: both offline, last seen as stored; 9 never seen.
+  f.core = std::make_unique<Core>(f.cfg, *f.store, f.key);
+  REQUIRE(f.core->Start().ok());
+  auto after = presence({7, 8, 9});
+  CHECK(after[0].status == "offline");
+  CHECK(after[0].last_seen == stored[7]);
+  CHECK(after[1].status == "offline");
+  CHECK(after[1].last_seen == left);
+  CHECK(after[2].status == "offline");
+  CHECK(after[2].last_seen == 0);
 }

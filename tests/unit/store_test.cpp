@@ -12,6 +12,7 @@
 #include "base/time.h"
 #include "crypto/envelope.h"
 #include "relay/events.h"
+#include "store/views.h"
 #include "tests/support/temp_dir.h"
 
 using namespace chatd;
@@ -668,6 +669,7 @@ TEST_CASE("store: schema 10 erases the text of messages deleted before it, schem
                       "DROP TABLE message_edits; DROP TABLE erased_posts; DROP TABLE device_keys; DROP TABLE prekeys; "
                       "ALTER TABLE messages DROP COLUMN encrypted; ALTER TABLE files DROP COLUMN seq; DROP TABLE "
                       "privacy; DROP TABLE profile_fields; DROP TABLE system_audience; DROP TABLE file_sent; "
+                      "DROP TABLE last_seen; "
                       "PRAGMA user_version=9;")
                 .ok());
     REQUIRE(w.Commit().ok());
@@ -713,6 +715,42 @@ TEST_CASE("store: schema 10 erases the text of messages deleted before it, schem
   REQUIRE(w.Commit().ok());
   CHECK(Rows(w, kMessageRows) == migrated);
   CHECK(Rows(w, kEraseViews) == erase_views);
+  auto seen = w.LastSeen(10);  // schema 17: the local last_seen table, empty
+  REQUIRE(seen.ok());
+  CHECK(seen->empty());
+}
+
+TEST_CASE("store: last-seen times are local: kept across a reopen and a rebuild, newest first", "[store]") {
+  TempDir dir;
+  {
+    auto store = store::Store::Open(dir.path, 1, true);
+    REQUIRE(store.ok());
+    auto& w = (*store)->writer();
+    REQUIRE(w.Begin().ok());
+    REQUIRE(w.PutLastSeen({{1000, 1795000001000}, {1001, 1795000003000}, {1002, 1795000002000}}).ok());
+    REQUIRE(w.PutLastSeen({{1000, 1795000004000}}).ok());  // a later time replaces the stored one
+    REQUIRE(w.Commit().ok());
+  }
+  auto store = store::Store::Open(dir.path, 1, false);
+  REQUIRE(store.ok());
+  auto& w = (*store)->writer();
+  auto list = [&](int limit) {
+    auto rows = w.LastSeen(limit);
+    REQUIRE(rows.ok());
+    std::string out;
+    for (const auto& r : *rows) out += std::to_string(r.user_id) + "@" + std::to_string(r.at) + ",";
+    return out;
+  };
+  const std::string all = "1000@1795000004000,1001@1795000003000,1002@1795000002000,";
+  CHECK(list(10) == all);
+  CHECK(list(2) == "1000@1795000004000,1001@1795000003000,");  // a bound keeps the newest
+  // Not a view: a rebuild from the log leaves the table alone.
+  CHECK(std::find_if(std::begin(store::kViewTables), std::end(store::kViewTables),
+                     [](const char* t) { return std::string(t) == "last_seen"; }) == std::end(store::kViewTables));
+  REQUIRE(w.Begin().ok());
+  REQUIRE(w.RebuildViews().ok());
+  REQUIRE(w.Commit().ok());
+  CHECK(list(10) == all);
 }
 
 TEST_CASE("store: deps text round trip", "[store]") {
