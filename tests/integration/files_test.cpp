@@ -606,6 +606,28 @@ TEST_CASE("files: a file never sent lives api.unsent_file_ttl, a disappearing me
   CHECK(ApiGet(relay->api(), "/files/" + sent, bob.access_token).status == 200);
   CHECK(HasBlob(*relay, sent_data));
 
+  // A scheduled message keeps its file past the unsent limit, and sends it.
+  const std::string later_data = RandomData(1800);
+  const std::string later = UploadId(*relay, alice.access_token, chat, later_data);
+  HttpResponse scheduled = ApiPost(relay->api(), "/chats/" + chat + "/messages",
+                                   JsonBuilder()
+                                       .Add("message_type", "file")
+                                       .Add("content", "")
+                                       .Add("file_id", later)
+                                       .Add("send_at", Rfc3339Ms(NowMs() + 5000))
+                                       .str(),
+                                   alice.access_token);
+  INFO(scheduled.Describe());
+  REQUIRE(scheduled.status == 202);
+  REQUIRE_MSG(WaitFor(
+                  [&] {
+                    auto hist = History(relay->api(), bob.access_token, chat);
+                    return hist.ok() && !hist->empty() && hist->front().Str("file_id") == later;
+                  },
+                  20000),
+              "the scheduled message with its file was not sent");
+  CHECK(ApiGet(relay->api(), "/files/" + later, bob.access_token).status == 200);
+
   // In a chat with a 2 s timer, the file goes when its message disappears.
   REQUIRE(
       ApiPatch(relay->api(), "/chats/" + chat, JsonBuilder().Add("disappearing_seconds", 2).str(), alice.access_token)
