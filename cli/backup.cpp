@@ -1,8 +1,8 @@
 // chatctl backup create|verify|restore|keygen — backups of a relay's data directory
 // (DESIGN.md §5): a consistent snapshot of chatd.db taken with SQLite's online backup API
 // while the relay runs, every blob (its sha256 checked against its name), chatd.toml and
-// the secrets, optionally encrypted, with a manifest of sizes and sha256s (format:
-// cli/backup_format.h). verify and restore work offline, on the backup alone. search.db is
+// the secrets, optionally encrypted, with a manifest of sizes and sha256s, authenticated by
+// manifest.mac when encrypted (format: cli/backup_format.h). verify and restore work offline, on the backup alone. search.db is
 // not backed up: the relay rebuilds the index from the store when it is missing. restore
 // marks the store it writes as restored (meta row "restored"), so that a federated relay
 // takes back from its peers what it signed after the backup before it signs anything new.
@@ -239,9 +239,16 @@ void Create(Globals& g, const CreateOpts& o) {
     m.files.push_back(std::move(e));
   }
   fs::remove(snap);
-  if (Status s = WriteFileAtomic(tmp.path() + "/" + backup::kManifestFile, backup::ManifestJson(m), kFileMode);
-      !s.ok()) {
+  const std::string manifest = backup::ManifestJson(m);
+  if (Status s = WriteFileAtomic(tmp.path() + "/" + backup::kManifestFile, manifest, kFileMode); !s.ok()) {
     return Fail(g, s);
+  }
+  if (key) {
+    if (Status s = WriteFileAtomic(tmp.path() + "/" + backup::kManifestMacFile, backup::ManifestMac(manifest, *key),
+                                   kFileMode);
+        !s.ok()) {
+      return Fail(g, s);
+    }
   }
   std::error_code ec;
   if (fs::exists(out_s, ec)) fs::remove(out_s, ec);  // the empty directory CheckFreshOut allowed
@@ -279,14 +286,37 @@ void Create(Globals& g, const CreateOpts& o) {
   }
 }
 
-// Reads DIR/manifest.json (bounded) and checks it.
-Result<Manifest> LoadManifest(const std::string& dir) {
+// Reads DIR/manifest.json (bounded) and checks it; its bytes in *text.
+Result<Manifest> LoadManifest(const std::string& dir, std::string* text) {
   const std::string path = dir + "/" + backup::kManifestFile;
-  auto text = ReadSmallFile(path, backup::kMaxManifestBytes);
-  if (!text.ok()) return Status(text.status().code(), path + ": " + text.status().message());
+  auto read = ReadSmallFile(path, backup::kMaxManifestBytes);
+  if (!read.ok()) return Status(read.status().code(), path + ": " + read.status().message());
+  *text = std::move(*read);
   auto m = backup::ParseManifest(*text);
   if (!m.ok()) return Corrupt(dir + "/" + m.status().message());
   return m;
+}
+
+// An encrypted backup's manifest must be the one made with the key (backup_format.h).
+Status CheckManifestMac(const std::string& dir, const std::string& manifest, const crypto::SecretBytes& key,
+                        bool allow_unauthenticated) {
+  const std::string path = dir + "/" + backup::kManifestMacFile;
+  auto mac = ReadSmallFile(path, 256);
+  if (!mac.ok()) {
+    if (allow_unauthenticated) {
+      fprintf(stderr, "chatctl: %s: %s; the manifest is used unauthenticated (--allow-unauthenticated)\n", path.c_str(),
+              mac.status().message().c_str());
+      return Status::Ok();
+    }
+    return Corrupt(path + ": " + mac.status().message() +
+                   ": the manifest cannot be authenticated (a backup made before chatctl wrote manifest.mac, or "
+                   "altered); pass --allow-unauthenticated to use it anyway");
+  }
+  if (!backup::ManifestMacMatches(manifest, *mac, key)) {
+    return Corrupt(dir + "/" + backup::kManifestFile + " does not match " + backup::kManifestMacFile +
+                   ": wrong backup key (or the manifest was altered)");
+  }
+  return Status::Ok();
 }
 
 // Checks every file of the backup in `dir` against `m`. With `staging` set, each file's
@@ -338,9 +368,10 @@ std::vector<std::string> CheckBackup(const std::string& dir, const Manifest& m, 
 
 // Loads the manifest and the key for DIR; on error prints it, sets the exit code and
 // returns false.
-bool OpenBackup(Globals& g, const std::string& dir, const std::string& key_file, Manifest* m,
-                std::unique_ptr<crypto::SecretBytes>* key) {
-  auto loaded = LoadManifest(dir);
+bool OpenBackup(Globals& g, const std::string& dir, const std::string& key_file, bool allow_unauthenticated,
+                Manifest* m, std::unique_ptr<crypto::SecretBytes>* key) {
+  std::string text;
+  auto loaded = LoadManifest(dir, &text);
   if (!loaded.ok()) {
     Fail(g, loaded.status());
     return false;
@@ -350,7 +381,14 @@ bool OpenBackup(Globals& g, const std::string& dir, const std::string& key_file,
     Fail(g, BadRequest("the backup in " + dir + " is encrypted: pass --key-file"), kUsage);
     return false;
   }
-  if (!m->encrypted && !key_file.empty()) fprintf(stderr, "chatctl: the backup is not encrypted; --key-file ignored\n");
+  if (!m->encrypted && !key_file.empty()) {
+    // Refused rather than ignored: saying "not encrypted" is how an altered manifest would
+    // bring in plaintext files of someone else's making.
+    Fail(g, Corrupt("the manifest in " + dir +
+                    " says the backup is not encrypted, but --key-file was given: if it was made with a key, "
+                    "it was altered; if it was made without one, leave out --key-file"));
+    return false;
+  }
   if (m->encrypted) {
     auto k = backup::LoadKey(key_file);
     if (!k.ok()) {
@@ -358,6 +396,10 @@ bool OpenBackup(Globals& g, const std::string& dir, const std::string& key_file,
       return false;
     }
     *key = std::make_unique<crypto::SecretBytes>(std::move(*k));
+    if (Status s = CheckManifestMac(dir, text, **key, allow_unauthenticated); !s.ok()) {
+      Fail(g, s);
+      return false;
+    }
   }
   return true;
 }
@@ -369,12 +411,13 @@ void PrintProblems(Globals& g, const std::string& dir, const std::vector<std::st
 
 struct VerifyOpts {
   std::string dir, key_file;
+  bool allow_unauthenticated = false;
 };
 
 void Verify(Globals& g, const VerifyOpts& o) {
   Manifest m;
   std::unique_ptr<crypto::SecretBytes> key;
-  if (!OpenBackup(g, o.dir, o.key_file, &m, &key)) return;
+  if (!OpenBackup(g, o.dir, o.key_file, o.allow_unauthenticated, &m, &key)) return;
   auto problems = CheckBackup(o.dir, m, key.get(), "");
   PrintProblems(g, o.dir, problems);
   if (g.output == "json") {
@@ -466,7 +509,7 @@ Status MarkRestored(const std::string& db_path, const Manifest& m) {
 
 struct RestoreOpts {
   std::string dir, data_dir, key_file;
-  bool yes = false, dry_run = false;
+  bool yes = false, dry_run = false, allow_unauthenticated = false;
 };
 
 // Files of a data dir that must not survive a restore: the old store's WAL and shared
@@ -500,7 +543,7 @@ void Restore(Globals& g, const RestoreOpts& o) {
   }
   Manifest m;
   std::unique_ptr<crypto::SecretBytes> key;
-  if (!OpenBackup(g, o.dir, o.key_file, &m, &key)) return;
+  if (!OpenBackup(g, o.dir, o.key_file, o.allow_unauthenticated, &m, &key)) return;
   const auto stale = fs::exists(d, ec) ? StaleFiles(d) : std::vector<std::string>();
   if (o.dry_run) {
     auto problems = CheckBackup(o.dir, m, key.get(), "");
@@ -594,6 +637,8 @@ void RegisterBackup(CLI::App& app, Globals& g) {
   CLI::App* verify = b->add_subcommand("verify", "check a backup offline: manifest, sizes, sha256s, the store");
   verify->add_option("dir", vo->dir, "the backup directory")->required();
   verify->add_option("--key-file", vo->key_file, "the key of an encrypted backup");
+  verify->add_flag("--allow-unauthenticated", vo->allow_unauthenticated,
+                   "accept an encrypted backup without manifest.mac (made before chatctl wrote one)");
   verify->callback([vo, &g] { Verify(g, *vo); });
 
   auto ro = std::make_shared<RestoreOpts>();
@@ -601,6 +646,8 @@ void RegisterBackup(CLI::App& app, Globals& g) {
   restore->add_option("dir", ro->dir, "the backup directory")->required();
   restore->add_option("--data-dir", ro->data_dir, "the data directory to restore into")->required();
   restore->add_option("--key-file", ro->key_file, "the key of an encrypted backup");
+  restore->add_flag("--allow-unauthenticated", ro->allow_unauthenticated,
+                    "accept an encrypted backup without manifest.mac (made before chatctl wrote one)");
   restore->add_flag("--yes", ro->yes, "replace the store already in --data-dir");
   restore->add_flag("--dry-run", ro->dry_run, "verify and say what would be written; write nothing");
   restore->callback([ro, &g] { Restore(g, *ro); });

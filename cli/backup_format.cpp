@@ -128,6 +128,28 @@ Result<crypto::SecretBytes> LoadKey(const std::string& path) {
   return BadRequest("backup key " + path + ": not 32 bytes nor 64 hex digits");
 }
 
+namespace {
+std::string ManifestMacHex(std::string_view manifest_json, const crypto::SecretBytes& key) {
+  static constexpr std::string_view kContext = "chatd backup manifest v1";
+  uint8_t sub[crypto_auth_KEYBYTES];
+  crypto_generichash(sub, sizeof sub, reinterpret_cast<const uint8_t*>(kContext.data()), kContext.size(), key.data(),
+                     key.size());
+  uint8_t mac[crypto_auth_BYTES];
+  crypto_auth(mac, reinterpret_cast<const uint8_t*>(manifest_json.data()), manifest_json.size(), sub);
+  sodium_memzero(sub, sizeof sub);
+  return crypto::HexEncode({mac, sizeof mac});
+}
+}  // namespace
+
+std::string ManifestMac(std::string_view manifest_json, const crypto::SecretBytes& key) {
+  return ManifestMacHex(manifest_json, key) + "\n";
+}
+
+bool ManifestMacMatches(std::string_view manifest_json, std::string_view mac_text, const crypto::SecretBytes& key) {
+  if (!mac_text.empty() && mac_text.back() == '\n') mac_text.remove_suffix(1);
+  return crypto::ConstantTimeEqual(ManifestMacHex(manifest_json, key), mac_text);
+}
+
 Status WriteNewKey(const std::string& path) {
   crypto::Init();
   struct stat st;

@@ -27,6 +27,12 @@
 namespace chatd::cli::backup {
 
 inline constexpr const char* kManifestFile = "manifest.json";
+// An encrypted backup's manifest.json authenticated: hex HMAC-SHA-512-256 (crypto_auth)
+// of its exact bytes, keyed by BLAKE2b("chatd backup manifest v1", key = the backup key).
+// Without it, whoever can write the backup could change the manifest undetected: swap in a
+// file of another backup made with the same key, drop blobs, or say "not encrypted" and
+// put plaintext files of their own in its place.
+inline constexpr const char* kManifestMacFile = "manifest.mac";
 inline constexpr const char* kFormat = "chatd-backup";
 inline constexpr int kVersion = 1;
 inline constexpr const char* kCipher = "xchacha20poly1305-secretstream";
@@ -58,6 +64,11 @@ struct Manifest {
 Result<crypto::SecretBytes> LoadKey(const std::string& path);
 // Writes a new random key as 64 hex digits and a newline, mode 0600; refuses to replace a file.
 Status WriteNewKey(const std::string& path);
+// manifest.mac's content for these manifest bytes (64 hex digits and a newline).
+std::string ManifestMac(std::string_view manifest_json, const crypto::SecretBytes& key);
+// Whether `mac_text` (manifest.mac's content, a trailing newline allowed) authenticates
+// these manifest bytes under the key; compared in constant time.
+bool ManifestMacMatches(std::string_view manifest_json, std::string_view mac_text, const crypto::SecretBytes& key);
 
 // True iff `path` is one a backup may hold (see the top of this file).
 bool AllowedPath(std::string_view path);

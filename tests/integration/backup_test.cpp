@@ -261,6 +261,42 @@ TEST_CASE("backup: encrypted with a key file, the wrong key fails, the right one
   INFO(right.out << right.err);
   CHECK(right.exit_code == 0);
 
+  // The manifest is authenticated by manifest.mac: an altered manifest, one without its
+  // mac, and one that says "not encrypted" are refused, by verify and restore alike.
+  const std::string manifest = ReadFile(out + "/manifest.json");
+  auto altered = [&](const std::string& name, const std::string& text, bool keep_mac) {
+    const std::string copy = scratch.path + "/" + name;
+    fs::copy(out, copy, fs::copy_options::recursive);
+    std::ofstream(copy + "/manifest.json", std::ios::trunc) << text;
+    if (!keep_mac) fs::remove(copy + "/manifest.mac");
+    return copy;
+  };
+  const size_t at = manifest.find("\"envelopes\":");
+  REQUIRE(at != std::string::npos);
+  std::string more = manifest;
+  more.insert(at + 12, "1");  // one more digit in the envelope count
+  const std::string edited = altered("edited", more, true);
+  CommandResult bad = Ctl({"backup", "verify", edited, "--key-file", key});
+  INFO(bad.err);
+  CHECK(bad.exit_code == 1);
+  CHECK(bad.err.find("does not match manifest.mac") != std::string::npos);
+  CHECK(Ctl({"backup", "restore", edited, "--data-dir", scratch.path + "/never", "--key-file", key}).exit_code == 1);
+  CHECK_FALSE(FileExists(scratch.path + "/never/chatd.db"));
+  const std::string no_mac = altered("no-mac", manifest, false);
+  CommandResult unauth = Ctl({"backup", "verify", no_mac, "--key-file", key});
+  INFO(unauth.err);
+  CHECK(unauth.exit_code == 1);
+  CHECK(unauth.err.find("--allow-unauthenticated") != std::string::npos);
+  CHECK(Ctl({"backup", "verify", no_mac, "--key-file", key, "--allow-unauthenticated"}).exit_code == 0);
+  std::string plain = manifest;
+  const size_t cipher = plain.find("xchacha20poly1305-secretstream");
+  REQUIRE(cipher != std::string::npos);
+  plain.replace(cipher, std::string("xchacha20poly1305-secretstream").size(), "none");
+  CommandResult said_plain = Ctl({"backup", "verify", altered("plain", plain, false), "--key-file", key});
+  INFO(said_plain.err);
+  CHECK(said_plain.exit_code == 1);
+  CHECK(said_plain.err.find("not encrypted") != std::string::npos);
+
   auto restored = RestoreAndStart(out, {"--key-file", key});
   CHECK(restored->AdminToken() == token);
   HttpResponse login = ApiPost(restored->api(), "/auth/login",
