@@ -225,7 +225,7 @@ std::vector<KeySpec> BuildTable() {
               "A sent file is readable while a message shows it; when none does (deleted for\n"
               "everyone, or disappeared), GET /files/{id} answers 404 and its content goes."},
       {.key = "api.file_gc_delay", .type = K::kSeconds, .field = &Config::file_gc_delay_s,
-       .def = "600", .min = 0, .max = 86400,
+       .def = "600", .min = 1, .max = 86400,
        .doc = "Content (blobs/) no readable file uses is deleted once unused and unwritten this\n"
               "long, by the files janitor (a pass every 60 s, or this if shorter). It covers\n"
               "an upload between its content and its metadata."},

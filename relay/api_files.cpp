@@ -135,7 +135,7 @@ void FilesJanitor::Stop() {
 }
 
 void FilesJanitor::Run() {
-  const auto period = std::chrono::seconds(std::clamp(c_->d.cfg->file_gc_delay_s, 1, 60));
+  const auto period = std::chrono::seconds(std::min(c_->d.cfg->file_gc_delay_s, 60));
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_) {
     lock.unlock();

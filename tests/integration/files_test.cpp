@@ -536,7 +536,7 @@ void WaitForJanitorPass(const RelayProcess& relay) {
 
 TEST_CASE("files: a file goes with the last message that shows it, and its content leaves the disk",
           "[integration][files]") {
-  Fixture f = Setup({{"api", "file_gc_delay", "0"}});
+  Fixture f = Setup({{"api", "file_gc_delay", "1"}});
   auto& [relay, alice, bob, carol, chat] = f;
   const std::string kept = RandomData(3000), dropped = RandomData(2000);
   const std::string file = UploadId(*relay, alice.access_token, chat, kept);
@@ -589,7 +589,7 @@ TEST_CASE("files: a file goes with the last message that shows it, and its conte
 
 TEST_CASE("files: a file never sent lives api.unsent_file_ttl, a disappearing message takes its file",
           "[integration][files]") {
-  Fixture f = Setup({{"api", "file_gc_delay", "0"}, {"api", "unsent_file_ttl", "3"}}, "group");
+  Fixture f = Setup({{"api", "file_gc_delay", "1"}, {"api", "unsent_file_ttl", "3"}}, "group");
   auto& [relay, alice, bob, carol, chat] = f;
   // Sent at once: it outlives the unsent limit while its message shows it.
   const std::string sent_data = RandomData(1500), unsent_data = RandomData(1600), brief_data = RandomData(1700);
