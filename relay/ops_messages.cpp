@@ -214,7 +214,11 @@ Status Core::OpDelete(const Actor& actor, uint64_t chat_id, uint64_t message_id)
   }
   if (m.value()->deleted) return Status::Ok();
   json::JsonWriter body;
-  body.BeginObject().Key("message_id").Id(message_id).Key("for").Str("everyone").EndObject();
+  body.BeginObject().Key("message_id").Id(message_id).Key("for").Str("everyone");
+  // The tombstone of a disappearing message disappears at the message's time, on every
+  // relay: the delete's own body (which names the message) is erased then.
+  if (m.value()->expires_at) body.Key("expires_at").Int(m.value()->expires_at);
+  body.EndObject();
   crypto::Envelope env = ChatEnvelope(crypto::Kind::kMsgDelete, actor, chat_id, body.Take());
   auto pos = Emit(env);
   if (!pos.ok()) return pos.status();

@@ -323,7 +323,8 @@ Status ApplyEdit(Db& db, const crypto::Envelope& env, const Value& b, uint64_t p
 // from the log (their signed headers stay), the message's reactions go, and the message
 // becomes a tombstone made of its header facts only (id, chat, sender, time, log position):
 // the same row whether the post was in the view, or erased before (a stub in erased_posts),
-// live or in a rebuild. A tombstone is never removed, not even when a timer is due.
+// live or in a rebuild. A tombstone stays, unless its message was disappearing: then the
+// delete carries the message's expires_at, and the tombstone goes at that time.
 Status ApplyDelete(Db& db, const crypto::Envelope& env, const Value& b, std::vector<uint64_t>* erased) {
   const uint64_t message_id = Id(b, "message_id");
   auto bodies = db.Prepare(
@@ -342,19 +343,22 @@ Status ApplyDelete(Db& db, const crypto::Envelope& env, const Value& b, std::vec
   bodies->Reset();
   if (Status s = EraseBodies(db, positions); !s.ok()) return s;
   if (erased) erased->insert(erased->end(), positions.begin(), positions.end());
+  // The tombstone of a disappearing message carries the message's time (the delete says
+  // it): hidden from reads then, and dropped by Writer::ExpireDue.
+  const int64_t expires_at = ExpiresAt(env, b);
   auto tomb = db.Prepare(
       "UPDATE messages SET message_type='text', content='', reply_to=0, file_id=0, client_key=NULL, edit_id=0, "
-      "edited_at=0, deleted=1, expires_at=0, forwarded_chat_id=0, forwarded_message_id=0, encrypted=0 "
+      "edited_at=0, deleted=1, expires_at=?3, forwarded_chat_id=0, forwarded_message_id=0, encrypted=0 "
       "WHERE message_id=?1 AND chat_id=?2");
   if (!tomb.ok()) return tomb.status();
-  Status s = tomb->Bind(1, message_id).Bind(2, env.chat_id).Run();
+  Status s = tomb->Bind(1, message_id).Bind(2, env.chat_id).Bind(3, expires_at).Run();
   if (!s.ok()) return s;
   auto from_stub = db.Prepare(
       "INSERT OR IGNORE INTO messages(message_id, chat_id, sender_id, message_type, content, created_at, pos, "
-      "deleted) SELECT message_id, chat_id, sender_id, 'text', '', created_at, pos, 1 FROM erased_posts "
-      "WHERE message_id=?1 AND chat_id=?2");
+      "deleted, expires_at) SELECT message_id, chat_id, sender_id, 'text', '', created_at, pos, 1, ?3 "
+      "FROM erased_posts WHERE message_id=?1 AND chat_id=?2");
   if (!from_stub.ok()) return from_stub.status();
-  s = from_stub->Bind(1, message_id).Bind(2, env.chat_id).Run();
+  s = from_stub->Bind(1, message_id).Bind(2, env.chat_id).Bind(3, expires_at).Run();
   if (!s.ok()) return s;
   for (const char* sql : {"DELETE FROM erased_posts WHERE message_id=?1 AND chat_id=?2",
                           "DELETE FROM message_edits WHERE message_id=?1 AND EXISTS (SELECT 1 FROM messages "
@@ -603,31 +607,35 @@ void ReadPrivacy(std::string_view text, Privacy* out) {
   }
 }
 
+bool CanExpire(Kind kind) { return kind == Kind::kMsgPost || kind == Kind::kMsgEdit || kind == Kind::kMsgDelete; }
+
 int64_t ExpiresAt(const crypto::Envelope& env, const Value& b) {
   constexpr int64_t kMaxDisappearMs = 365LL * 86400 * 1000;
-  if (env.kind != Kind::kMsgPost && env.kind != Kind::kMsgEdit) return 0;
+  if (!CanExpire(env.kind)) return 0;
   auto it = b.FindMember("expires_at");
   if (it == b.MemberEnd() || !it->value.IsInt64()) return 0;
   int64_t at = it->value.GetInt64();
-  if (at <= env.created_at || at - env.created_at > kMaxDisappearMs) return 0;
+  // A delete carries its message's time, which may be past already (then due at once).
+  const int64_t after = env.kind == Kind::kMsgDelete ? 0 : env.created_at;
+  if (at <= after || at - env.created_at > kMaxDisappearMs) return 0;
   return at;
 }
 
-int64_t ExpiresAt(const crypto::Envelope& env) {
-  if (env.kind != Kind::kMsgPost && env.kind != Kind::kMsgEdit) return 0;
-  // Most messages have no timer: skip the parse unless the key is there at all.
-  if (env.body.find("\"expires_at\"") == std::string::npos) return 0;
-  json::Doc doc;
-  if (!json::Parse(env.body, &doc).ok() || !doc.IsObject()) return 0;
-  return ExpiresAt(env, doc);
-}
-
 Status ScheduleExpiry(Db& db, const crypto::Envelope& env, uint64_t pos) {
-  int64_t at = ExpiresAt(env);
+  if (!CanExpire(env.kind)) return Status::Ok();
+  // Most messages have no timer: skip the parse unless the key is there at all.
+  if (env.body.find("\"expires_at\"") == std::string::npos) return Status::Ok();
+  json::Doc doc;
+  if (!json::Parse(env.body, &doc).ok() || !doc.IsObject()) return Status::Ok();
+  const int64_t at = ExpiresAt(env, doc);
   if (at == 0) return Status::Ok();
+  // The message whose view row goes: a post's own; a delete's tombstone; none for an edit.
+  const uint64_t message_id = env.kind == Kind::kMsgPost     ? env.id
+                              : env.kind == Kind::kMsgDelete ? Id(doc, "message_id")
+                                                             : 0;
   auto st = db.Prepare("INSERT OR IGNORE INTO expiring(expires_at, pos, message_id) VALUES(?,?,?)");
   if (!st.ok()) return st.status();
-  return st->Bind(1, at).Bind(2, pos).Bind(3, env.kind == Kind::kMsgPost ? env.id : 0).Run();
+  return st->Bind(1, at).Bind(2, pos).Bind(3, message_id).Run();
 }
 
 Status EraseBodies(Db& db, const std::vector<uint64_t>& positions) {

@@ -38,11 +38,11 @@ inline constexpr const char* kPrivacySettings[] = {"last_seen", "profile_photo",
 bool ValidPrivacyBody(const json::Value& body);
 void ReadPrivacy(std::string_view text, Privacy* out);
 
-// Disappearing messages (docs/ENVELOPE.md): the time (ms) at which a msg_post or msg_edit
-// envelope's text is due to be erased, from its body's `expires_at`; 0 if it has none, or
-// one outside (created_at, created_at + 365 days], or the envelope is of another kind.
-int64_t ExpiresAt(const crypto::Envelope& env);
-// The same, from the envelope's body already parsed (`body`).
+// Disappearing messages (docs/ENVELOPE.md): the time (ms) at which a msg_post, msg_edit or
+// msg_delete envelope's body is due to be erased, from its parsed body's `expires_at`; 0 if
+// it has none, or one outside (created_at, created_at + 365 days] (a delete's may be at or
+// before its created_at: its message's time, due at once), or the envelope is of another
+// kind. When a delete's is due, its message's tombstone leaves the view too.
 int64_t ExpiresAt(const crypto::Envelope& env, const json::Value& body);
 // Lists a due-to-disappear envelope in `expiring`, whether or not it applied to the views
 // (every relay erases the same envelopes). A no-op for the others. Idempotent.

@@ -145,16 +145,23 @@ Status Writer::RebuildViews() {
 }
 
 Result<int> Writer::ExpireDue(int64_t now_ms, int limit) {
-  auto due =
-      db_.Prepare("SELECT expires_at, pos, message_id FROM expiring WHERE expires_at <= ? ORDER BY expires_at LIMIT ?");
+  auto due = db_.Prepare(
+      "SELECT x.expires_at, x.pos, x.message_id, e.kind FROM expiring x JOIN envelopes e ON e.pos = x.pos "
+      "WHERE x.expires_at <= ? ORDER BY x.expires_at LIMIT ?");
   if (!due.ok()) return due.status();
   due->Bind(1, now_ms).Bind(2, limit);
-  std::vector<std::tuple<int64_t, uint64_t, uint64_t>> rows;
+  struct Due {
+    int64_t at;
+    uint64_t pos, message_id;
+    bool tombstone;  // a delete's: its message's tombstone goes
+  };
+  std::vector<Due> rows;
   for (;;) {
     auto r = due->Step();
     if (!r.ok()) return r.status();
     if (!r.value()) break;
-    rows.emplace_back(due->Int(0), due->U64(1), due->U64(2));
+    rows.push_back(
+        {due->Int(0), due->U64(1), due->U64(2), due->Int(3) == static_cast<int64_t>(crypto::Kind::kMsgDelete)});
   }
   due->Reset();
   auto erase = db_.Prepare("UPDATE envelopes SET body=NULL, salt=NULL WHERE pos=?");
@@ -166,15 +173,24 @@ Result<int> Writer::ExpireDue(int64_t now_ms, int limit) {
   auto drop = db_.Prepare("DELETE FROM messages WHERE message_id=? AND deleted=0");
   auto drop_reactions = db_.Prepare("DELETE FROM reactions WHERE message_id=?");
   auto drop_edits = db_.Prepare("DELETE FROM message_edits WHERE message_id=?");
+  // A delete's time: its tombstone becomes the stub a rebuild from the log makes (the post
+  // and the delete both erased), and leaves history.
+  auto tomb_stub = db_.Prepare(
+      "INSERT OR IGNORE INTO erased_posts(message_id, chat_id, sender_id, created_at, pos) "
+      "SELECT message_id, chat_id, sender_id, created_at, pos FROM messages WHERE message_id=? AND deleted=1");
+  auto drop_tomb = db_.Prepare("DELETE FROM messages WHERE message_id=? AND deleted=1");
   auto done = db_.Prepare("DELETE FROM expiring WHERE expires_at=? AND pos=?");
-  for (const auto* p : {&erase, &stub, &drop, &drop_reactions, &drop_edits, &done}) {
+  for (const auto* p : {&erase, &stub, &drop, &drop_reactions, &drop_edits, &tomb_stub, &drop_tomb, &done}) {
     if (!p->ok()) return p->status();
   }
-  for (const auto& [at, pos, message_id] : rows) {
+  for (const Due& d : rows) {
+    const auto& [at, pos, message_id, tombstone] = d;
     Status s = erase->Bind(1, pos).Run();
     erase->Reset();
-    for (auto* step : {&stub, &drop, &drop_reactions, &drop_edits}) {
-      if (!s.ok() || !message_id) break;
+    Result<Stmt>* const post_steps[] = {&stub, &drop, &drop_reactions, &drop_edits};
+    Result<Stmt>* const tomb_steps[] = {&tomb_stub, &drop_tomb, nullptr, nullptr};
+    for (auto* step : tombstone ? tomb_steps : post_steps) {
+      if (!s.ok() || !message_id || !step) break;
       s = (*step)->Bind(1, message_id).Run();
       (*step)->Reset();
     }

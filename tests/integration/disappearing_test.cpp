@@ -36,16 +36,53 @@ LogRow RowOf(const RelayProcess& relay, const std::string& id) {
   return {};
 }
 
-// The edit envelopes in a relay's log whose body names this message (erased ones have none).
-size_t EditBodiesNaming(const RelayProcess& relay, const std::string& message_id) {
+// Envelopes of this kind in a relay's log whose body names this message.
+size_t BodiesNaming(const RelayProcess& relay, int kind, const std::string& message_id) {
   size_t n = 0;
   for (const LogRow& r : MUST(ReadEnvelopeLog(relay.dir() + "/chatd.db"))) {
-    if (r.kind == 21 && r.body.find(message_id) != std::string::npos) ++n;
+    if (r.kind == kind && r.body.find(message_id) != std::string::npos) ++n;
   }
   return n;
 }
 
 }  // namespace
+
+TEST_CASE("disappearing messages: one deleted for everyone leaves its tombstone only until its time",
+          "[integration][disappearing]") {
+  auto relay = StartRelay();
+  TestUser alice = MUST(RegisterUser(*relay, "alice"));
+  TestUser bob = MUST(RegisterUser(*relay, "bob"));
+  std::string chat = MUST(CreateChat(relay->api(), alice.access_token, "group", {bob.user_id}, "vanishing"));
+  Json kept = MUST(PostText(relay->api(), alice.access_token, chat, "before the timer"));
+  SetTimer(relay->api(), alice.access_token, chat, kTimerS);
+  Json posted = MUST(PostText(relay->api(), alice.access_token, chat, "said and unsaid"));
+  const std::string m = posted.Str("message_id");
+  REQUIRE(ApiDelete(relay->api(), "/chats/" + chat + "/messages/" + m, alice.access_token).status == 204);
+  // The tombstone shows, with the message's time, until then.
+  bool tomb = false;
+  for (const Json& shown : MUST(History(relay->api(), bob.access_token, chat))) {
+    if (shown.Str("message_id") != m) continue;
+    tomb = true;
+    CHECK(shown.root()["is_deleted"].IsTrue());
+    CHECK(shown.Str("expires_at") == posted.Str("expires_at"));
+  }
+  REQUIRE(tomb);
+  CHECK(BodiesNaming(*relay, 22, m) == 1);  // the delete names it
+
+  // Then it goes: from history, and the delete's body (which named the message) from the log.
+  REQUIRE_MSG(WaitFor([&] { return !HistoryIds(relay->api(), bob.access_token, chat).count(m); }, kGoneMs),
+              "the tombstone outlived its message's time");
+  REQUIRE(WaitFor([&] { return BodiesNaming(*relay, 22, m) == 0; }, kGoneMs));
+  CHECK(HistoryIds(relay->api(), bob.access_token, chat) == std::set<std::string>{kept.Str("message_id")});
+
+  // The views equal a rebuild from the erased log, and a restart shows the same.
+  MUST(relay->Stop());
+  CommandResult verify = Chatctl(CHATCTL_BIN, *relay, {"store", "verify"});
+  INFO(verify.out << verify.err);
+  CHECK(verify.exit_code == 0);
+  MUST(relay->Start());
+  CHECK(HistoryIds(relay->api(), bob.access_token, chat) == std::set<std::string>{kept.Str("message_id")});
+}
 
 TEST_CASE(
     "disappearing messages: expires_at, not searchable, gone from history and the log in time, "
@@ -104,7 +141,7 @@ TEST_CASE(
     CHECK(hist.size() == 3);
     CHECK(with_expiry == 2);
   }
-  CHECK(EditBodiesNaming(*relay, m1) == 1);
+  CHECK(BodiesNaming(*relay, 21, m1) == 1);
 
   // Turned off again: a later message stays. It is indexed after the two disappearing ones
   // (log order), so once it is searchable the indexer has passed them: they were skipped.
@@ -132,7 +169,7 @@ TEST_CASE(
   std::set<std::string> left = HistoryIds(relay->api(), alice.access_token, chat);
   CHECK(left == std::set<std::string>{before.Str("message_id"), m3});
   REQUIRE(WaitFor([&] { return RowOf(*relay, m1).body.empty() && RowOf(*relay, m2).body.empty(); }, kGoneMs));
-  CHECK(EditBodiesNaming(*relay, m1) == 0);  // the edit's text went too
+  CHECK(BodiesNaming(*relay, 21, m1) == 0);  // the edit's text went too
   CHECK_FALSE(RowOf(*relay, before.Str("message_id")).body.empty());
   CHECK_FALSE(RowOf(*relay, m3).body.empty());
   CHECK(MUST(MetricValue(*relay, "chatd_expired_total")) == 3);  // two posts and an edit
