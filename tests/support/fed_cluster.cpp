@@ -6,27 +6,56 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <fstream>
 #include <mutex>
+#include <random>
 #include <sstream>
 
 #include "tests/support/http.h"
 
 namespace chatd::test {
 
-int PickFreePort() {
+namespace {
+
+// Whether `port` on 127.0.0.1 can be bound right now.
+bool Bindable(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return 0;
+  if (fd < 0) return false;
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-    socklen_t len = sizeof a;
-    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) port = ntohs(a.sin_port);
-  }
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
   ::close(fd);
-  return port;
+  return ok;
+}
+
+// The first port of the kernel's ephemeral range (outgoing connections take theirs there).
+int EphemeralLow() {
+  std::ifstream f("/proc/sys/net/ipv4/ip_local_port_range");
+  int low = 0, high = 0;
+  if (f >> low >> high && low > 1024) return low;
+  return 32768;
+}
+
+}  // namespace
+
+int PickFreePort() {
+  // Below the ephemeral range: a port bound there later only by a test that picked the same
+  // number, never by some process's outgoing connection (which with ctest -j2 took the
+  // number between this pick and the relay's bind, now and then). Random, so that tests
+  // running at once rarely try the same ones.
+  static std::mutex mu;
+  static std::mt19937 rng(static_cast<uint32_t>(::getpid()) * 2654435761u ^
+                          static_cast<uint32_t>(std::random_device{}()));
+  const int high = EphemeralLow() - 1, low = std::max(1025, high - 12000);
+  std::lock_guard<std::mutex> lock(mu);
+  for (int i = 0; i < 200; ++i) {
+    const int port = std::uniform_int_distribution<int>(low, high)(rng);
+    if (Bindable(port)) return port;
+  }
+  return 0;
 }
 
 RelayOptions FedOptions(RelayOptions opts, int port) {

@@ -27,7 +27,8 @@
 
 namespace chatd::test {
 
-// A TCP port on 127.0.0.1 that was free a moment ago (bind 0, getsockname, close).
+// A TCP port on 127.0.0.1 that was free a moment ago: a random one below the kernel's
+// ephemeral range (so no outgoing connection takes it before the relay binds it).
 int PickFreePort();
 
 // opts with listen.federation = 127.0.0.1:<port> (port 0: PickFreePort()).
