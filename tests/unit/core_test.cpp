@@ -11,13 +11,13 @@
 #include <mutex>
 #include <thread>
 
-#include "tests/support/temp_dir.h"
+#include "tests/support/core_fixture.h"
 
 using namespace chatd;
 
 namespace {
 
-using chatd::test::TempDir;
+using chatd::test::CoreFixture;
 
 // Holds the core thread inside a posted functor until Release().
 class Gate {
@@ -42,25 +42,6 @@ class Gate {
   std::mutex mu_;
   std::condition_variable cv_;
   bool entered_ = false, open_ = false;
-};
-
-struct CoreFixture {
-  TempDir dir;
-  conf::Config cfg;
-  crypto::KeyPair key = crypto::KeyPair::Generate();
-  std::unique_ptr<store::Store> store;
-  std::unique_ptr<Core> core;
-  CoreFixture() {
-    cfg.relay_name = "t1";
-    cfg.node_id = 1;
-    cfg.data_dir = dir.path;
-    auto s = store::Store::Open(dir.path, 1, /*create=*/true);
-    REQUIRE(s.ok());
-    store = std::move(s.value());
-    core = std::make_unique<Core>(cfg, *store, key);
-    REQUIRE(core->Start().ok());
-  }
-  ~CoreFixture() { core->Stop(); }
 };
 
 }  // namespace

@@ -10,7 +10,7 @@
 
 #include "relay/core.h"
 #include "relay/recovery.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/core_fixture.h"
 
 namespace chatd {
 namespace {
@@ -176,26 +176,10 @@ TEST_CASE("recovery: a peer pinned by key only is waited for during the grace pe
 namespace chatd {
 namespace {
 
-using chatd::test::TempDir;
-
 // One relay's store and core; two of them with one key and name are one relay before and
 // after its store was rolled back.
-struct Relay1 {
-  TempDir dir;
-  conf::Config cfg;
-  std::unique_ptr<store::Store> store;
-  std::unique_ptr<Core> core;
-  Relay1(const crypto::KeyPair& key) {
-    cfg.relay_name = "t1";
-    cfg.node_id = 1;
-    cfg.data_dir = dir.path;
-    auto s = store::Store::Open(dir.path, 1, /*create=*/true);
-    REQUIRE(s.ok());
-    store = std::move(s.value());
-    core = std::make_unique<Core>(cfg, *store, key);
-    REQUIRE(core->Start().ok());
-  }
-  ~Relay1() { core->Stop(); }
+struct Relay1 : chatd::test::CoreFixture {
+  explicit Relay1(const crypto::KeyPair& relay_key) : CoreFixture(&relay_key) {}
   Result<TokenGrant> Register(const std::string& name) {
     Core* c = core.get();
     return c->Call<TokenGrant>([c, name] { return c->OpRegister(name, name + "@example.com", "hash", "", ""); });
