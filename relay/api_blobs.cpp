@@ -5,7 +5,7 @@
 // GET /federation/v1/blobs/<sha256> is signed by the asking relay: headers X-Chatd-Relay
 // (its name), X-Chatd-Time (ms since the epoch, within kSkewMs of ours) and X-Chatd-Signature
 // (hex Ed25519 by that relay's key over "chatd-blob-v1\n<relay>\n<sha256>\n<time>"). Only a
-// pinned peer's key verifies, and only blobs some file names are served.
+// pinned peer's key verifies, and only blobs some file in use names are served.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
